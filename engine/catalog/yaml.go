@@ -1,0 +1,237 @@
+package catalog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"samverk.io/samverk/engine/finding"
+)
+
+// ParseYAML reads every document of a YAML file. maxNodes bounds how many nodes one document
+// may expand to through aliases. Problems come back as findings, never as panics.
+func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, findings []finding.Finding) {
+	defer func() {
+		// yaml.v3 has panicked on hostile input before; a file must never take the loader down.
+		if r := recover(); r != nil {
+			docs = nil
+			findings = []finding.Finding{{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny, File: file,
+				Message: fmt.Sprintf("YAML cannot be parsed: %v", r)}}
+		}
+	}()
+	if maxNodes <= 0 {
+		maxNodes = 100_000
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	for index := 0; ; {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if errors.Is(err, io.EOF) {
+			return docs, findings
+		}
+		if err != nil {
+			findings = append(findings, yamlSyntax(file, err))
+			return docs, findings
+		}
+		if n.Kind != yaml.DocumentNode || len(n.Content) == 0 {
+			continue
+		}
+		root := n.Content[0]
+		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+			continue // an empty document between separators
+		}
+		c := converter{file: file, budget: maxNodes}
+		d := &Document{File: file, Index: index, Start: Pos{root.Line, root.Column}}
+		index++
+		v := c.value(root, nil, d)
+		if c.exhausted {
+			findings = append(findings, finding.Finding{Rule: finding.RuleAliasBomb, Severity: finding.Deny,
+				File: file, Line: root.Line, Column: root.Column,
+				Message: fmt.Sprintf("document expands to more than %d nodes through aliases; refused", maxNodes)})
+			continue
+		}
+		findings = append(findings, c.findings...)
+		obj, ok := v.(map[string]any)
+		if !ok {
+			findings = append(findings, finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny,
+				File: file, Line: root.Line, Column: root.Column,
+				Message: fmt.Sprintf("a document must be a mapping with apiVersion, kind, metadata and spec; got %s", describe(v))})
+			continue
+		}
+		d.Object = obj
+		fillIdentity(d)
+		docs = append(docs, d)
+	}
+}
+
+// fillIdentity copies apiVersion, kind and metadata out of the document object.
+func fillIdentity(d *Document) {
+	d.APIVersion, _ = d.Object["apiVersion"].(string)
+	d.Kind, _ = d.Object["kind"].(string)
+	md, _ := d.Object["metadata"].(map[string]any)
+	d.Name, _ = md["name"].(string)
+	d.Namespace, _ = md["namespace"].(string)
+	d.Owner, _ = md["owner"].(string)
+	if labels, ok := md["labels"].(map[string]any); ok {
+		d.Labels = make(map[string]string, len(labels))
+		for k, v := range labels {
+			if s, ok := v.(string); ok {
+				d.Labels[k] = s
+			}
+		}
+	}
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+func yamlSyntax(file string, err error) finding.Finding {
+	f := finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny, File: file, Message: err.Error()}
+	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
+		f.Line, _ = strconv.Atoi(m[1])
+		f.Message = m[2]
+	} else {
+		f.Message = strings.TrimPrefix(f.Message, "yaml: ")
+	}
+	return f
+}
+
+type converter struct {
+	file      string
+	budget    int
+	exhausted bool
+	findings  []finding.Finding
+}
+
+// value converts a node to a JSON-shaped value and records positions under path. Aliases are
+// expanded against the budget, so a billion-laughs document stops early.
+func (c *converter) value(n *yaml.Node, path Path, d *Document) any {
+	c.budget--
+	if c.budget < 0 {
+		c.exhausted = true
+		return nil
+	}
+	if path != nil {
+		d.SetPos(path.String(), Pos{n.Line, n.Column})
+	}
+	switch n.Kind {
+	case yaml.AliasNode:
+		if n.Alias == nil {
+			return nil
+		}
+		return c.value(n.Alias, path, d)
+	case yaml.MappingNode:
+		m := make(map[string]any, len(n.Content)/2)
+		keys := make(map[string]*yaml.Node, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content) && !c.exhausted; i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" || (k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0) {
+				c.merge(m, v, path, d)
+				continue
+			}
+			key := k.Value
+			if prev, dup := keys[key]; dup {
+				c.findings = append(c.findings, finding.Finding{Rule: finding.RuleDuplicateKey, Severity: finding.Deny,
+					File: c.file, Line: k.Line, Column: k.Column, Path: path.Append(key).String(),
+					Message: fmt.Sprintf("key %q is already set at line %d", key, prev.Line)})
+				continue
+			}
+			keys[key] = k
+			m[key] = c.value(v, path.Append(key), d)
+			// Point a field at its key, where a reader looks for it; the value may be far below.
+			d.SetPos(path.Append(key).String(), Pos{k.Line, k.Column})
+		}
+		return m
+	case yaml.SequenceNode:
+		l := make([]any, 0, len(n.Content))
+		for i, el := range n.Content {
+			if c.exhausted {
+				break
+			}
+			l = append(l, c.value(el, path.Append(i), d))
+		}
+		return l
+	case yaml.DocumentNode:
+		if len(n.Content) == 0 {
+			return nil
+		}
+		return c.value(n.Content[0], path, d)
+	}
+	return scalar(n)
+}
+
+// merge applies a YAML merge key: fields of the merged mapping(s) that m lacks.
+func (c *converter) merge(m map[string]any, v *yaml.Node, path Path, d *Document) {
+	var sources []*yaml.Node
+	if v.Kind == yaml.SequenceNode {
+		sources = v.Content
+	} else {
+		sources = []*yaml.Node{v}
+	}
+	for _, s := range sources {
+		mv, ok := c.value(s, path, d).(map[string]any)
+		if !ok {
+			continue
+		}
+		for k, x := range mv {
+			if _, set := m[k]; !set {
+				m[k] = x
+			}
+		}
+	}
+}
+
+func scalar(n *yaml.Node) any {
+	v := n.Value
+	switch n.Tag {
+	case "!!null":
+		return nil
+	case "!!bool":
+		switch strings.ToLower(v) {
+		case "true":
+			return true
+		case "false":
+			return false
+		}
+	case "!!int":
+		clean := strings.ReplaceAll(v, "_", "")
+		if strings.HasPrefix(clean, "0o") {
+			clean = "0" + clean[2:]
+		}
+		if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
+			return i
+		}
+		if f, err := strconv.ParseFloat(clean, 64); err == nil {
+			return f
+		}
+	case "!!float":
+		// .inf and .nan have no JSON form; they stay strings and the schema refuses them.
+		if f, err := strconv.ParseFloat(strings.ReplaceAll(v, "_", ""), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			return f
+		}
+	}
+	// Strings, timestamps (kept as written, e.g. "2026-05-01") and anything unusual.
+	return v
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case []any:
+		return "a list"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case int64, float64:
+		return "a number"
+	}
+	return fmt.Sprintf("%T", v)
+}

@@ -1,0 +1,171 @@
+// Package desired is the wire form of what one device should look like and what it reports
+// back. It is shared by the daemon and the agent, so it imports nothing but the standard library.
+package desired
+
+import "time"
+
+// State is the desired state of one device profile. Devices of the same profile get the same
+// State, byte for byte; Hash (the ETag) is computed over everything but Revision and Hash.
+type State struct {
+	// Revision is the catalog commit this state was compiled from.
+	Revision string `json:"revision"`
+	Hash     string `json:"hash"`
+	Member   string `json:"member"`
+	// Group is empty when no device group of the member selects the device; Conditions say so.
+	Group string `json:"group,omitempty"`
+	Ring  string `json:"ring,omitempty"`
+	// Mode is "enforce" (correct drift) or "detect" (report drift only).
+	Mode       string      `json:"mode"`
+	OS         *OSTarget   `json:"os,omitempty"`
+	Resources  []Resource  `json:"resources"`
+	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// OSTarget says which OS release the device should run.
+type OSTarget struct {
+	Release string `json:"release"`
+	Build   string `json:"build,omitempty"`
+	// Action is "stay" (keep the current OS) or "upgrade" (move to Release).
+	Action string `json:"action"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// Condition is something the device's owner should know, e.g. "NoGroup" or "NotCertified".
+type Condition struct {
+	Type    string `json:"type"`
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// Resource types.
+const (
+	TypeFile     = "file"
+	TypeCommand  = "command"
+	TypeRegistry = "registry"
+	TypeService  = "service"
+	TypePackage  = "package"
+)
+
+// Resource is one thing the agent converges. Exactly one of the type-specific fields is set,
+// matching Type.
+type Resource struct {
+	// ID is unique within a State: "setting/<id>" or "package/<product>".
+	ID   string `json:"id"`
+	Type string `json:"type"`
+	// Ensure is "present" or "absent".
+	Ensure string `json:"ensure"`
+	// DependsOn lists resource ids that must converge first.
+	DependsOn []string `json:"dependsOn,omitempty"`
+	// Why explains where the resource comes from, for plans and reports.
+	Why string `json:"why,omitempty"`
+
+	File     *File     `json:"file,omitempty"`
+	Command  *Command  `json:"command,omitempty"`
+	Registry *Registry `json:"registry,omitempty"`
+	Service  *Service  `json:"service,omitempty"`
+	Package  *Package  `json:"package,omitempty"`
+}
+
+// File is a file's whole content and, optionally, its mode ("0644").
+type File struct {
+	Path    string `json:"path"`
+	Content string `json:"content"`
+	Mode    string `json:"mode,omitempty"`
+}
+
+// Command is a check script (exit 0 = compliant) and a set script.
+type Command struct {
+	Check          string `json:"check"`
+	Set            string `json:"set"`
+	TimeoutSeconds int    `json:"timeoutSeconds,omitempty"`
+}
+
+// Registry is one Windows registry value.
+type Registry struct {
+	Key       string `json:"key"` // e.g. HKLM\SOFTWARE\Policies\Microsoft\Windows\System
+	Name      string `json:"name"`
+	ValueType string `json:"valueType"` // dword, qword, string, expand-string, multi-string
+	Value     any    `json:"value"`
+}
+
+// Service is a system service's wanted state.
+type Service struct {
+	Name  string `json:"name"`
+	State string `json:"state"` // running, stopped, disabled
+}
+
+// Package is one version of a product and how to install, detect and remove it.
+type Package struct {
+	Product   string    `json:"product"`
+	Version   string    `json:"version"`
+	Name      string    `json:"name"` // the Package document's name
+	Installer Installer `json:"installer"`
+}
+
+// Installer mirrors the catalog's installer section.
+type Installer struct {
+	Type           string   `json:"type"` // script, msi, winget, deb
+	URL            string   `json:"url,omitempty"`
+	SHA256         string   `json:"sha256,omitempty"`
+	WingetID       string   `json:"wingetId,omitempty"`
+	Arguments      []string `json:"arguments,omitempty"`
+	Install        string   `json:"install,omitempty"`
+	Uninstall      string   `json:"uninstall,omitempty"`
+	DetectCommand  string   `json:"detectCommand,omitempty"`
+	DetectFile     string   `json:"detectFile,omitempty"`
+	ProductCode    string   `json:"productCode,omitempty"`
+	DebPackage     string   `json:"debPackage,omitempty"`
+	TimeoutSeconds int      `json:"timeoutSeconds,omitempty"`
+}
+
+// Facts are what a device tells about itself at enrollment and in every report.
+type Facts struct {
+	Hostname string            `json:"hostname"`
+	Labels   map[string]string `json:"labels,omitempty"`
+	Vendor   string            `json:"vendor"`         // SMBIOS system manufacturer
+	Model    string            `json:"model"`          // SMBIOS product name
+	OSFamily string            `json:"osFamily"`       // windows, linux
+	OSBuild  string            `json:"osBuild"`        // e.g. 22631 or 6.8
+	Serial   string            `json:"serial,omitempty"`
+	Products map[string]string `json:"products,omitempty"` // installed product -> version
+}
+
+// EnrollRequest is sent with a member's enrollment token.
+type EnrollRequest struct {
+	Facts Facts `json:"facts"`
+}
+
+// EnrollResponse carries the device's own credential; the server keeps only its hash.
+type EnrollResponse struct {
+	DeviceID   string `json:"deviceId"`
+	Credential string `json:"credential"`
+	Member     string `json:"member"`
+}
+
+// Outcomes of converging one resource.
+const (
+	Unchanged = "unchanged"
+	Corrected = "corrected"
+	Failed    = "failed"
+	Skipped   = "skipped"
+	Drifted   = "drifted" // detect mode: out of line, left as it is
+)
+
+// Report is what the agent sends after each run.
+type Report struct {
+	Revision   string           `json:"revision"`
+	Hash       string           `json:"hash"`
+	StartedAt  time.Time        `json:"startedAt"`
+	DurationMs int64            `json:"durationMs"`
+	Noop       bool             `json:"noop,omitempty"`
+	Resources  []ResourceResult `json:"resources"`
+	Facts      Facts            `json:"facts"`
+}
+
+// ResourceResult is one resource's outcome in a run.
+type ResourceResult struct {
+	ID         string `json:"id"`
+	Outcome    string `json:"outcome"`
+	Reason     string `json:"reason,omitempty"`
+	DurationMs int64  `json:"durationMs"`
+}
