@@ -122,10 +122,10 @@ type Installer struct {
 type Facts struct {
 	Hostname string            `json:"hostname"`
 	Labels   map[string]string `json:"labels,omitempty"`
-	Vendor   string            `json:"vendor"`         // SMBIOS system manufacturer
-	Model    string            `json:"model"`          // SMBIOS product name
-	OSFamily string            `json:"osFamily"`       // windows, linux
-	OSBuild  string            `json:"osBuild"`        // e.g. 22631 or 6.8
+	Vendor   string            `json:"vendor"`   // SMBIOS system manufacturer
+	Model    string            `json:"model"`    // SMBIOS product name
+	OSFamily string            `json:"osFamily"` // windows, linux
+	OSBuild  string            `json:"osBuild"`  // e.g. 22631 or 6.8
 	Serial   string            `json:"serial,omitempty"`
 	Products map[string]string `json:"products,omitempty"` // installed product -> version
 }
