@@ -1,0 +1,53 @@
+# samverk — the front door. `make help` lists the targets.
+GO      ?= go
+BIN     ?= bin
+PKGS    ?= ./...
+FUZZTIME ?= 20s
+BENCH   ?= .
+SYNTH_DIR ?= $(BIN)/synth-catalog
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build samverk and samverk-agent into bin/
+	$(GO) build -o $(BIN)/samverk ./engine/cmd/samverk
+	$(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/samverk-agent ./engine/cmd/samverk-agent
+
+.PHONY: build-windows
+build-windows: ## cross-build the agent for Windows
+	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/samverk-agent.exe ./engine/cmd/samverk-agent
+
+.PHONY: test
+test: ## vet, race tests, fuzz the loader briefly, validate the reference catalog, cross-build the agent
+	$(GO) vet $(PKGS)
+	GOOS=windows $(GO) vet ./engine/agent/... ./engine/cmd/samverk-agent/
+	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -run='^$$' -fuzz=FuzzParseYAML -fuzztime=$(FUZZTIME) ./engine/catalog
+	$(GO) run ./engine/cmd/samverk validate catalog
+	$(MAKE) build-windows
+
+.PHONY: lint
+lint: ## gofmt and vet
+	@out=$$(gofmt -l engine schemas catalog policies 2>/dev/null); if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+.PHONY: bench
+bench: ## run the benchmarks (BENCH=regexp to pick)
+	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem $(PKGS)
+
+.PHONY: synth
+synth: ## write the 10,000-document synthetic catalog to $(SYNTH_DIR)
+	$(GO) test ./engine/synth -run TestWriteSynth -count=1 -synth.out=$(abspath $(SYNTH_DIR))
+
+.PHONY: run
+run: ## serve the bundled catalog on 127.0.0.1:8080 (SQLite store)
+	$(GO) run ./engine/cmd/samverk serve
+
+.PHONY: verify
+verify: ## fail when generating or tidying changes the tree
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
