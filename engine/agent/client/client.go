@@ -218,9 +218,14 @@ func (c *Client) Report(ctx context.Context, deviceID, credential string, r desi
 }
 
 func (c *Client) do(ctx context.Context, op, method, path, bearer string, body any, hdr http.Header) (*http.Response, error) {
+	// path is already escaped (device ids go through url.PathEscape).
 	u := *c.base
-	u.Path = strings.TrimRight(u.Path, "/") + path
-	u.RawPath = ""
+	raw := strings.TrimRight(u.EscapedPath(), "/") + path
+	unescaped, err := url.PathUnescape(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	u.Path, u.RawPath = unescaped, raw
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"samverk.io/samverk/engine/desired"
+)
+
+func TestFlagsFromEnvironment(t *testing.T) {
+	t.Setenv("SAMVERK_AGENT_SERVER", "https://env.example.org")
+	t.Setenv("SAMVERK_AGENT_ENROLL_TOKEN", "env-token")
+	t.Setenv("SAMVERK_AGENT_INTERVAL", "10m")
+	t.Setenv("SAMVERK_AGENT_ONCE", "true")
+	t.Setenv("SAMVERK_AGENT_LABEL", "site=lab, floor=2")
+	t.Setenv("SAMVERK_AGENT_STATE_DIR", "/tmp/from-env")
+	f := newFlags(io.Discard)
+	err := f.parse([]string{"--server", "https://flag.example.org", "--label", "room=12", "--splay=0s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.opts
+	if o.Server != "https://flag.example.org" {
+		t.Errorf("server %q: the flag must win over the environment", o.Server)
+	}
+	if o.EnrollToken != "env-token" || o.Interval != 10*time.Minute || !o.Once || o.Splay != 0 || o.StateDir != "/tmp/from-env" {
+		t.Errorf("options %+v", o)
+	}
+	if want := map[string]string{"site": "lab", "floor": "2", "room": "12"}; !mapEq(o.Labels, want) {
+		t.Errorf("labels %v, want %v", o.Labels, want)
+	}
+
+	args := f.serviceArgs()
+	for _, a := range args {
+		if strings.Contains(a, "token") || strings.HasPrefix(a, "--once") {
+			t.Errorf("service args carry %q", a)
+		}
+	}
+	for _, want := range []string{"--server=https://flag.example.org", "--interval=10m0s", "--state-dir=/tmp/from-env", "--splay=0s"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("service args %v lack %s", args, want)
+		}
+	}
+	// What install writes must parse back to the same options.
+	g := newFlags(io.Discard)
+	if err := g.parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if g.opts.Server != o.Server || !mapEq(g.opts.Labels, o.Labels) || g.opts.Interval != o.Interval {
+		t.Errorf("round trip %+v", g.opts)
+	}
+}
+
+func mapEq(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if b[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("SAMVERK_AGENT_INTERVAL", "often")
+	var stderr bytes.Buffer
+	if code := run([]string{"--server", "http://x"}, io.Discard, &stderr); code != exitUsage {
+		t.Fatalf("bad env: exit %d", code)
+	}
+	if !strings.Contains(stderr.String(), "SAMVERK_AGENT_INTERVAL") {
+		t.Fatalf("message does not name the variable: %s", stderr.String())
+	}
+	t.Setenv("SAMVERK_AGENT_INTERVAL", "")
+	os.Unsetenv("SAMVERK_AGENT_INTERVAL")
+	for _, args := range [][]string{
+		{"--label", "novalue"},
+		{"--no-such-flag"},
+		{"frobnicate"},
+		{"--log-format", "xml"},
+		{"--server", "http://x", "extra"},
+	} {
+		if code := run(args, io.Discard, io.Discard); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", args, code, exitUsage)
+		}
+	}
+	if runtime.GOOS != "windows" {
+		if code := run([]string{"install"}, io.Discard, io.Discard); code != exitUsage {
+			t.Errorf("install on %s: exit %d", runtime.GOOS, code)
+		}
+	}
+}
+
+func TestFactsCommand(t *testing.T) {
+	root := t.TempDir()
+	if runtime.GOOS == "linux" {
+		for name, v := range map[string]string{
+			"sys/class/dmi/id/sys_vendor":   "Dell Inc.\n",
+			"sys/class/dmi/id/product_name": "Latitude 5450\n",
+			"etc/os-release":                "NAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n",
+		} {
+			p := filepath.Join(root, name)
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(p, []byte(v), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"facts", "--root", root, "--label", "ring=pilot"}, &out, io.Discard); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	var f desired.Facts
+	if err := json.Unmarshal(out.Bytes(), &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.OSFamily != runtime.GOOS || f.Labels["ring"] != "pilot" || f.Hostname == "" {
+		t.Fatalf("facts %+v", f)
+	}
+	if runtime.GOOS == "linux" && (f.Vendor != "Dell Inc." || f.Model != "Latitude 5450" || f.OSBuild != "24.04") {
+		t.Fatalf("facts %+v", f)
+	}
+}
+
+// The agent must stay small: none of the daemon's heavy dependencies may reach it.
+func TestAgentDependencies(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	banned := []string{"cuelang.org", "open-policy-agent", "go-git", "spf13/cobra"}
+	for _, goos := range []string{"linux", "windows"} {
+		cmd := exec.Command(goBin, "list", "-deps", "samverk.io/samverk/engine/cmd/samverk-agent")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list (%s): %v", goos, err)
+		}
+		for _, dep := range strings.Fields(string(out)) {
+			for _, b := range banned {
+				if strings.Contains(dep, b) {
+					t.Errorf("GOOS=%s: samverk-agent depends on %s", goos, dep)
+				}
+			}
+		}
+	}
+}
+
+// TestAgentBinarySize builds the stripped agent for Linux and Windows and holds it to 15 MB.
+func TestAgentBinarySize(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the agent twice")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	const limit = 15 << 20
+	dir := t.TempDir()
+	for _, goos := range []string{"linux", "windows"} {
+		out := filepath.Join(dir, "samverk-agent-"+goos)
+		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "samverk.io/samverk/engine/cmd/samverk-agent")
+		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build for %s: %v\n%s", goos, err, b)
+		}
+		fi, err := os.Stat(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("samverk-agent %s/amd64 stripped: %.1f MB", goos, float64(fi.Size())/(1<<20))
+		if fi.Size() > limit {
+			t.Errorf("%s binary is %d bytes, over %d", goos, fi.Size(), limit)
+		}
+	}
+}
