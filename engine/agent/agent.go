@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"samverk.io/samverk/engine/agent/client"
@@ -130,6 +132,9 @@ func New(opts Options, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	if u, err := url.Parse(opts.Server); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		log.Warn("server URL is plain http: the device credential travels unencrypted", "server", opts.Server)
+	}
 	dl, err := client.NewTransport(opts.CAFile)
 	if err != nil {
 		return nil, err
@@ -238,7 +243,7 @@ func (a *Agent) loop(ctx context.Context) error {
 				}
 			}
 		} else if a.runDue(now, nextRun) {
-			a.log.Info("enforcing cached desired state while the server is out of reach")
+			a.log.Info("server contact deferred; enforcing the cached desired state")
 			a.runAndQueue(ctx)
 			nextRun = a.clock.Now().Add(a.pollDelay())
 		}
@@ -338,6 +343,12 @@ func (a *Agent) sync(ctx context.Context) error {
 	}
 	if a.state == nil || a.state.Hash != s.Hash {
 		a.log.Info("new desired state", "revision", s.Revision, "hash", s.Hash, "resources", len(s.Resources), "mode", s.Mode)
+		for _, c := range s.Conditions {
+			a.log.Info("desired state condition", "type", c.Type, "reason", c.Reason, "message", c.Message)
+		}
+		if s.OS != nil && s.OS.Action != "" && s.OS.Action != "stay" {
+			a.log.Warn("OS target is not acted on by this agent", "release", s.OS.Release, "action", s.OS.Action)
+		}
 	}
 	a.state = s
 	return nil
@@ -427,6 +438,14 @@ func (a *Agent) deliver(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // pollDelay is the interval plus a random splay, so a fleet does not poll in step.

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/windows/svc"
 	"golang.org/x/sys/windows/svc/mgr"
 
+	"samverk.io/samverk/engine/agent/converge"
 	"samverk.io/samverk/engine/agent/statedir"
 )
 
@@ -88,12 +89,14 @@ func (h *handler) Execute(_ []string, req <-chan svc.ChangeRequest, status chan<
 				status <- c.CurrentStatus
 			case svc.Stop, svc.Shutdown:
 				h.log.Info("service stop requested")
-				status <- svc.Status{State: svc.StopPending, WaitHint: 30000}
+				// A correction under way gets converge.DefaultStopGrace to finish.
+				wait := converge.DefaultStopGrace + 10*time.Second
+				status <- svc.Status{State: svc.StopPending, WaitHint: uint32(wait.Milliseconds())}
 				cancel()
 				select {
 				case h.err = <-done:
-				case <-time.After(30 * time.Second):
-					h.log.Warn("agent did not stop within 30s")
+				case <-time.After(wait):
+					h.log.Warn("agent did not stop in time", "waited", wait)
 				}
 				return false, 0
 			}

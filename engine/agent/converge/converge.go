@@ -49,9 +49,16 @@ type Options struct {
 	// Systemctl is the systemctl program to manage Linux services with. Empty means find it,
 	// and use it only when systemd is running; "off" means services are not managed.
 	Systemctl string
+	// StopGrace is how long a correction already under way may go on after the run is
+	// cancelled (the agent is stopping), so an installer is not killed halfway through a
+	// routine restart; zero means DefaultStopGrace. No new correction starts once cancelled.
+	StopGrace time.Duration
 	// Logger receives one line per resource that is corrected, drifted or failed.
 	Logger *slog.Logger
 }
+
+// DefaultStopGrace is the StopGrace used when none is set.
+const DefaultStopGrace = 30 * time.Second
 
 // Engine converges desired states. It is safe to use from one goroutine at a time.
 type Engine struct {
@@ -78,6 +85,9 @@ type provider interface {
 func New(opts Options) *Engine {
 	if opts.Parallel <= 0 {
 		opts.Parallel = 4
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = DefaultStopGrace
 	}
 	if opts.CacheDir == "" {
 		opts.CacheDir = os.TempDir()
@@ -373,11 +383,13 @@ func (e *Engine) converge(ctx context.Context, n *node, mode, modeNote string, s
 		outcome, reason = desired.Skipped, "run cancelled"
 		return
 	}
-	if err := p.apply(ctx, r); err != nil {
+	actx, stop := graceContext(ctx, e.opts.StopGrace)
+	defer stop()
+	if err := p.apply(actx, r); err != nil {
 		reason = drift + "; correct: " + err.Error()
 		return
 	}
-	after, err := p.check(ctx, r)
+	after, err := p.check(actx, r)
 	if err != nil {
 		reason = drift + "; verify: " + err.Error()
 		return
@@ -388,6 +400,19 @@ func (e *Engine) converge(ctx context.Context, n *node, mode, modeNote string, s
 	}
 	n.installed = installedAfterCheck(r, "")
 	outcome, reason = desired.Corrected, drift
+}
+
+// graceContext is a context that ends grace after ctx does (or when stop is called).
+func graceContext(ctx context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	inner, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stopAfter := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(grace, cancel)
+		context.AfterFunc(inner, func() { t.Stop() })
+	})
+	return inner, func() {
+		stopAfter()
+		cancel()
+	}
 }
 
 // installedAfterCheck says whether a package is installed given the drift its check found.

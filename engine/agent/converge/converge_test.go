@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"samverk.io/samverk/engine/desired"
 )
@@ -945,5 +946,38 @@ func TestTailBuffer(t *testing.T) {
 	_, _ = b.Write([]byte("ghij"))
 	if got := b.String(); got != "cdefghij" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+func TestStopGrace(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("uses sh")
+	}
+	// The run is cancelled while the set script runs: it may finish within the grace period,
+	// and is killed after it.
+	for _, tc := range []struct {
+		name    string
+		grace   time.Duration
+		outcome string
+	}{
+		{"finishes within grace", 10 * time.Second, desired.Corrected},
+		{"killed after grace", 100 * time.Millisecond, desired.Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			started := root + "/started"
+			r := cmdRes("c", `test -f "$SAMVERK_ROOT/done"`, `touch "$SAMVERK_ROOT/started"; sleep 1; touch "$SAMVERK_ROOT/done"`)
+			go func() {
+				for !exists(started) {
+					time.Sleep(5 * time.Millisecond)
+				}
+				cancel()
+			}()
+			e := newEngine(t, root, func(o *Options) { o.StopGrace = tc.grace })
+			res := e.Run(ctx, state(ModeEnforce, r))
+			expect(t, res.Resources[0], tc.outcome, "")
+		})
 	}
 }
