@@ -1,0 +1,368 @@
+// Package reconcile turns each new commit of the catalog into a published revision, as one
+// transaction: fetch, verify, snapshot, validate, publish — or nothing, and the last good stays.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/source"
+	"samverk.io/samverk/engine/validate"
+)
+
+// Source is where revisions come from.
+type Source interface {
+	// Fetch updates the followed branch and returns its head.
+	Fetch(ctx context.Context) (plumbing.Hash, error)
+	// Verify checks a commit's signature (a no-op when verification is off) and names the signer.
+	Verify(commit plumbing.Hash) (string, error)
+	// Snapshot returns a commit's tree.
+	Snapshot(commit plumbing.Hash) (*gitfs.FS, error)
+}
+
+var _ Source = (*source.Source)(nil)
+
+// Published is a revision that passed every check and every publish hook, and is being served.
+// It is immutable once published.
+type Published struct {
+	// Revision is the commit hash.
+	Revision string
+	// Time is when it was published (by this process: after a restart, the restore time).
+	Time time.Time
+	// Catalog is the validated catalog of that commit.
+	Catalog *catalog.Catalog
+	// Report is its validation report (it passed; it may still carry warnings).
+	Report *validate.Report
+	// Signer names the key that signed the commit, when signatures are verified.
+	Signer string
+}
+
+// Hook is called with a revision that is about to be published, in order, before it is
+// served. An error refuses the revision: it is not served or persisted. A hook must make its
+// own effects visible atomically, since a later hook may still refuse.
+type Hook func(ctx context.Context, p *Published) error
+
+// Options configure a Reconciler. Source is required; everything else has a working default.
+type Options struct {
+	Source Source
+	// StateDir keeps state.json: the last published revision and whether reconciling is
+	// suspended. Empty means nothing is persisted.
+	StateDir string
+	// Validate configures the pipeline each commit goes through (policies, fail-on).
+	Validate validate.Options
+	// Interval between fetches (default 1 minute), varied by up to ±10% so that many daemons
+	// do not fetch in step.
+	Interval time.Duration
+	// RetryBase is the first delay after a failed fetch or check (default 5 seconds); it
+	// doubles with each failure in a row, up to Interval, with jitter.
+	RetryBase time.Duration
+	// History is the number of attempts kept for status (default 10).
+	History int
+	// OnPublish hooks run before each revision is served.
+	OnPublish []Hook
+	// Metrics, when set, records attempts and the applied revision.
+	Metrics *Metrics
+	// Logger receives one record per attempt (default: discard).
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// ErrSuspended is returned by Trigger while reconciling is suspended.
+var ErrSuspended = errors.New("reconcile: suspended")
+
+// Reconciler follows a Source and publishes every good revision. Run it with Run; read what it
+// serves with Current.
+type Reconciler struct {
+	opt     Options
+	log     *slog.Logger
+	current atomic.Pointer[Published]
+	trigger chan trigger
+
+	mu sync.Mutex // guards what follows: the status
+	st state
+}
+
+type trigger struct {
+	reason string
+	force  bool
+}
+
+// New makes a Reconciler and reads its persisted state (the suspended flag; the revision is
+// restored by Run).
+func New(opt Options) (*Reconciler, error) {
+	if opt.Source == nil {
+		return nil, errors.New("reconcile: no source")
+	}
+	if opt.Interval <= 0 {
+		opt.Interval = time.Minute
+	}
+	if opt.RetryBase <= 0 {
+		opt.RetryBase = 5 * time.Second
+	}
+	if opt.RetryBase > opt.Interval {
+		opt.RetryBase = opt.Interval
+	}
+	if opt.History <= 0 {
+		opt.History = 10
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	r := &Reconciler{opt: opt, log: log, trigger: make(chan trigger, 1)}
+	ps, err := readState(opt.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	r.st.persisted = ps
+	r.st.suspended = ps.Suspended
+	return r, nil
+}
+
+// Current is the revision being served, or nil before the first publish.
+func (r *Reconciler) Current() *Published { return r.current.Load() }
+
+// Trigger asks for a fetch now (a webhook, `samverk reconcile`). With force, the head is checked
+// again even when it was already applied or refused. It never blocks.
+func (r *Reconciler) Trigger(reason string, force bool) error {
+	r.mu.Lock()
+	suspended := r.st.suspended
+	r.mu.Unlock()
+	if suspended {
+		return ErrSuspended
+	}
+	select {
+	case r.trigger <- trigger{reason: reason, force: force}:
+	default:
+		// A trigger is already pending; it will fetch. Keep the stronger request.
+		if force {
+			r.mu.Lock()
+			r.st.forcePending = true
+			r.mu.Unlock()
+		}
+	}
+	return nil
+}
+
+// Suspend stops fetching and publishing until Resume; the current revision stays served. An
+// attempt in progress finishes. The flag is persisted.
+func (r *Reconciler) Suspend(reason string) error { return r.setSuspended(true, reason) }
+
+// Resume undoes Suspend and fetches at once.
+func (r *Reconciler) Resume() error {
+	if err := r.setSuspended(false, ""); err != nil {
+		return err
+	}
+	return r.Trigger("resume", false)
+}
+
+func (r *Reconciler) setSuspended(on bool, reason string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.st.suspended = on
+	r.st.suspendReason = reason
+	ps := r.st.persisted
+	ps.Suspended = on
+	if err := writeState(r.opt.StateDir, ps); err != nil {
+		return err
+	}
+	r.st.persisted = ps
+	r.log.Info("reconcile suspended", "suspended", on, "reason", reason)
+	return nil
+}
+
+// Run restores the persisted revision, then fetches at once and on every interval or trigger
+// until ctx ends. It returns nil on a clean stop.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.restore(ctx)
+
+	next := time.NewTimer(0)
+	defer next.Stop()
+	done := make(chan *attempt, 1)
+	var cur *inflight
+	failures := 0
+	for {
+		var t trigger
+		select {
+		case <-ctx.Done():
+			if cur != nil {
+				cur.cancel(nil)
+				<-done
+			}
+			return nil
+		case <-next.C:
+			t = trigger{reason: "interval"}
+		case t = <-r.trigger:
+		case a := <-done:
+			cur = nil
+			if a.transient() {
+				failures++
+				next.Reset(r.backoff(failures))
+			} else {
+				failures = 0
+			}
+			continue
+		}
+		next.Reset(jitter(r.opt.Interval))
+		r.mu.Lock()
+		if r.st.forcePending {
+			t.force, r.st.forcePending = true, false
+		}
+		suspended := r.st.suspended
+		r.mu.Unlock()
+		if suspended {
+			continue
+		}
+
+		a := r.newAttempt(t)
+		if !r.runSteps(ctx, a, []step{r.fetch}, false) {
+			if a.transient() {
+				failures++
+				next.Reset(r.backoff(failures))
+			}
+			continue
+		}
+		failures = 0
+		if cur != nil {
+			if cur.a.revision == a.revision {
+				continue // that commit is already being checked
+			}
+			// A newer commit supersedes the one in progress.
+			cur.cancel(errSuperseded)
+			<-done
+			cur = nil
+		}
+		if skip := r.unchanged(a, t.force); skip {
+			continue
+		}
+		actx, cancel := context.WithCancelCause(ctx)
+		cur = &inflight{a: a, cancel: cancel}
+		r.setInProgress(a)
+		go func() {
+			defer cancel(nil)
+			r.runSteps(actx, a, []step{r.verify, r.snapshot, r.validate, r.publish}, true)
+			done <- a
+		}()
+	}
+}
+
+type inflight struct {
+	a      *attempt
+	cancel context.CancelCauseFunc
+}
+
+// jitter varies d by up to ±10%.
+func jitter(d time.Duration) time.Duration {
+	span := int64(d) / 5
+	if span <= 0 {
+		return d
+	}
+	return d - time.Duration(span/2) + time.Duration(rand.Int64N(span))
+}
+
+// backoff is the delay before retry n (1-based): RetryBase doubling, capped at Interval, with
+// jitter in its upper half.
+func (r *Reconciler) backoff(n int) time.Duration {
+	d := r.opt.RetryBase
+	for i := 1; i < n && d < r.opt.Interval; i++ {
+		d *= 2
+	}
+	d = min(d, r.opt.Interval)
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// restore serves the persisted revision from the local clone, before any fetch. It goes
+// through verify, snapshot, validate and publish again: a key removed from the trusted set or
+// a new policy since the last run must still hold.
+func (r *Reconciler) restore(ctx context.Context) {
+	r.mu.Lock()
+	rev := r.st.persisted.Revision
+	r.mu.Unlock()
+	if rev == "" {
+		return
+	}
+	a := r.newAttempt(trigger{reason: "restore"})
+	a.revision = rev
+	a.hash = plumbing.NewHash(rev)
+	r.setInProgress(a)
+	r.runSteps(ctx, a, []step{r.verify, r.snapshot, r.validate, r.publish}, true)
+}
+
+// Error reasons, as they appear in status conditions and attempts.
+const (
+	ReasonPublished        = "Published"
+	ReasonFetchFailed      = "FetchFailed"
+	ReasonSignatureRefused = "SignatureRefused"
+	ReasonSnapshotFailed   = "SnapshotFailed"
+	ReasonValidationFailed = "ValidationFailed"
+	ReasonValidationError  = "ValidationError"
+	ReasonHookFailed       = "PublishHookFailed"
+	ReasonPersistFailed    = "PersistFailed"
+	ReasonSuperseded       = "Superseded"
+	ReasonCancelled        = "Cancelled"
+	ReasonProgressing      = "Progressing"
+	ReasonSuspended        = "Suspended"
+)
+
+// Outcome is how an attempt ended. The values are the `outcome` label of
+// samverk_reconcile_attempts_total.
+type Outcome string
+
+const (
+	// Published: the revision is now served.
+	OutcomePublished Outcome = "published"
+	// Unchanged: the head was already applied or already refused; nothing to do.
+	OutcomeUnchanged Outcome = "unchanged"
+	// Refused: the commit failed verification or validation; it will not be retried until a
+	// new commit (or a forced reconcile).
+	OutcomeRefused Outcome = "refused"
+	// Failed: something outside the commit failed (fetch, storage, a hook); retried with
+	// back-off.
+	OutcomeFailed Outcome = "failed"
+	// Superseded: a newer commit arrived while this one was being checked.
+	OutcomeSuperseded Outcome = "superseded"
+	// Cancelled: the daemon stopped during the attempt.
+	OutcomeCancelled Outcome = "cancelled"
+)
+
+// Outcomes lists every outcome, for metrics initialisation.
+var Outcomes = []Outcome{OutcomePublished, OutcomeUnchanged, OutcomeRefused, OutcomeFailed, OutcomeSuperseded, OutcomeCancelled}
+
+// stepError is a failed step: the outcome it leads to and the reason shown in status.
+type stepError struct {
+	outcome Outcome
+	reason  string
+	err     error
+}
+
+func (e *stepError) Error() string { return e.err.Error() }
+func (e *stepError) Unwrap() error { return e.err }
+
+func refused(reason string, err error) error {
+	return &stepError{outcome: OutcomeRefused, reason: reason, err: err}
+}
+
+func failed(reason string, err error) error {
+	return &stepError{outcome: OutcomeFailed, reason: reason, err: err}
+}
+
+// fmtRev shortens a revision for messages.
+func fmtRev(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	return rev
+}

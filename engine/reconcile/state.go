@@ -1,0 +1,94 @@
+package reconcile
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// stateFile is the persisted state's name in Options.StateDir.
+const stateFile = "state.json"
+
+// persistedState survives a restart. The commit's objects are in the source's clone.
+type persistedState struct {
+	APIVersion  string    `json:"apiVersion"`
+	Revision    string    `json:"revision,omitempty"`
+	PublishedAt time.Time `json:"publishedAt,omitzero"`
+	Suspended   bool      `json:"suspended,omitempty"`
+}
+
+func readState(dir string) (persistedState, error) {
+	var ps persistedState
+	if dir == "" {
+		return ps, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return ps, nil
+	}
+	if err != nil {
+		return ps, fmt.Errorf("reconcile: read state: %w", err)
+	}
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return ps, fmt.Errorf("reconcile: read state %s: %w", filepath.Join(dir, stateFile), err)
+	}
+	if ps.Revision != "" && !isHash(ps.Revision) {
+		return ps, fmt.Errorf("reconcile: read state: %q is not a commit hash", ps.Revision)
+	}
+	return ps, nil
+}
+
+func isHash(s string) bool {
+	if len(s) != 40 {
+		return false
+	}
+	for _, c := range s {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// writeState replaces the state file atomically: a temporary file, synced, renamed over it.
+func writeState(dir string, ps persistedState) error {
+	if dir == "" {
+		return nil
+	}
+	ps.APIVersion = StatusAPIVersion
+	b, err := json.MarshalIndent(ps, "", "  ")
+	if err != nil {
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, stateFile+".*")
+	if err != nil {
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
+		return fmt.Errorf("reconcile: write state: %w", err)
+	}
+	if d, err := os.Open(dir); err == nil {
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,249 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/source"
+	"samverk.io/samverk/engine/validate"
+)
+
+// attempt is one pass of the pipeline over one revision.
+type attempt struct {
+	trigger  string
+	started  time.Time
+	revision string
+	hash     plumbing.Hash
+
+	signer string
+	snap   *gitfs.FS
+	result *validate.Result
+	pub    *Published
+
+	outcome Outcome
+	reason  string
+	err     error
+}
+
+func (a *attempt) transient() bool { return a.outcome == OutcomeFailed }
+
+// step is one stage of an attempt. It returns a *stepError (via refused or failed) to end the
+// attempt with that outcome; any other error is a failure.
+type step func(ctx context.Context, a *attempt) error
+
+func (r *Reconciler) newAttempt(t trigger) *attempt {
+	return &attempt{trigger: t.reason, started: r.opt.Now()}
+}
+
+// runSteps runs steps in order and reports whether they all passed. Whatever happens, a
+// deferred block records the attempt — unless the steps passed and more are to come (final
+// false: the fetch, before the loop decides what to do with the head).
+func (r *Reconciler) runSteps(ctx context.Context, a *attempt, steps []step, final bool) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			a.err = fmt.Errorf("reconcile: panic: %v", p)
+			a.outcome, a.reason, ok = OutcomeFailed, ReasonValidationError, false
+		}
+		if ok && !final {
+			return
+		}
+		r.record(a)
+	}()
+	for _, s := range steps {
+		if err := s(ctx, a); err != nil {
+			a.err = err
+			var se *stepError
+			switch {
+			case errors.As(err, &se):
+				a.outcome, a.reason = se.outcome, se.reason
+			default:
+				a.outcome, a.reason = OutcomeFailed, ReasonValidationError
+			}
+			if ctx.Err() != nil && a.outcome != OutcomeRefused {
+				// Cancelled: by a newer commit, or by shutdown.
+				a.outcome, a.reason = OutcomeCancelled, ReasonCancelled
+				if errors.Is(context.Cause(ctx), errSuperseded) {
+					a.outcome, a.reason = OutcomeSuperseded, ReasonSuperseded
+				}
+			}
+			return false
+		}
+	}
+	if final {
+		a.outcome, a.reason = OutcomePublished, ReasonPublished
+	}
+	return true
+}
+
+var errSuperseded = errors.New("reconcile: superseded by a newer commit")
+
+func (r *Reconciler) fetch(ctx context.Context, a *attempt) error {
+	h, err := r.opt.Source.Fetch(ctx)
+	r.mu.Lock()
+	r.st.lastFetch = r.opt.Now()
+	r.st.lastFetchErr = err
+	if err == nil {
+		r.st.head = h.String()
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return failed(ReasonFetchFailed, err)
+	}
+	a.hash, a.revision = h, h.String()
+	return nil
+}
+
+func (r *Reconciler) verify(ctx context.Context, a *attempt) error {
+	signer, err := r.opt.Source.Verify(a.hash)
+	if err != nil {
+		if errors.Is(err, source.ErrUnsigned) || errors.Is(err, source.ErrUntrusted) || errors.Is(err, source.ErrUnsupportedSignature) {
+			return refused(ReasonSignatureRefused, err)
+		}
+		return failed(ReasonSnapshotFailed, err)
+	}
+	a.signer = signer
+	return nil
+}
+
+func (r *Reconciler) snapshot(ctx context.Context, a *attempt) error {
+	snap, err := r.opt.Source.Snapshot(a.hash)
+	if err != nil {
+		return failed(ReasonSnapshotFailed, err)
+	}
+	a.snap = snap
+	return nil
+}
+
+func (r *Reconciler) validate(ctx context.Context, a *attempt) error {
+	res, err := validate.FS(ctx, a.snap, r.opt.Validate)
+	if err != nil {
+		return failed(ReasonValidationError, err)
+	}
+	res.Report.Revision = a.revision
+	a.result = res
+	if !res.Report.Passed {
+		s := res.Report.Summary
+		return refused(ReasonValidationFailed, fmt.Errorf("commit %s fails validation: %d deny, %d warn, %d info finding(s)",
+			fmtRev(a.revision), s.Deny, s.Warn, s.Info))
+	}
+	return nil
+}
+
+func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
+	p := &Published{
+		Revision: a.revision,
+		Time:     r.opt.Now(),
+		Catalog:  a.result.Catalog,
+		Report:   a.result.Report,
+		Signer:   a.signer,
+	}
+	for i, h := range r.opt.OnPublish {
+		if err := h(ctx, p); err != nil {
+			return failed(ReasonHookFailed, fmt.Errorf("reconcile: publish hook %d: %w", i+1, err))
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	ps := r.st.persisted
+	ps.Revision, ps.PublishedAt = p.Revision, p.Time
+	err := writeState(r.opt.StateDir, ps)
+	if err == nil {
+		r.st.persisted = ps
+		// The swap: from here on every reader sees the new revision.
+		r.current.Store(p)
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return failed(ReasonPersistFailed, err)
+	}
+	a.pub = p
+	return nil
+}
+
+// unchanged decides whether the fetched head needs no work: already served, or already refused
+// (a refused commit stays refused until a new commit, or until a forced reconcile).
+func (r *Reconciler) unchanged(a *attempt, force bool) bool {
+	if force {
+		return false
+	}
+	r.mu.Lock()
+	applied := r.current.Load()
+	last := r.st.lastAttempt
+	skip := (applied != nil && applied.Revision == a.revision) ||
+		(last != nil && last.Revision == a.revision && last.Outcome == OutcomeRefused)
+	r.mu.Unlock()
+	if skip {
+		a.outcome, a.reason = OutcomeUnchanged, ReasonPublished
+		r.opt.Metrics.attempt(a, 0)
+	}
+	return skip
+}
+
+func (r *Reconciler) setInProgress(a *attempt) {
+	r.mu.Lock()
+	r.st.inProgress = &Attempt{Revision: a.revision, Trigger: a.trigger, Started: a.started}
+	r.mu.Unlock()
+}
+
+// record is the deferred block of every attempt: status, history, metrics and one log record.
+func (r *Reconciler) record(a *attempt) {
+	d := r.opt.Now().Sub(a.started)
+	rec := Attempt{
+		Revision: a.revision,
+		Trigger:  a.trigger,
+		Started:  a.started,
+		Duration: validate.Duration(d),
+		Outcome:  a.outcome,
+		Reason:   a.reason,
+		Signer:   a.signer,
+	}
+	if a.err != nil {
+		rec.Message = a.err.Error()
+	}
+	if a.result != nil {
+		s := a.result.Report.Summary
+		rec.Findings = &s
+	}
+	r.mu.Lock()
+	if r.st.inProgress != nil && r.st.inProgress.Revision == a.revision {
+		r.st.inProgress = nil
+	}
+	r.st.history = append([]Attempt{rec}, r.st.history...)
+	if len(r.st.history) > r.opt.History {
+		r.st.history = r.st.history[:r.opt.History]
+	}
+	if a.revision != "" && a.outcome != OutcomeSuperseded && a.outcome != OutcomeCancelled {
+		r.st.lastAttempt = &rec
+		r.st.lastReport = nil
+		if a.result != nil {
+			r.st.lastReport = a.result.Report
+		}
+	}
+	r.mu.Unlock()
+	r.opt.Metrics.attempt(a, d)
+
+	level := slog.LevelInfo
+	switch a.outcome {
+	case OutcomeRefused:
+		level = slog.LevelWarn
+	case OutcomeFailed:
+		level = slog.LevelError
+	}
+	attrs := []any{"revision", a.revision, "trigger", a.trigger, "outcome", a.outcome, "reason", a.reason, "duration", d.Round(time.Millisecond).String()}
+	if a.result != nil {
+		s := a.result.Report.Summary
+		attrs = append(attrs, "deny", s.Deny, "warn", s.Warn, "info", s.Info, "documents", a.result.Report.Documents)
+	}
+	if a.err != nil {
+		attrs = append(attrs, "error", a.err.Error())
+	}
+	r.log.Log(context.Background(), level, "reconcile attempt", attrs...)
+}
