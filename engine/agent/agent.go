@@ -234,7 +234,7 @@ func (a *Agent) loop(ctx context.Context) error {
 					d = ra
 				}
 				nextContact = a.clock.Now().Add(d)
-				a.log.Warn("server contact failed", "err", err, "retryIn", d.Round(time.Second), "failures", failures)
+				a.log.Warn("server contact failed", "err", err, "retryIn", d.Round(time.Second).String(), "failures", failures)
 			} else {
 				failures = 0
 				nextContact = nextRun
@@ -301,7 +301,7 @@ func (a *Agent) retryThrottled(ctx context.Context, f func(context.Context) erro
 		if ra <= 0 {
 			ra = a.backoff(i + 1)
 		}
-		a.log.Info("server is throttling; waiting as asked", "retryAfter", ra)
+		a.log.Info("server is throttling; waiting as asked", "retryAfter", ra.String())
 		if serr := a.clock.Sleep(ctx, ra); serr != nil {
 			return errors.Join(err, serr)
 		}
@@ -412,7 +412,7 @@ func (a *Agent) runAndQueue(ctx context.Context) converge.Result {
 	}
 	a.log.Info("run finished", "revision", st.Revision, "mode", st.Mode, "noop", a.opts.Noop,
 		"resources", len(res.Resources), "unchanged", res.Unchanged, "corrected", res.Corrected,
-		"drifted", res.Drifted, "skipped", res.Skipped, "failed", res.Failed, "duration", dur.Round(time.Millisecond))
+		"drifted", res.Drifted, "skipped", res.Skipped, "failed", res.Failed, "duration", dur.Round(time.Millisecond).String())
 	return res
 }
 

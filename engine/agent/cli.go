@@ -237,7 +237,7 @@ func runAgent(ctx context.Context, opts Options, log *slog.Logger) error {
 		return err
 	}
 	log.Info("samverk-agent starting", "version", Version, "server", opts.Server, "stateDir", opts.StateDir,
-		"once", opts.Once, "noop", opts.Noop, "root", opts.Root, "interval", opts.Interval, "splay", opts.Splay)
+		"once", opts.Once, "noop", opts.Noop, "root", opts.Root, "interval", opts.Interval.String(), "splay", opts.Splay.String())
 	return a.Run(ctx)
 }
 
