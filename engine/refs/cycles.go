@@ -201,11 +201,27 @@ func (g *graph) components() [][]int {
 	return out
 }
 
-// cycles builds the three reference graphs that must be acyclic and reports their cycles.
+// cycles reports the cycles of the three reference graphs that must be acyclic, from the edges
+// collected while checking references.
 func (c *checker) cycles() {
-	c.out = append(c.out, c.baselineGraph().cycles()...)
-	c.out = append(c.out, c.serviceGraph().cycles()...)
-	c.out = append(c.out, c.productGraph().cycles()...)
+	c.out = append(c.out, newGraph("baseline extends", func(i int) catalog.Path { return catalog.Path{"spec", "extends", i} },
+		labelsOf(c.cat.OfKind(catalog.KindBaseline), baselineLabel), c.extends).cycles()...)
+	c.out = append(c.out, newGraph("service dependsOn", func(i int) catalog.Path { return catalog.Path{"spec", "dependsOn", i} },
+		labelsOf(c.cat.OfKind(catalog.KindService), func(d *catalog.Document) string { return d.Name }), c.dependsOn).cycles()...)
+	products := make([]string, 0, len(c.products))
+	for id := range c.products {
+		products = append(products, id)
+	}
+	c.out = append(c.out, newGraph("product dependency", func(i int) catalog.Path { return catalog.Path{"spec", "dependencies", i, "product"} },
+		products, c.productDeps).cycles()...)
+}
+
+func labelsOf(docs []*catalog.Document, label func(*catalog.Document) string) []string {
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = label(d)
+	}
+	return out
 }
 
 func baselineLabel(d *catalog.Document) string {
@@ -213,54 +229,4 @@ func baselineLabel(d *catalog.Document) string {
 		return d.Name
 	}
 	return d.Namespace + "/" + d.Name
-}
-
-func (c *checker) baselineGraph() *graph {
-	var labels []string
-	var raw []rawEdge
-	for _, d := range c.cat.OfKind(catalog.KindBaseline) {
-		from := baselineLabel(d)
-		labels = append(labels, from)
-		for i, v := range list(d.Spec()["extends"]) {
-			name, ok := str(v)
-			if !ok {
-				continue
-			}
-			if to := c.cat.Resolve(catalog.KindBaseline, d.Namespace, name); to != nil {
-				raw = append(raw, rawEdge{from, baselineLabel(to), d, i})
-			}
-		}
-	}
-	return newGraph("baseline extends", func(i int) catalog.Path { return catalog.Path{"spec", "extends", i} }, labels, raw)
-}
-
-func (c *checker) serviceGraph() *graph {
-	var labels []string
-	var raw []rawEdge
-	for _, d := range c.cat.OfKind(catalog.KindService) {
-		labels = append(labels, d.Name)
-		for i, v := range list(d.Spec()["dependsOn"]) {
-			if name, ok := str(v); ok {
-				raw = append(raw, rawEdge{d.Name, name, d, i})
-			}
-		}
-	}
-	return newGraph("service dependsOn", func(i int) catalog.Path { return catalog.Path{"spec", "dependsOn", i} }, labels, raw)
-}
-
-func (c *checker) productGraph() *graph {
-	labels := make([]string, 0, len(c.products))
-	var raw []rawEdge
-	for id, p := range c.products {
-		labels = append(labels, id)
-		for _, d := range p.versions {
-			for i, v := range list(d.Spec()["dependencies"]) {
-				dep, _ := v.(map[string]any)
-				if to, ok := str(dep["product"]); ok {
-					raw = append(raw, rawEdge{id, to, d, i})
-				}
-			}
-		}
-	}
-	return newGraph("product dependency", func(i int) catalog.Path { return catalog.Path{"spec", "dependencies", i, "product"} }, labels, raw)
 }

@@ -33,15 +33,33 @@ type product struct {
 type checker struct {
 	cat      *catalog.Catalog
 	products map[string]*product
+	// sharedNames holds the names of the shared documents of the kinds referred to most, so a
+	// lookup hashes one string rather than a whole DocRef.
+	sharedNames map[string]map[string]bool
+	// retiredVia memoises, by service, the delivered products whose every version is retired.
+	retiredVia map[string][]string
 	// names caches candidate names for suggestions, by kind and namespace.
 	names map[[2]string][]string
-	out   []finding.Finding
+	// Edges of the graphs that must be acyclic, collected while references are checked.
+	extends, dependsOn, productDeps []rawEdge
+	out                             []finding.Finding
 }
 
 func newChecker(cat *catalog.Catalog) *checker {
-	c := &checker{cat: cat, products: make(map[string]*product), names: make(map[[2]string][]string)}
+	c := &checker{cat: cat, products: make(map[string]*product), sharedNames: make(map[string]map[string]bool),
+		retiredVia: make(map[string][]string), names: make(map[[2]string][]string)}
+	for _, kind := range []string{catalog.KindOSRelease, catalog.KindMember, catalog.KindService, catalog.KindHardwareModel} {
+		set := make(map[string]bool, len(cat.OfKind(kind)))
+		for _, d := range cat.OfKind(kind) {
+			if d.Namespace == "" {
+				set[d.Name] = true
+			}
+		}
+		c.sharedNames[kind] = set
+	}
 	for _, d := range cat.OfKind(catalog.KindPackage) {
-		id, ok := str(d.Spec()["product"])
+		spec := d.Spec()
+		id, ok := str(spec["product"])
 		if !ok {
 			continue
 		}
@@ -52,7 +70,7 @@ func newChecker(cat *catalog.Catalog) *checker {
 		}
 		p.versions = append(p.versions, d)
 		p.hasVersions = true
-		lc, _ := d.Spec()["lifecycle"].(map[string]any)
+		lc, _ := spec["lifecycle"].(map[string]any)
 		if stage, _ := str(lc["stage"]); stage != catalog.StageRetired {
 			p.allRetired = false
 		}
@@ -63,10 +81,10 @@ func newChecker(cat *catalog.Catalog) *checker {
 func (c *checker) add(f finding.Finding) { c.out = append(c.out, f) }
 
 func (c *checker) document(d *catalog.Document) {
-	if d.Owner != "" && c.cat.Get(catalog.KindMember, "", d.Owner) == nil {
+	if d.Owner != "" && !c.exists(catalog.KindMember, d.Owner) {
 		c.dangling(d, catalog.Path{"metadata", "owner"}, catalog.KindMember, "", d.Owner)
 	}
-	if d.Namespace != "" && c.cat.Get(catalog.KindMember, "", d.Namespace) == nil {
+	if d.Namespace != "" && !c.exists(catalog.KindMember, d.Namespace) {
 		msg := fmt.Sprintf("namespace %q is not a Member: a %s's namespace must name the Member that owns it", d.Namespace, d.Kind)
 		if s := c.suggest(catalog.KindMember, "", d.Namespace); s != "" {
 			msg += "; did you mean " + s + "?"
@@ -106,9 +124,13 @@ func (c *checker) pkg(d *catalog.Document, spec map[string]any) {
 	for i, v := range list(spec["osReleases"]) {
 		c.shared(d, catalog.KindOSRelease, v, "spec", "osReleases", i)
 	}
+	from, _ := str(spec["product"])
 	for i, v := range list(spec["dependencies"]) {
 		dep, _ := v.(map[string]any)
 		c.product(d, dep["product"], "spec", "dependencies", i, "product")
+		if to, ok := str(dep["product"]); ok && from != "" {
+			c.productDeps = append(c.productDeps, rawEdge{from, to, d, i})
+		}
 	}
 	for i, v := range list(spec["supersedes"]) {
 		c.shared(d, catalog.KindPackage, v, "spec", "supersedes", i)
@@ -129,7 +151,8 @@ func (c *checker) baseline(d *catalog.Document, spec map[string]any) {
 		if !ok {
 			continue
 		}
-		if c.cat.Resolve(catalog.KindBaseline, d.Namespace, name) != nil {
+		if to := c.cat.Resolve(catalog.KindBaseline, d.Namespace, name); to != nil {
+			c.extends = append(c.extends, rawEdge{baselineLabel(d), baselineLabel(to), d, i})
 			continue
 		}
 		path := catalog.Path{"spec", "extends", i}
@@ -165,6 +188,9 @@ func (c *checker) service(d *catalog.Document, spec map[string]any) {
 	}
 	for i, v := range list(spec["dependsOn"]) {
 		c.shared(d, catalog.KindService, v, "spec", "dependsOn", i)
+		if to, ok := str(v); ok {
+			c.dependsOn = append(c.dependsOn, rawEdge{d.Name, to, d, i})
+		}
 	}
 	rb, _ := spec["requestableBy"].(map[string]any)
 	for i, v := range list(rb["members"]) {
@@ -185,19 +211,13 @@ func (c *checker) deviceGroup(d *catalog.Document, spec map[string]any) {
 		if !ok {
 			continue
 		}
-		svc := c.cat.Get(catalog.KindService, "", name)
-		if svc == nil {
+		if !c.exists(catalog.KindService, name) {
 			c.dangling(d, catalog.Path{"spec", "services", i}, catalog.KindService, "", name)
 			continue
 		}
-		// A product the service delivers that does not exist is reported at the service.
-		delivers, _ := svc.Spec()["delivers"].(map[string]any)
-		for _, pv := range list(delivers["products"]) {
-			id, ok := str(pv)
-			if p := c.products[id]; ok && p != nil && p.allRetired {
-				c.add(d.Finding(finding.RuleRefRetired, finding.Deny, catalog.Path{"spec", "services", i},
-					"Service %q delivers product %q, whose every version is retired", name, id))
-			}
+		for _, id := range c.retiredDelivered(name) {
+			c.add(d.Finding(finding.RuleRefRetired, finding.Deny, catalog.Path{"spec", "services", i},
+				"Service %q delivers product %q, whose every version is retired", name, id))
 		}
 	}
 	for i, v := range list(spec["products"]) {
@@ -248,13 +268,38 @@ func (c *checker) waiver(d *catalog.Document, spec map[string]any) {
 	}
 }
 
+// retiredDelivered returns the products service delivers whose every version is retired. A
+// product that does not exist is reported at the service, not at each group using it.
+func (c *checker) retiredDelivered(service string) []string {
+	if ids, ok := c.retiredVia[service]; ok {
+		return ids
+	}
+	var ids []string
+	delivers, _ := c.cat.Get(catalog.KindService, "", service).Spec()["delivers"].(map[string]any)
+	for _, v := range list(delivers["products"]) {
+		if id, ok := str(v); ok && c.products[id] != nil && c.products[id].allRetired {
+			ids = append(ids, id)
+		}
+	}
+	c.retiredVia[service] = ids
+	return ids
+}
+
+// exists reports whether a shared document of kind is called name.
+func (c *checker) exists(kind, name string) bool {
+	if set, ok := c.sharedNames[kind]; ok {
+		return set[name]
+	}
+	return c.cat.Get(kind, "", name) != nil
+}
+
 // shared checks a reference to a shared document of kind; v is skipped unless it is a string.
 func (c *checker) shared(d *catalog.Document, kind string, v any, path ...any) {
 	name, ok := str(v)
-	if !ok || c.cat.Get(kind, "", name) != nil {
+	if !ok || c.exists(kind, name) {
 		return
 	}
-	c.dangling(d, catalog.Path(path), kind, "", name)
+	c.dangling(d, slices.Clone(catalog.Path(path)), kind, "", name)
 }
 
 // product checks a reference to a product id: some Package must have spec.product equal to it.
@@ -270,7 +315,7 @@ func (c *checker) product(d *catalog.Document, v any, path ...any) {
 	if s := c.suggestProduct(id); s != "" {
 		msg += "; did you mean " + s + "?"
 	}
-	c.add(d.Finding(finding.RuleRefDangling, finding.Deny, catalog.Path(path), "%s", msg))
+	c.add(d.Finding(finding.RuleRefDangling, finding.Deny, slices.Clone(catalog.Path(path)), "%s", msg))
 }
 
 // dangling reports that name, of kind, resolves neither in namespace ns (when set) nor among
