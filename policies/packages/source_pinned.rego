@@ -1,0 +1,28 @@
+# METADATA
+# title: Installer downloads are pinned by SHA-256
+# description: >-
+#   An installer the agent downloads must name its SHA-256 digest, so that a file replaced on
+#   the server is refused instead of installed on every PC. An msi installer always needs a
+#   source; winget and deb installers come from their signed repositories and script installers
+#   may carry their commands inline.
+# custom:
+#   id: SV-PKG-003
+#   severity: deny
+#   principle: G2 Work actively with security
+package samverk.policies.packages.source_pinned
+
+import data.samverk.lib
+
+deny contains f if {
+	some pkg in input.documents.Package
+	source := pkg.spec.installer.source
+	object.get(source, "sha256", "") == ""
+	f := lib.finding(pkg, ["spec", "installer", "source", "sha256"], "the installer source has no sha256: pin the download to its SHA-256 digest")
+}
+
+deny contains f if {
+	some pkg in input.documents.Package
+	pkg.spec.installer.type == "msi"
+	not pkg.spec.installer.source
+	f := lib.finding(pkg, ["spec", "installer", "source"], "an msi installer needs a source with url and sha256")
+}
