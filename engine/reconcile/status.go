@@ -95,9 +95,9 @@ type state struct {
 
 // Status returns a copy of the current status.
 func (r *Reconciler) Status() *Status {
-	cur := r.Current()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	cur := r.Current() // under mu: publish swaps under mu too, so status is one consistent view
 	st := &Status{
 		APIVersion:    StatusAPIVersion,
 		Kind:          StatusKind,

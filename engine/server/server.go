@@ -1,0 +1,243 @@
+// Package server is the daemon's HTTP face: status and admin API, Git webhooks, health, and
+// Prometheus metrics, on one explicit ServeMux other subsystems can mount their handlers on.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/time/rate"
+
+	"samverk.io/samverk/engine/reconcile"
+)
+
+// Options configure a Server. Reconciler is required; the rest has working defaults.
+type Options struct {
+	// Addr is the listen address (default 127.0.0.1:8080). Ignored when Listener is set.
+	Addr string
+	// Listener, when set, is served instead of listening on Addr.
+	Listener net.Listener
+	// Reconciler is the daemon's reconciler: status, triggers, suspend and resume.
+	Reconciler *reconcile.Reconciler
+	// Branch, when set, makes webhooks ignore pushes to other branches.
+	Branch string
+	// AdminToken guards POST /api/v1/reconcile, /suspend and /resume (Authorization: Bearer).
+	// Empty disables them: they answer 403.
+	AdminToken string
+	// WebhookSecret is the shared secret of the webhook endpoints (HMAC key for GitHub and the
+	// generic hook, the token for GitLab). Empty disables them: they answer 404.
+	WebhookSecret string
+	// WebhookRate and WebhookBurst limit webhook requests across all providers (default 1 per
+	// second, burst 10). Over the limit the answer is 429 with Retry-After.
+	WebhookRate  rate.Limit
+	WebhookBurst int
+	// Gatherer serves /metrics (default: nothing is served there).
+	Gatherer prometheus.Gatherer
+	// Metrics, when set, records webhook deliveries.
+	Metrics *Metrics
+	// Mount lets other subsystems add their handlers to the mux (e.g. the device API).
+	Mount func(mux *http.ServeMux)
+	// ShutdownTimeout bounds the graceful stop (default 10 seconds).
+	ShutdownTimeout time.Duration
+	// Logger receives request-level events (default: discard).
+	Logger *slog.Logger
+}
+
+// Server serves the daemon's HTTP API until its context ends.
+type Server struct {
+	opt     Options
+	log     *slog.Logger
+	mux     *http.ServeMux
+	limiter *rate.Limiter
+}
+
+// maxWebhookBody is the largest webhook payload read (GitHub sends up to 25 MB; a push event
+// with a few commits is a few kB).
+const maxWebhookBody = 25 << 20
+
+// New builds the server and its routes.
+func New(opt Options) (*Server, error) {
+	if opt.Reconciler == nil {
+		return nil, errors.New("server: no reconciler")
+	}
+	if opt.Addr == "" {
+		opt.Addr = "127.0.0.1:8080"
+	}
+	if opt.WebhookRate <= 0 {
+		opt.WebhookRate = 1
+	}
+	if opt.WebhookBurst <= 0 {
+		opt.WebhookBurst = 10
+	}
+	if opt.ShutdownTimeout <= 0 {
+		opt.ShutdownTimeout = 10 * time.Second
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		opt:     opt,
+		log:     log,
+		mux:     http.NewServeMux(),
+		limiter: rate.NewLimiter(opt.WebhookRate, opt.WebhookBurst),
+	}
+	s.routes()
+	if opt.Mount != nil {
+		opt.Mount(s.mux)
+	}
+	return s, nil
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	m.HandleFunc("GET /readyz", s.readyz)
+	m.HandleFunc("GET /api/v1/status", s.status)
+	m.HandleFunc("POST /api/v1/reconcile", s.admin(s.reconcileNow))
+	m.HandleFunc("POST /api/v1/suspend", s.admin(s.suspend))
+	m.HandleFunc("POST /api/v1/resume", s.admin(s.resume))
+	m.HandleFunc("POST /hooks/github", s.webhook(providerGitHub))
+	m.HandleFunc("POST /hooks/gitlab", s.webhook(providerGitLab))
+	m.HandleFunc("POST /hooks/generic", s.webhook(providerGeneric))
+	if s.opt.Gatherer != nil {
+		m.Handle("GET /metrics", promhttp.HandlerFor(s.opt.Gatherer, promhttp.HandlerOpts{}))
+	}
+}
+
+// Handler is the server's mux, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Run serves until ctx ends, then shuts down gracefully: no new connections, requests in
+// flight get ShutdownTimeout to finish.
+func (s *Server) Run(ctx context.Context) error {
+	ln := s.opt.Listener
+	if ln == nil {
+		var err error
+		ln, err = net.Listen("tcp", s.opt.Addr)
+		if err != nil {
+			return fmt.Errorf("server: %w", err)
+		}
+	}
+	srv := &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	s.log.Info("serving", "addr", ln.Addr().String())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("server: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.opt.ShutdownTimeout)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	if err != nil {
+		return fmt.Errorf("server: shutdown: %w", err)
+	}
+	s.log.Info("server stopped")
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if cur := s.opt.Reconciler.Current(); cur != nil {
+		fmt.Fprintln(w, "ready: serving", cur.Revision)
+		return
+	}
+	w.WriteHeader(http.StatusServiceUnavailable)
+	fmt.Fprintln(w, "not ready: no revision published yet")
+}
+
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.opt.Reconciler.Status())
+}
+
+// admin guards an admin endpoint with the bearer token.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.opt.AdminToken == "" {
+			writeError(w, http.StatusForbidden, "the admin API is disabled: start the daemon with --admin-token-file or SAMVERK_ADMIN_TOKEN")
+			return
+		}
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.opt.AdminToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
+			writeError(w, http.StatusUnauthorized, "missing or wrong admin token")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) {
+	if err := s.opt.Reconciler.Trigger("manual", true); err != nil {
+		writeError(w, http.StatusConflict, "reconciling is suspended: resume first")
+		return
+	}
+	s.log.Info("reconcile requested", "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true})
+}
+
+func (s *Server) suspend(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "body must be JSON {\"reason\": \"...\"}")
+			return
+		}
+	}
+	if err := s.opt.Reconciler.Suspend(body.Reason); err != nil {
+		s.log.Error("suspend", "error", err)
+		writeError(w, http.StatusInternalServerError, "suspend: "+err.Error())
+		return
+	}
+	s.log.Info("reconcile suspended", "remote", r.RemoteAddr, "reason", body.Reason)
+	writeJSON(w, http.StatusOK, s.opt.Reconciler.Status())
+}
+
+func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
+	if err := s.opt.Reconciler.Resume(); err != nil {
+		s.log.Error("resume", "error", err)
+		writeError(w, http.StatusInternalServerError, "resume: "+err.Error())
+		return
+	}
+	s.log.Info("reconcile resumed", "remote", r.RemoteAddr)
+	writeJSON(w, http.StatusOK, s.opt.Reconciler.Status())
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, map[string]string{"error": msg})
+}
