@@ -54,6 +54,10 @@ type Hook func(ctx context.Context, p *Published) error
 // Options configure a Reconciler. Source is required; everything else has a working default.
 type Options struct {
 	Source Source
+	// Origin names what is followed, e.g. the repository URL (without credentials) and branch.
+	// It is persisted with the revision; after a restart with another origin the old revision
+	// is not restored.
+	Origin string
 	// StateDir keeps state.json: the last published revision and whether reconciling is
 	// suspended. Empty means nothing is persisted.
 	StateDir string
@@ -289,9 +293,15 @@ func (r *Reconciler) backoff(n int) time.Duration {
 // a new policy since the last run must still hold.
 func (r *Reconciler) restore(ctx context.Context) {
 	r.mu.Lock()
-	rev := r.st.persisted.Revision
+	ps := r.st.persisted
 	r.mu.Unlock()
+	rev := ps.Revision
 	if rev == "" {
+		return
+	}
+	if ps.Origin != r.opt.Origin {
+		r.log.Warn("not restoring the persisted revision: it came from another origin",
+			"revision", rev, "persistedOrigin", ps.Origin, "origin", r.opt.Origin)
 		return
 	}
 	a := r.newAttempt(trigger{reason: "restore"})

@@ -16,6 +16,7 @@ const stateFile = "state.json"
 // persistedState survives a restart. The commit's objects are in the source's clone.
 type persistedState struct {
 	APIVersion  string    `json:"apiVersion"`
+	Origin      string    `json:"origin,omitempty"`
 	Revision    string    `json:"revision,omitempty"`
 	PublishedAt time.Time `json:"publishedAt,omitzero"`
 	Suspended   bool      `json:"suspended,omitempty"`

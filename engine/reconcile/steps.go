@@ -153,7 +153,7 @@ func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 	}
 	r.mu.Lock()
 	ps := r.st.persisted
-	ps.Revision, ps.PublishedAt = p.Revision, p.Time
+	ps.Origin, ps.Revision, ps.PublishedAt = r.opt.Origin, p.Revision, p.Time
 	err := writeState(r.opt.StateDir, ps)
 	if err == nil {
 		r.st.persisted = ps

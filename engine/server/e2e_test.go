@@ -107,6 +107,7 @@ func startDaemon(t *testing.T, c config) *daemon {
 	}
 	rec, err := reconcile.New(reconcile.Options{
 		Source:    src,
+		Origin:    c.repoURL + "#main",
 		StateDir:  c.data,
 		Validate:  validate.Options{Policies: pol},
 		Interval:  time.Hour, // everything below is triggered: admin API or webhook
@@ -341,11 +342,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("logs lack the refused attempt:\n%s", d.logs)
 	}
 
-	// Restart against a repository that cannot be reached: the last good revision is served
-	// from the data directory before any fetch has succeeded.
+	// Restart while the repository cannot be reached: the last good revision is served from
+	// the data directory before any fetch has succeeded.
 	d.stop()
-	gone := filepath.Join(t.TempDir(), "moved-away")
-	d2 := startDaemon(t, config{repoURL: gone, data: data, keys: pub})
+	if err := os.Rename(up.Dir, up.Dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	d2 := startDaemon(t, config{repoURL: up.Dir, data: data, keys: pub})
 	st = d2.waitFor("the restored revision", func(st *reconcile.Status) bool { return st.LastAppliedRevision != "" })
 	if st.LastAppliedRevision != fixed.String() {
 		t.Fatalf("after restart serving %s, want %s", st.LastAppliedRevision, fixed)
