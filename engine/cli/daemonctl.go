@@ -1,0 +1,252 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/report"
+)
+
+// daemonClient talks to a running `samverk serve`.
+type daemonClient struct {
+	server    string
+	tokenFile string
+}
+
+func (c *daemonClient) flags(cmd *cobra.Command, admin bool) {
+	f := cmd.Flags()
+	f.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the daemon's address (also SAMVERK_SERVER)")
+	if admin {
+		f.StringVar(&c.tokenFile, "admin-token-file", "", "file holding the admin token (default: SAMVERK_ADMIN_TOKEN)")
+	}
+}
+
+func (c *daemonClient) do(ctx context.Context, method, path string, body any, admin bool) ([]byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.server, "/")+path, r)
+	if err != nil {
+		return nil, usageError("--server: %v", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if admin {
+		token, err := secret(c.tokenFile, "SAMVERK_ADMIN_TOKEN")
+		if err != nil {
+			return nil, usageError("--admin-token-file: %v", err)
+		}
+		if token == "" {
+			return nil, usageError("an admin token is needed: --admin-token-file or SAMVERK_ADMIN_TOKEN")
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("daemon at %s: %w", c.server, err)}
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("daemon at %s: %w", c.server, err)}
+	}
+	if resp.StatusCode >= 300 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("daemon: %s: %s", resp.Status, msg)}
+	}
+	return b, nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var c daemonClient
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show what the daemon serves, what it last tried, and why a commit was refused",
+		Long: `status asks a running daemon for its state: the revision it serves and the last one it
+checked, its conditions (Ready, Reconciling, Stalled), its last attempts, and every finding of a
+refused commit.
+
+Exit status: 0 when the daemon is Ready, 1 when it is not (a refused commit, a failed fetch,
+nothing published yet), 2 when it cannot be reached.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if output != "text" && output != "json" {
+				return usageError("--output %q: must be text or json", output)
+			}
+			b, err := c.do(cmd.Context(), http.MethodGet, "/api/v1/status", nil, false)
+			if err != nil {
+				return err
+			}
+			var st reconcile.Status
+			if err := json.Unmarshal(b, &st); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("daemon status: %w", err)}
+			}
+			if output == "json" {
+				_, err = cmd.OutOrStdout().Write(b)
+			} else {
+				err = writeStatus(cmd.OutOrStdout(), &st, time.Now())
+			}
+			if err != nil {
+				return err
+			}
+			for _, cond := range st.Conditions {
+				if cond.Type == reconcile.ConditionReady && cond.Status != "True" {
+					return findingsExit
+				}
+			}
+			return nil
+		},
+	}
+	c.flags(cmd, false)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json (the status API's document)")
+	return cmd
+}
+
+func short(rev string) string {
+	if len(rev) > 12 {
+		return rev[:12]
+	}
+	if rev == "" {
+		return "-"
+	}
+	return rev
+}
+
+func ago(t *time.Time, now time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return fmt.Sprintf(" at %s (%s ago)", t.UTC().Format(time.RFC3339), now.Sub(*t).Round(time.Second))
+}
+
+func writeStatus(w io.Writer, st *reconcile.Status, now time.Time) error {
+	fmt.Fprintf(w, "Applied:    %s%s\n", short(st.LastAppliedRevision), ago(st.LastAppliedTime, now))
+	fmt.Fprintf(w, "Attempted:  %s%s\n", short(st.LastAttemptedRevision), ago(st.LastAttemptedTime, now))
+	if st.LastFetchTime != nil {
+		fmt.Fprintf(w, "Fetched:    %s\n", strings.TrimPrefix(ago(st.LastFetchTime, now), " at "))
+	}
+	if st.LastFetchError != "" {
+		fmt.Fprintf(w, "Fetch error: %s\n", st.LastFetchError)
+	}
+	if st.Suspended {
+		fmt.Fprintf(w, "Suspended:  yes %s\n", st.SuspendReason)
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CONDITION\tSTATUS\tREASON\tMESSAGE")
+	for _, c := range st.Conditions {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.Type, c.Status, c.Reason, c.Message)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(st.History) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "STARTED\tREVISION\tTRIGGER\tOUTCOME\tREASON\tDURATION")
+		for _, a := range st.History {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", a.Started.UTC().Format(time.RFC3339), short(a.Revision), a.Trigger, a.Outcome, a.Reason, a.Duration)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if st.Report != nil && !st.Report.Passed {
+		fmt.Fprintf(w, "\nFindings of %s:\n", short(st.Report.Revision))
+		return report.Write(w, "text", st.Report)
+	}
+	return nil
+}
+
+func newReconcileCmd() *cobra.Command {
+	var c daemonClient
+	cmd := &cobra.Command{
+		Use:   "reconcile",
+		Short: "Make the daemon fetch and check the branch head now",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/reconcile", nil, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "reconcile triggered; see 'samverk status'")
+			return nil
+		},
+	}
+	c.flags(cmd, true)
+	return cmd
+}
+
+func newSuspendCmd() *cobra.Command {
+	var c daemonClient
+	var reason string
+	cmd := &cobra.Command{
+		Use:   "suspend",
+		Short: "Stop the daemon from fetching and publishing; it keeps serving what it has",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/suspend", map[string]string{"reason": reason}, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "suspended")
+			return nil
+		},
+	}
+	c.flags(cmd, true)
+	cmd.Flags().StringVar(&reason, "reason", "", "why, shown in status")
+	return cmd
+}
+
+func newResumeCmd() *cobra.Command {
+	var c daemonClient
+	cmd := &cobra.Command{
+		Use:   "resume",
+		Short: "Let a suspended daemon fetch and publish again",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/resume", nil, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "resumed")
+			return nil
+		},
+	}
+	c.flags(cmd, true)
+	return cmd
+}

@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	bundled "samverk.io/samverk/catalog"
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/server"
+	"samverk.io/samverk/engine/source"
+	"samverk.io/samverk/engine/validate"
+)
+
+// serveOptions are the flags of `samverk serve`; each is also SAMVERK_<FLAG> in the environment.
+type serveOptions struct {
+	repo             string
+	branch           string
+	listen           string
+	data             string
+	interval         time.Duration
+	verifySignatures bool
+	trustedKeys      string
+	webhookSecret    string
+	adminToken       string
+	gitTokenFile     string
+	sshKey           string
+	knownHosts       string
+	policies         string
+	logLevel         string
+}
+
+func newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the daemon: follow the catalog repository, publish every good commit",
+		Long: `serve follows one branch of the catalog's Git repository. Every new commit goes through
+the same pipeline as 'samverk validate' (schemas, references, policies) and, when signature
+verification is on, a signature check; only a commit that passes all of it is published. A
+refused commit leaves the last good revision in place, and the status API says why.
+
+Without --repo, serve follows the reference catalog built into samverk, as a local repository
+in the data directory.
+
+Every flag can also be set in the environment as SAMVERK_<FLAG> (e.g. SAMVERK_REPO,
+SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins. Secrets
+can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBHOOK_SECRET.`,
+		Example: `  samverk serve
+  samverk serve --repo https://git.example.org/eklient/catalog.git --git-token-file /run/secrets/git
+  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.repo, "repo", "", "repository to follow: https://, ssh://, user@host:path or a local path (default: the bundled catalog)")
+	f.StringVar(&o.branch, "branch", "main", "branch to follow")
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API, webhooks, health and metrics")
+	f.StringVar(&o.data, "data", "", "data directory: the clone and the last published revision (default $XDG_STATE_HOME/samverk)")
+	f.DurationVar(&o.interval, "interval", time.Minute, "time between fetches (varied by ±10%)")
+	f.BoolVar(&o.verifySignatures, "verify-signatures", false, "publish only commits signed by a key in --trusted-keys")
+	f.StringVar(&o.trustedKeys, "trusted-keys", "", "file of armored OpenPGP public keys whose signatures are trusted")
+	f.StringVar(&o.webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (enables /hooks/github, /hooks/gitlab, /hooks/generic)")
+	f.StringVar(&o.adminToken, "admin-token-file", "", "file holding the bearer token of the admin API (reconcile, suspend, resume)")
+	f.StringVar(&o.gitTokenFile, "git-token-file", "", "file holding the HTTPS access token for the repository")
+	f.StringVar(&o.sshKey, "ssh-key", "", "private key file for an SSH repository URL (default: the SSH agent)")
+	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file for SSH host keys (default: $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)")
+	f.StringVar(&o.policies, "policies", "", "directory of Rego policies (default: the bundled policy set)")
+	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+// bindEnv sets every flag not given on the command line from SAMVERK_<FLAG>, if set.
+func bindEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed || err != nil {
+			return
+		}
+		name := "SAMVERK_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if e := f.Value.Set(v); e != nil {
+				err = fmt.Errorf("%s: %w", name, e)
+			}
+		}
+	})
+	return err
+}
+
+// secret reads a secret from file, else from the environment variable env.
+func secret(file, env string) (string, error) {
+	if file == "" {
+		return strings.TrimSpace(os.Getenv(env)), nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(b))
+	if s == "" {
+		return "", fmt.Errorf("%s is empty", file)
+	}
+	return s, nil
+}
+
+func defaultDataDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "samverk")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "samverk")
+	}
+	return filepath.Join(os.TempDir(), "samverk")
+}
+
+func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byte) (int, error) }) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return usageError("--log-level: %v", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if o.data == "" {
+		o.data = defaultDataDir()
+	}
+	if o.interval <= 0 {
+		return usageError("--interval must be positive")
+	}
+	if err := os.MkdirAll(o.data, 0o700); err != nil {
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("data directory: %w", err)}
+	}
+	gitToken, err := secret(o.gitTokenFile, "SAMVERK_GIT_TOKEN")
+	if err != nil {
+		return usageError("--git-token-file: %v", err)
+	}
+	adminToken, err := secret(o.adminToken, "SAMVERK_ADMIN_TOKEN")
+	if err != nil {
+		return usageError("--admin-token-file: %v", err)
+	}
+	webhookSecret, err := secret(o.webhookSecret, "SAMVERK_WEBHOOK_SECRET")
+	if err != nil {
+		return usageError("--webhook-secret-file: %v", err)
+	}
+	var keys string
+	switch {
+	case o.verifySignatures && o.trustedKeys == "":
+		return usageError("--verify-signatures needs --trusted-keys")
+	case !o.verifySignatures && o.trustedKeys != "":
+		return usageError("--trusted-keys is given but --verify-signatures is off")
+	case o.verifySignatures:
+		if keys, err = source.ReadTrustedKeys(o.trustedKeys); err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	pol, err := loadPolicies(o.policies)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+
+	repoURL, origin := o.repo, displayURL(o.repo)
+	if repoURL == "" {
+		// The bundled catalog, as the one commit of a local repository.
+		repoURL = filepath.Join(o.data, "bundled.git")
+		h, err := source.Seed(repoURL, o.branch, bundled.FS, bundledFile)
+		if err != nil {
+			return err
+		}
+		origin = "bundled"
+		log.Info("serving the bundled catalog", "repository", repoURL, "revision", h.String())
+	}
+	origin += "#" + o.branch
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srcMetrics, err := source.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	recMetrics, err := reconcile.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	srvMetrics, err := server.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+
+	src, err := source.Open(source.Options{
+		URL:            repoURL,
+		Branch:         o.branch,
+		Dir:            filepath.Join(o.data, "git"),
+		Token:          gitToken,
+		SSHKeyFile:     o.sshKey,
+		KnownHostsFile: o.knownHosts,
+		TrustedKeys:    keys,
+		Metrics:        srcMetrics,
+	})
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	defer src.Close()
+	rec, err := reconcile.New(reconcile.Options{
+		Source:   src,
+		Origin:   origin,
+		StateDir: o.data,
+		Validate: validate.Options{Policies: pol},
+		Interval: o.interval,
+		Metrics:  recMetrics,
+		Logger:   log.With("component", "reconcile"),
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := server.New(server.Options{
+		Addr:          o.listen,
+		Reconciler:    rec,
+		Branch:        o.branch,
+		AdminToken:    adminToken,
+		WebhookSecret: webhookSecret,
+		Gatherer:      reg,
+		Metrics:       srvMetrics,
+		Logger:        log.With("component", "server"),
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
+		"interval", o.interval.String(), "verifySignatures", o.verifySignatures,
+		"adminAPI", adminToken != "", "webhooks", webhookSecret != "")
+
+	// The reconciler and the server stop together: when ctx ends (SIGTERM), or when either fails.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 2)
+	go func() { errc <- rec.Run(ctx) }()
+	go func() { errc <- srv.Run(ctx) }()
+	var first error
+	for range 2 {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	if first != nil {
+		return first
+	}
+	log.Info("samverk serve stopped")
+	return nil
+}
+
+// bundledFile picks the catalog's own files out of the embedded directory.
+func bundledFile(name string) bool {
+	return catalog.IsCatalogFile(name) || path.Ext(name) == ".md"
+}
+
+// displayURL is a repository URL fit for logs and state: without any user information.
+func displayURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		if i := strings.Index(raw, "@"); i >= 0 && !strings.Contains(raw[:i], "/") {
+			return raw[i+1:] // user@host:path
+		}
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}

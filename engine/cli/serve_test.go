@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"samverk.io/samverk/engine/reconcile"
+)
+
+// syncBuffer is written by the daemon's goroutines while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// TestServeBundledCatalog is the README's demo: `samverk serve` with no --repo publishes the
+// bundled catalog, the client commands talk to it, and SIGTERM (a cancelled context) stops it.
+func TestServeBundledCatalog(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the daemon on the reference catalog")
+	}
+	dir := t.TempDir()
+	addr := freeAddr(t)
+	server := "http://" + addr
+	if err := os.WriteFile(filepath.Join(dir, "admin"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Flags from the environment; the flag on the command line wins over SAMVERK_BRANCH.
+	t.Setenv("SAMVERK_LISTEN", addr)
+	t.Setenv("SAMVERK_ADMIN_TOKEN_FILE", filepath.Join(dir, "admin"))
+	t.Setenv("SAMVERK_BRANCH", "no-such-branch")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--branch", "main"}, nil, &bytes.Buffer{}, &stderr)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		resp, err := http.Get(server + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon never became ready; log:\n%s", stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var out, errOut bytes.Buffer
+	if code := run(ctx, []string{"status", "--server", server, "--output", "json"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("status exit %d: %s%s", code, out.String(), errOut.String())
+	}
+	var st reconcile.Status
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.LastAppliedRevision == "" || st.Report == nil || !st.Report.Passed || st.Report.Documents == 0 {
+		t.Errorf("the bundled catalog is not served clean: %+v", st)
+	}
+
+	out.Reset()
+	if code := run(ctx, []string{"status", "--server", server}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), "Ready        True") {
+		t.Errorf("status text (exit %d):\n%s", code, out.String())
+	}
+
+	t.Setenv("SAMVERK_SERVER", server)
+	for _, args := range [][]string{{"suspend", "--reason", "test"}, {"resume"}, {"reconcile"}} {
+		out.Reset()
+		errOut.Reset()
+		if code := run(ctx, args, nil, &out, &errOut); code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, errOut.String())
+		}
+	}
+	t.Setenv("SAMVERK_ADMIN_TOKEN_FILE", "")
+	t.Setenv("SAMVERK_ADMIN_TOKEN", "wrong")
+	errOut.Reset()
+	if code := run(ctx, []string{"reconcile"}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "401") {
+		t.Errorf("reconcile with a wrong token: exit %d: %s", code, errOut.String())
+	}
+
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Errorf("serve exit %d; log:\n%s", code, stderr.String())
+		}
+		done <- code // for the deferred receive
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop after cancel")
+	}
+	if !strings.Contains(stderr.String(), `"msg":"samverk serve stopped"`) {
+		t.Errorf("no clean stop in the log:\n%s", stderr.String())
+	}
+	for _, secret := range []string{"s3cret"} {
+		if strings.Contains(stderr.String(), secret) {
+			t.Error("the log reveals the admin token")
+		}
+	}
+}
+
+func TestServeUsage(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"keys without verification", []string{"serve", "--trusted-keys", "k.asc"}, "--verify-signatures is off"},
+		{"verification without keys", []string{"serve", "--verify-signatures"}, "needs --trusted-keys"},
+		{"bad interval", []string{"serve", "--interval", "0s"}, "--interval"},
+		{"missing admin token file", []string{"serve", "--admin-token-file", "/nonexistent/token"}, "--admin-token-file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append(tt.args, "--data", t.TempDir())
+			if code := run(context.Background(), args, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+func TestDisplayURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://user:tok@git.example.org/c.git": "https://git.example.org/c.git",
+		"ssh://git@git.example.org/c.git":        "ssh://git.example.org/c.git",
+		"git@git.example.org:eklient/c.git":      "git.example.org:eklient/c.git",
+		"/srv/catalog.git":                       "/srv/catalog.git",
+	} {
+		if got := displayURL(in); got != want {
+			t.Errorf("displayURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
