@@ -1,0 +1,114 @@
+// Package schema checks every catalog document against the CUE definition of its kind and
+// reports each problem once, as a finding at the field's file, line and column.
+package schema
+
+import (
+	"fmt"
+	"io/fs"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/schemas"
+)
+
+// Options tune a validation run. The zero value is a working default.
+type Options struct {
+	// Workers validate documents in parallel, each with a CUE context of its own
+	// (default GOMAXPROCS).
+	Workers int
+	// Schemas holds the *.cue files that define the kinds, one definition #Kind per kind
+	// (default: the embedded schemas.FS).
+	Schemas fs.FS
+}
+
+func (o Options) withDefaults() Options {
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.Schemas == nil {
+		o.Schemas = schemas.FS
+	}
+	return o
+}
+
+// batch is how many documents a worker takes at a time.
+const batch = 32
+
+// Validate checks every document of cat against its kind's definition and returns all
+// problems of all documents, sorted by file, line and column. The error is for a broken
+// schema or a document samverk has no definition for, never for an invalid document.
+func Validate(cat *catalog.Catalog, opt Options) ([]finding.Finding, error) {
+	opt = opt.withDefaults()
+	var docs []*catalog.Document
+	if cat != nil {
+		docs = cat.Docs
+	}
+	results := make([][]finding.Finding, len(docs))
+	workers := min(opt.Workers, max(1, (len(docs)+batch-1)/batch))
+	errs := make([]error, workers)
+	var next atomic.Int64
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			// A fresh context per run: a CUE context only grows, and its values must stay
+			// on one goroutine.
+			c, err := compile(opt.Schemas)
+			if err != nil {
+				errs[w] = err
+				failed.Store(true)
+				return
+			}
+			for !failed.Load() {
+				start := int(next.Add(batch)) - batch
+				if start >= len(docs) {
+					return
+				}
+				for i := start; i < min(start+batch, len(docs)); i++ {
+					if results[i], err = c.check(docs[i]); err != nil {
+						errs[w] = err
+						failed.Store(true)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	var out []finding.Finding
+	for _, r := range results {
+		out = append(out, r...)
+	}
+	return finding.Sort(out), nil
+}
+
+// check validates one document. Almost every document is valid: that costs one unification.
+// Only an invalid one is examined further, to explain each of its problems.
+func (c *compiled) check(d *catalog.Document) (out []finding.Finding, err error) {
+	def, ok := c.fast.defs[d.Kind]
+	if !ok {
+		return nil, fmt.Errorf("schema: %s: no definition #%s", d.Ref(), d.Kind)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("schema: %s: evaluation failed: %v", d.Ref(), r)
+		}
+	}()
+	v := c.ctx.Encode(d.Object)
+	if def.Unify(v).Validate(concrete...) == nil {
+		return nil, nil
+	}
+	exact, err := c.explaining()
+	if err != nil {
+		return nil, err
+	}
+	return c.explain(d, exact, v), nil
+}
