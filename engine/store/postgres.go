@@ -1,0 +1,375 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Postgres is the store for more than one daemon replica: a pgx connection pool. Each batch is
+// written with a few set-based statements (arrays unnested server side), so a batch of a
+// thousand reports costs a handful of round trips.
+type Postgres struct {
+	pool    *pgxpool.Pool
+	history int
+}
+
+var _ Store = (*Postgres)(nil)
+
+// migrateLock is the advisory lock key replicas take while migrating, so that two daemons
+// starting together apply each migration once.
+const migrateLock = 0x73616d7665726b // "samverk"
+
+// OpenPostgres connects to the database at dsn (a postgres:// URL) and migrates its schema.
+func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
+	opt = opt.withDefaults(8)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parse error may quote the connection string, password and all.
+		return nil, errors.New("open postgres store: invalid connection string")
+	}
+	cfg.MaxConns = int32(opt.Readers)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres store: %w", err)
+	}
+	s := &Postgres{pool: pool, history: opt.History}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Postgres) migrate(ctx context.Context) error {
+	ms, err := loadMigrations("postgres")
+	if err != nil {
+		return fmt.Errorf("migrate postgres store: %w", err)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+			return err
+		}
+		var cur int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+			return err
+		}
+		if n := len(ms); n > 0 && cur > ms[n-1].version {
+			return fmt.Errorf("database schema version %d is newer than this build's %d", cur, ms[n-1].version)
+		}
+		for _, m := range pending(ms, cur) {
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_version (version, applied_at) VALUES ($1, now())`, m.version); err != nil {
+				return err
+			}
+		}
+		_, err := tx.Exec(ctx, `DELETE FROM reports WHERE slot >= $1`, s.history)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("migrate postgres store: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool.
+func (s *Postgres) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Write applies b in one transaction.
+func (s *Postgres) Write(ctx context.Context, b *Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return s.write(ctx, tx, b) }); err != nil {
+		return fmt.Errorf("write batch of %d: %w", b.Len(), err)
+	}
+	return nil
+}
+
+const pgEnroll = `WITH e AS (
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[])
+		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote)
+), d AS (
+	INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, enrolled_at, last_seen)
+	SELECT id, member, credential_hash, hostname, facts, labels, at, at FROM e
+)
+INSERT INTO enrollments (device_id, member, at, hostname, serial, remote)
+SELECT id, member, at, hostname, serial, remote FROM e`
+
+const pgServed = `UPDATE devices d SET last_seen = greatest(d.last_seen, s.at), served_at = s.at, profile = s.profile,
+	served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring
+FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+	AS s(id, at, profile, hash, revision, grp, ring)
+WHERE d.id = s.id`
+
+const pgReport = `WITH r AS (
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[],
+		$7::boolean[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::text[], $14::jsonb[],
+		$15::jsonb[], $16::text[], $17::json[])
+		AS r(id, at, revision, hash, started_at, duration_ms, noop, unchanged, corrected, failed, skipped, drifted,
+			compliance, facts, labels, hostname, results)
+), u AS (
+	UPDATE devices d SET last_seen = greatest(d.last_seen, r.at), report_at = r.at, report_revision = r.revision,
+		applied_hash = r.hash, unchanged = r.unchanged, corrected = r.corrected, failed = r.failed,
+		skipped = r.skipped, drifted = r.drifted, compliance = r.compliance,
+		facts = coalesce(r.facts, d.facts), labels = coalesce(r.labels, d.labels),
+		hostname = coalesce(r.hostname, d.hostname), reports = d.reports + 1
+	FROM r WHERE d.id = r.id
+	RETURNING d.id, d.reports
+)
+INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms, noop,
+	unchanged, corrected, failed, skipped, drifted, compliance, results)
+SELECT r.id, u.reports % $18, u.reports, r.at, r.revision, r.hash, r.started_at, r.duration_ms, r.noop,
+	r.unchanged, r.corrected, r.failed, r.skipped, r.drifted, r.compliance, r.results
+FROM r JOIN u ON u.id = r.id
+ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at,
+	revision = excluded.revision, hash = excluded.hash, started_at = excluded.started_at,
+	duration_ms = excluded.duration_ms, noop = excluded.noop, unchanged = excluded.unchanged,
+	corrected = excluded.corrected, failed = excluded.failed, skipped = excluded.skipped,
+	drifted = excluded.drifted, compliance = excluded.compliance, results = excluded.results`
+
+func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
+	if n := len(b.Enrollments); n > 0 {
+		var (
+			ids, members, hosts, serials, remotes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			creds                                 = make([][]byte, n)
+			facts, labels                         = make([]string, n), make([]string, n)
+			ats                                   = make([]time.Time, n)
+		)
+		for i := range b.Enrollments {
+			e := &b.Enrollments[i]
+			f, err := EncodeFacts(&e.Facts)
+			if err != nil {
+				return err
+			}
+			l, err := encodeLabels(e.Facts.Labels)
+			if err != nil {
+				return err
+			}
+			ids[i], members[i], creds[i], hosts[i], facts[i], labels[i] = e.ID, e.Member, e.CredentialHash, e.Facts.Hostname, string(f), string(l)
+			ats[i], serials[i], remotes[i] = e.At, e.Facts.Serial, e.Remote
+		}
+		if _, err := tx.Exec(ctx, pgEnroll, ids, members, creds, hosts, facts, labels, ats, serials, remotes); err != nil {
+			return fmt.Errorf("insert devices: %w", err)
+		}
+	}
+	if len(b.Served) > 0 {
+		// UPDATE … FROM picks one arbitrary row when a device appears twice: keep its last.
+		last := make(map[string]int, len(b.Served))
+		for i := range b.Served {
+			last[b.Served[i].DeviceID] = i
+		}
+		n := len(last)
+		ids, profiles, hashes, revs, groups, rings := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		ats := make([]time.Time, 0, n)
+		for i := range b.Served {
+			v := &b.Served[i]
+			if last[v.DeviceID] != i {
+				continue
+			}
+			ids, ats, profiles, hashes = append(ids, v.DeviceID), append(ats, v.At), append(profiles, v.Profile), append(hashes, v.Hash)
+			revs, groups, rings = append(revs, v.Revision), append(groups, v.Group), append(rings, v.Ring)
+		}
+		if _, err := tx.Exec(ctx, pgServed, ids, ats, profiles, hashes, revs, groups, rings); err != nil {
+			return fmt.Errorf("update served: %w", err)
+		}
+	}
+	// A device may report twice in one batch; each round holds a device at most once, in order.
+	for reps := b.Reports; len(reps) > 0; {
+		round, rest := splitRound(reps)
+		if err := s.writeReports(ctx, tx, round); err != nil {
+			return err
+		}
+		reps = rest
+	}
+	return nil
+}
+
+// splitRound returns the longest prefix of rs in which no device repeats, and the rest.
+func splitRound(rs []Report) (round, rest []Report) {
+	seen := make(map[string]struct{}, len(rs))
+	for i := range rs {
+		if _, dup := seen[rs[i].DeviceID]; dup {
+			return rs[:i], rs[i:]
+		}
+		seen[rs[i].DeviceID] = struct{}{}
+	}
+	return rs, nil
+}
+
+func (s *Postgres) writeReports(ctx context.Context, tx pgx.Tx, rs []Report) error {
+	n := len(rs)
+	var (
+		ids, revs, hashes, comps, hosts = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
+		facts, labels                   = make([]*string, n), make([]*string, n)
+		results                         = make([]string, n)
+		ats, starts                     = make([]time.Time, n), make([]time.Time, n)
+		durs                            = make([]int64, n)
+		noops                           = make([]bool, n)
+		unch, corr, fail, skip, drift   = make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n), make([]int32, n)
+	)
+	for i := range rs {
+		r := &rs[i]
+		ids[i], ats[i], revs[i], hashes[i], starts[i], durs[i], noops[i] = r.DeviceID, r.At, r.Revision, r.Hash, r.StartedAt, r.DurationMs, r.Noop
+		unch[i], corr[i], fail[i] = int32(r.Counts.Unchanged), int32(r.Counts.Corrected), int32(r.Counts.Failed)
+		skip[i], drift[i], comps[i] = int32(r.Counts.Skipped), int32(r.Counts.Drifted), r.Counts.Judge()
+		if r.Facts != nil {
+			f, l, h := string(r.Facts), string(r.Labels), r.Hostname
+			facts[i], labels[i], hosts[i] = &f, &l, &h
+		}
+		results[i] = string(r.Results)
+	}
+	if _, err := tx.Exec(ctx, pgReport, ids, ats, revs, hashes, starts, durs, noops, unch, corr, fail, skip, drift,
+		comps, facts, labels, hosts, results, s.history); err != nil {
+		return fmt.Errorf("write reports: %w", err)
+	}
+	return nil
+}
+
+const pgDeviceCols = `id, member, credential_hash, facts, enrolled_at, last_seen, group_name, ring, profile,
+	served_hash, served_revision, served_at, report_at, report_revision, applied_hash,
+	unchanged, corrected, failed, skipped, drifted`
+
+var pgStale = fmt.Sprintf(staleExpr, "$1")
+
+// Device returns one device.
+func (s *Postgres) Device(ctx context.Context, id string, staleBefore time.Time) (*Device, error) {
+	row := s.pool.QueryRow(ctx, `SELECT `+pgDeviceCols+`, `+pgStale+` FROM devices WHERE id = $2`, staleBefore, id)
+	d, err := scanPGDevice(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read device: %w", err)
+	}
+	return d, nil
+}
+
+// Devices returns a page of devices.
+func (s *Postgres) Devices(ctx context.Context, q Query) (*Page, error) {
+	var where strings.Builder
+	args := []any{q.StaleBefore, q.After}
+	where.WriteString(` WHERE id > $2`)
+	for _, f := range []struct{ col, val string }{
+		{"member", q.Member}, {"group_name", q.Group}, {"report_revision", q.Revision}, {"(" + pgStale + ")", q.Compliance},
+	} {
+		if f.val != "" {
+			args = append(args, f.val)
+			where.WriteString(" AND " + f.col + " = $" + strconv.Itoa(len(args)))
+		}
+	}
+	limit := q.limit()
+	args = append(args, limit+1)
+	rows, err := s.pool.Query(ctx, `SELECT `+pgDeviceCols+`, `+pgStale+` FROM devices`+where.String()+
+		` ORDER BY id LIMIT $`+strconv.Itoa(len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	p := &Page{Devices: make([]Device, 0, min(limit, 1024))}
+	for rows.Next() {
+		d, err := scanPGDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		p.Devices = append(p.Devices, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return p.trim(limit), nil
+}
+
+// Summary counts devices by member, group and compliance.
+func (s *Postgres) Summary(ctx context.Context, staleBefore time.Time) ([]Count, error) {
+	rows, err := s.pool.Query(ctx, `SELECT member, group_name, `+pgStale+` AS state, count(*) FROM devices
+		GROUP BY member, group_name, state ORDER BY member, group_name, state`, staleBefore)
+	if err != nil {
+		return nil, fmt.Errorf("summarise devices: %w", err)
+	}
+	defer rows.Close()
+	var cs []Count
+	for rows.Next() {
+		var c Count
+		if err := rows.Scan(&c.Member, &c.Group, &c.Compliance, &c.Devices); err != nil {
+			return nil, fmt.Errorf("summarise devices: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summarise devices: %w", err)
+	}
+	return cs, nil
+}
+
+// Reports returns a device's most recent reports, newest first.
+func (s *Postgres) Reports(ctx context.Context, deviceID string, limit int) ([]StoredReport, error) {
+	rows, err := s.pool.Query(ctx, `SELECT seq, received_at, revision, hash, started_at, duration_ms, noop,
+		unchanged, corrected, failed, skipped, drifted, compliance, results::text
+		FROM reports WHERE device_id = $1 ORDER BY seq DESC LIMIT $2`, deviceID, max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("read reports: %w", err)
+	}
+	defer rows.Close()
+	var rs []StoredReport
+	for rows.Next() {
+		var (
+			r       StoredReport
+			results string
+		)
+		if err := rows.Scan(&r.Seq, &r.At, &r.Revision, &r.Hash, &r.StartedAt, &r.DurationMs, &r.Noop, &r.Counts.Unchanged,
+			&r.Counts.Corrected, &r.Counts.Failed, &r.Counts.Skipped, &r.Counts.Drifted, &r.Compliance, &results); err != nil {
+			return nil, fmt.Errorf("read reports: %w", err)
+		}
+		r.At, r.StartedAt = r.At.UTC(), r.StartedAt.UTC()
+		if err := json.Unmarshal([]byte(results), &r.Resources); err != nil {
+			return nil, fmt.Errorf("read reports: decode results: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read reports: %w", err)
+	}
+	return rs, nil
+}
+
+func scanPGDevice(sc scanner) (*Device, error) {
+	var (
+		d                  Device
+		facts              []byte
+		servedAt, reportAt *time.Time
+		revision, applied  string
+		c                  Counts
+	)
+	if err := sc.Scan(&d.ID, &d.Member, &d.CredentialHash, &facts, &d.EnrolledAt, &d.LastSeen, &d.Group, &d.Ring, &d.Profile,
+		&d.ServedHash, &d.ServedRevision, &servedAt, &reportAt, &revision, &applied,
+		&c.Unchanged, &c.Corrected, &c.Failed, &c.Skipped, &c.Drifted, &d.Compliance); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(facts, &d.Facts); err != nil {
+		return nil, fmt.Errorf("decode facts of %s: %w", d.ID, err)
+	}
+	d.EnrolledAt, d.LastSeen = d.EnrolledAt.UTC(), d.LastSeen.UTC()
+	if servedAt != nil {
+		d.ServedAt = servedAt.UTC()
+	}
+	if reportAt != nil {
+		d.LastReport = &LastReport{At: reportAt.UTC(), Revision: revision, AppliedHash: applied, Counts: c}
+	}
+	return &d, nil
+}

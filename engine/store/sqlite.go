@@ -1,0 +1,397 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// SQLite is the embedded store: one database file in WAL mode, written through a single
+// connection and read through a small pool. Commits are synchronous (synchronous=FULL), so a
+// committed batch survives a crash of the process or the machine.
+type SQLite struct {
+	w, r    *sql.DB
+	history int
+	stmts   sqliteStmts
+}
+
+var _ Store = (*SQLite)(nil)
+
+type sqliteStmts struct {
+	insertDevice, insertEvent, served, report, history *sql.Stmt
+}
+
+// OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
+func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) {
+	opt = opt.withDefaults(4)
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("open sqlite store: path %q must be a plain file name", path)
+	}
+	common := url.Values{}
+	common.Add("_pragma", "busy_timeout(10000)")
+	common.Add("_pragma", "foreign_keys(0)")
+	wq := url.Values{"_txlock": {"immediate"}}
+	wq["_pragma"] = append([]string{"journal_mode(WAL)", "synchronous(FULL)"}, common["_pragma"]...)
+	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	s := &SQLite{w: w, history: opt.History}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	rq := url.Values{"_pragma": append([]string{"query_only(1)"}, common["_pragma"]...)}
+	r, err := sql.Open("sqlite", path+"?"+rq.Encode())
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	r.SetMaxOpenConns(opt.Readers)
+	r.SetMaxIdleConns(opt.Readers)
+	r.SetConnMaxIdleTime(0)
+	s.r = r
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *SQLite) migrate(ctx context.Context) error {
+	ms, err := loadMigrations("sqlite")
+	if err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil) // _txlock=immediate: no other writer can interleave
+	if err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	var cur int
+	if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&cur); err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	if n := len(ms); n > 0 && cur > ms[n-1].version {
+		return fmt.Errorf("migrate sqlite store: database schema version %d is newer than this build's %d", cur, ms[n-1].version)
+	}
+	for _, m := range pending(ms, cur) {
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			return fmt.Errorf("migrate sqlite store: %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO schema_version (version, applied_at) VALUES (?, ?)`, m.version, ms64(time.Now())); err != nil {
+			return fmt.Errorf("migrate sqlite store: %w", err)
+		}
+	}
+	// A smaller History than before leaves slots nobody overwrites: drop them.
+	if _, err := tx.ExecContext(ctx, `DELETE FROM reports WHERE slot >= ?`, s.history); err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate sqlite store: %w", err)
+	}
+	return nil
+}
+
+func (s *SQLite) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		st **sql.Stmt
+		q  string
+	}{
+		{&s.stmts.insertDevice, `INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, enrolled_at, last_seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.insertEvent, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
+			served_revision = ?4, group_name = ?5, ring = ?6 WHERE id = ?7`},
+		{&s.stmts.report, `UPDATE devices SET last_seen = max(last_seen, ?1), report_at = ?1, report_revision = ?2,
+			applied_hash = ?3, unchanged = ?4, corrected = ?5, failed = ?6, skipped = ?7, drifted = ?8, compliance = ?9,
+			facts = coalesce(?10, facts), labels = coalesce(?11, labels), hostname = coalesce(?12, hostname),
+			reports = reports + 1 WHERE id = ?13 RETURNING reports`},
+		{&s.stmts.history, `INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms,
+			noop, unchanged, corrected, failed, skipped, drifted, compliance, results)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+			ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at,
+			revision = excluded.revision, hash = excluded.hash, started_at = excluded.started_at,
+			duration_ms = excluded.duration_ms, noop = excluded.noop, unchanged = excluded.unchanged,
+			corrected = excluded.corrected, failed = excluded.failed, skipped = excluded.skipped,
+			drifted = excluded.drifted, compliance = excluded.compliance, results = excluded.results`},
+	} {
+		st, err := s.w.PrepareContext(ctx, p.q)
+		if err != nil {
+			return fmt.Errorf("prepare sqlite store: %w", err)
+		}
+		*p.st = st
+	}
+	return nil
+}
+
+// Close closes both connection pools.
+func (s *SQLite) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.stmts.insertDevice, s.stmts.insertEvent, s.stmts.served, s.stmts.report, s.stmts.history} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close sqlite store: %w", err)
+	}
+	return nil
+}
+
+// Write applies b in one immediate transaction on the writer connection.
+func (s *SQLite) Write(ctx context.Context, b *Batch) error {
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := s.write(ctx, b); err != nil {
+		return fmt.Errorf("write batch of %d: %w", b.Len(), err)
+	}
+	return nil
+}
+
+func (s *SQLite) write(ctx context.Context, b *Batch) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if len(b.Enrollments) > 0 {
+		ins, ev := tx.StmtContext(ctx, s.stmts.insertDevice), tx.StmtContext(ctx, s.stmts.insertEvent)
+		for i := range b.Enrollments {
+			e := &b.Enrollments[i]
+			facts, err := EncodeFacts(&e.Facts)
+			if err != nil {
+				return err
+			}
+			labels, err := encodeLabels(e.Facts.Labels)
+			if err != nil {
+				return err
+			}
+			at := ms64(e.At)
+			if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, e.Facts.Hostname, facts, labels, at, at); err != nil {
+				return fmt.Errorf("insert device: %w", err)
+			}
+			if _, err := ev.ExecContext(ctx, e.ID, e.Member, at, e.Facts.Hostname, e.Facts.Serial, e.Remote); err != nil {
+				return fmt.Errorf("insert enrollment: %w", err)
+			}
+		}
+	}
+	if len(b.Served) > 0 {
+		st := tx.StmtContext(ctx, s.stmts.served)
+		for i := range b.Served {
+			v := &b.Served[i]
+			if _, err := st.ExecContext(ctx, ms64(v.At), v.Profile, v.Hash, v.Revision, v.Group, v.Ring, v.DeviceID); err != nil {
+				return fmt.Errorf("update served: %w", err)
+			}
+		}
+	}
+	if len(b.Reports) > 0 {
+		up, hist := tx.StmtContext(ctx, s.stmts.report), tx.StmtContext(ctx, s.stmts.history)
+		for i := range b.Reports {
+			r := &b.Reports[i]
+			judged := r.Counts.Judge()
+			var seq int64
+			err := up.QueryRowContext(ctx, ms64(r.At), r.Revision, r.Hash, r.Counts.Unchanged, r.Counts.Corrected,
+				r.Counts.Failed, r.Counts.Skipped, r.Counts.Drifted, judged, nullText(r.Facts), nullText(r.Labels),
+				nullString(r.Hostname), r.DeviceID).Scan(&seq)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // the device is gone; its report has nothing to attach to
+			}
+			if err != nil {
+				return fmt.Errorf("update device report: %w", err)
+			}
+			if _, err := hist.ExecContext(ctx, r.DeviceID, seq%int64(s.history), seq, ms64(r.At), r.Revision, r.Hash,
+				ms64(r.StartedAt), r.DurationMs, r.Noop, r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Failed,
+				r.Counts.Skipped, r.Counts.Drifted, judged, string(r.Results)); err != nil {
+				return fmt.Errorf("insert report: %w", err)
+			}
+		}
+	}
+	return tx.Commit()
+}
+
+const sqliteDeviceCols = `id, member, credential_hash, facts, enrolled_at, last_seen, group_name, ring, profile,
+	served_hash, served_revision, served_at, report_at, report_revision, applied_hash,
+	unchanged, corrected, failed, skipped, drifted`
+
+var sqliteStale = fmt.Sprintf(staleExpr, "?")
+
+// Device returns one device.
+func (s *SQLite) Device(ctx context.Context, id string, staleBefore time.Time) (*Device, error) {
+	row := s.r.QueryRowContext(ctx, `SELECT `+sqliteDeviceCols+`, `+sqliteStale+` FROM devices WHERE id = ?`, ms64(staleBefore), id)
+	d, err := scanSQLiteDevice(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("device %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read device: %w", err)
+	}
+	return d, nil
+}
+
+// Devices returns a page of devices.
+func (s *SQLite) Devices(ctx context.Context, q Query) (*Page, error) {
+	var where strings.Builder
+	args := []any{ms64(q.StaleBefore), q.After}
+	where.WriteString(` WHERE id > ?`)
+	for _, f := range []struct{ col, val string }{
+		{"member", q.Member}, {"group_name", q.Group}, {"report_revision", q.Revision}, {sqliteStale, q.Compliance},
+	} {
+		if f.val == "" {
+			continue
+		}
+		where.WriteString(" AND " + f.col + " = ?")
+		if f.col == sqliteStale {
+			args = append(args, ms64(q.StaleBefore))
+		}
+		args = append(args, f.val)
+	}
+	limit := q.limit()
+	args = append(args, limit+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteDeviceCols+`, `+sqliteStale+` FROM devices`+where.String()+` ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	defer rows.Close()
+	p := &Page{Devices: make([]Device, 0, min(limit, 1024))}
+	for rows.Next() {
+		d, err := scanSQLiteDevice(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		p.Devices = append(p.Devices, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return p.trim(limit), nil
+}
+
+// Summary counts devices by member, group and compliance.
+func (s *SQLite) Summary(ctx context.Context, staleBefore time.Time) ([]Count, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT member, group_name, `+sqliteStale+` AS state, count(*) FROM devices
+		GROUP BY member, group_name, state ORDER BY member, group_name, state`, ms64(staleBefore))
+	if err != nil {
+		return nil, fmt.Errorf("summarise devices: %w", err)
+	}
+	defer rows.Close()
+	var cs []Count
+	for rows.Next() {
+		var c Count
+		if err := rows.Scan(&c.Member, &c.Group, &c.Compliance, &c.Devices); err != nil {
+			return nil, fmt.Errorf("summarise devices: %w", err)
+		}
+		cs = append(cs, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("summarise devices: %w", err)
+	}
+	return cs, nil
+}
+
+// Reports returns a device's most recent reports, newest first.
+func (s *SQLite) Reports(ctx context.Context, deviceID string, limit int) ([]StoredReport, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, received_at, revision, hash, started_at, duration_ms, noop,
+		unchanged, corrected, failed, skipped, drifted, compliance, results
+		FROM reports WHERE device_id = ? ORDER BY seq DESC LIMIT ?`, deviceID, max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("read reports: %w", err)
+	}
+	defer rows.Close()
+	var rs []StoredReport
+	for rows.Next() {
+		var (
+			r         StoredReport
+			at, start int64
+			results   string
+		)
+		if err := rows.Scan(&r.Seq, &at, &r.Revision, &r.Hash, &start, &r.DurationMs, &r.Noop, &r.Counts.Unchanged,
+			&r.Counts.Corrected, &r.Counts.Failed, &r.Counts.Skipped, &r.Counts.Drifted, &r.Compliance, &results); err != nil {
+			return nil, fmt.Errorf("read reports: %w", err)
+		}
+		r.At, r.StartedAt = fromMs(at), fromMs(start)
+		if err := json.Unmarshal([]byte(results), &r.Resources); err != nil {
+			return nil, fmt.Errorf("read reports: decode results: %w", err)
+		}
+		rs = append(rs, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read reports: %w", err)
+	}
+	return rs, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanSQLiteDevice(sc scanner) (*Device, error) {
+	var (
+		d                  Device
+		facts              string
+		enrolled, seen     int64
+		servedAt, reportAt sql.NullInt64
+		revision, applied  string
+		c                  Counts
+	)
+	if err := sc.Scan(&d.ID, &d.Member, &d.CredentialHash, &facts, &enrolled, &seen, &d.Group, &d.Ring, &d.Profile,
+		&d.ServedHash, &d.ServedRevision, &servedAt, &reportAt, &revision, &applied,
+		&c.Unchanged, &c.Corrected, &c.Failed, &c.Skipped, &c.Drifted, &d.Compliance); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(facts), &d.Facts); err != nil {
+		return nil, fmt.Errorf("decode facts of %s: %w", d.ID, err)
+	}
+	d.EnrolledAt, d.LastSeen = fromMs(enrolled), fromMs(seen)
+	if servedAt.Valid {
+		d.ServedAt = fromMs(servedAt.Int64)
+	}
+	if reportAt.Valid {
+		d.LastReport = &LastReport{At: fromMs(reportAt.Int64), Revision: revision, AppliedHash: applied, Counts: c}
+	}
+	return &d, nil
+}
+
+// trim cuts a page fetched with limit+1 rows to limit and sets Next.
+func (p *Page) trim(limit int) *Page {
+	if len(p.Devices) > limit {
+		p.Devices = p.Devices[:limit]
+		p.Next = p.Devices[limit-1].ID
+	}
+	return p
+}
+
+func ms64(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+func nullText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

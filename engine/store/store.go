@@ -1,0 +1,332 @@
+// Package store keeps the device registry, the last report of every device, a bounded report
+// history and enrollment events, in SQLite (the embedded default) or PostgreSQL.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"samverk.io/samverk/engine/desired"
+)
+
+// Store is the device registry the fleet service works against. Writes come in batches, each
+// applied in one transaction: Write returns once the batch is durable.
+type Store interface {
+	// Write applies a batch in one transaction: enrollments first, then served states, then
+	// reports. It returns nil only when the transaction has committed.
+	Write(ctx context.Context, b *Batch) error
+	// Device returns one device, or an error wrapping ErrNotFound.
+	Device(ctx context.Context, id string, staleBefore time.Time) (*Device, error)
+	// Devices returns a page of devices ordered by id, filtered by q.
+	Devices(ctx context.Context, q Query) (*Page, error)
+	// Summary counts devices by member, group and compliance.
+	Summary(ctx context.Context, staleBefore time.Time) ([]Count, error)
+	// Reports returns up to limit of a device's most recent reports, newest first.
+	Reports(ctx context.Context, deviceID string, limit int) ([]StoredReport, error)
+	// Close releases the database.
+	Close() error
+}
+
+// ErrNotFound is returned (wrapped) when a device does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Compliance states of a device.
+const (
+	// Compliant: the last report applied the state last served, with nothing failed or drifted.
+	Compliant = "compliant"
+	// Drifted: the last report found resources out of line and left them (detect mode).
+	Drifted = "drifted"
+	// Failed: the last report had resources that failed to converge.
+	Failed = "failed"
+	// Stale: no report yet, the last report is older than the stale horizon, or it applied a
+	// state other than the one last served.
+	Stale = "stale"
+)
+
+// ComplianceStates lists the states in the order output uses.
+var ComplianceStates = []string{Compliant, Drifted, Failed, Stale}
+
+// Options tune a store. The zero value is a working default.
+type Options struct {
+	// History is the number of reports kept per device (default 10). Older ones are
+	// overwritten in place, so the history table never grows past History rows a device.
+	History int
+	// Readers is the number of SQLite reader connections (default 4), or the PostgreSQL pool
+	// size (default 8).
+	Readers int
+}
+
+func (o Options) withDefaults(readers int) Options {
+	if o.History <= 0 {
+		o.History = 10
+	}
+	if o.Readers <= 0 {
+		o.Readers = readers
+	}
+	return o
+}
+
+// Open opens the store named by dsn: "sqlite:PATH" or "postgres://…" (also "postgresql://…"),
+// creating or migrating its schema.
+func Open(ctx context.Context, dsn string, opt Options) (Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return OpenPostgres(ctx, dsn, opt)
+	case strings.HasPrefix(dsn, "sqlite:"):
+		return OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opt)
+	}
+	return nil, fmt.Errorf("open store: unsupported store %q: want sqlite:PATH or postgres://…", scheme(dsn))
+}
+
+// scheme returns what precedes the first colon of dsn, so a message never shows a password.
+func scheme(dsn string) string {
+	if i := strings.IndexByte(dsn, ':'); i >= 0 {
+		return dsn[:i]
+	}
+	return dsn
+}
+
+// Counts are a report's resources by outcome.
+type Counts struct {
+	Unchanged int `json:"unchanged"`
+	Corrected int `json:"corrected"`
+	Failed    int `json:"failed"`
+	Skipped   int `json:"skipped"`
+	Drifted   int `json:"drifted"`
+}
+
+// Judge is the compliance a report's outcomes show, before staleness is considered.
+func (c Counts) Judge() string {
+	switch {
+	case c.Failed > 0:
+		return Failed
+	case c.Drifted > 0:
+		return Drifted
+	}
+	return Compliant
+}
+
+// CountOutcomes counts results by outcome; an unknown outcome counts as failed.
+func CountOutcomes(rs []desired.ResourceResult) Counts {
+	var c Counts
+	for _, r := range rs {
+		switch r.Outcome {
+		case desired.Unchanged:
+			c.Unchanged++
+		case desired.Corrected:
+			c.Corrected++
+		case desired.Skipped:
+			c.Skipped++
+		case desired.Drifted:
+			c.Drifted++
+		default:
+			c.Failed++
+		}
+	}
+	return c
+}
+
+// Device is one enrolled device as the registry knows it.
+type Device struct {
+	ID     string `json:"id"`
+	Member string `json:"member"`
+	// CredentialHash is the SHA-256 of the device's credential secret.
+	CredentialHash []byte        `json:"-"`
+	Facts          desired.Facts `json:"facts"`
+	EnrolledAt     time.Time     `json:"enrolledAt"`
+	// LastSeen is the last enrollment, report or state served with a body (not a 304).
+	LastSeen time.Time `json:"lastSeen"`
+	// Group, Ring, Profile, ServedHash and ServedRevision describe the state last served.
+	Group          string    `json:"group,omitempty"`
+	Ring           string    `json:"ring,omitempty"`
+	Profile        string    `json:"profile,omitempty"`
+	ServedHash     string    `json:"servedHash,omitempty"`
+	ServedRevision string    `json:"servedRevision,omitempty"`
+	ServedAt       time.Time `json:"servedAt,omitzero"`
+	// LastReport is nil until the device has reported.
+	LastReport *LastReport `json:"lastReport,omitempty"`
+	// Compliance is one of ComplianceStates, staleness applied as of the query.
+	Compliance string `json:"compliance"`
+}
+
+// LastReport summarises a device's most recent report.
+type LastReport struct {
+	At          time.Time `json:"at"`
+	Revision    string    `json:"revision"`
+	AppliedHash string    `json:"appliedHash"`
+	Counts      Counts    `json:"counts"`
+}
+
+// Enrollment registers a new device and records the event.
+type Enrollment struct {
+	ID             string
+	Member         string
+	CredentialHash []byte
+	Facts          desired.Facts
+	At             time.Time
+	// Remote is the address the request came from, for the enrollment event.
+	Remote string
+}
+
+// Served records that a device was sent a state (a 200, not a 304).
+type Served struct {
+	DeviceID string
+	At       time.Time
+	Profile  string
+	Hash     string
+	Revision string
+	Group    string
+	Ring     string
+}
+
+// Report is one ingested report, encoded for storage by NewReport.
+type Report struct {
+	DeviceID   string
+	At         time.Time
+	Revision   string
+	Hash       string
+	StartedAt  time.Time
+	DurationMs int64
+	Noop       bool
+	Counts     Counts
+	// Hostname, Facts and Labels are empty when the report carried no facts; Facts, Labels and
+	// Results are JSON: desired.Facts, its labels, []desired.ResourceResult.
+	Hostname string
+	Facts    []byte
+	Labels   []byte
+	Results  []byte
+}
+
+// NewReport encodes r, received from deviceID at at, for storage.
+func NewReport(deviceID string, at time.Time, r *desired.Report) (Report, error) {
+	var facts, labels []byte
+	if hasFacts(&r.Facts) {
+		var err error
+		if facts, err = EncodeFacts(&r.Facts); err != nil {
+			return Report{}, err
+		}
+		if labels, err = encodeLabels(r.Facts.Labels); err != nil {
+			return Report{}, err
+		}
+	}
+	results := r.Resources
+	if results == nil {
+		results = []desired.ResourceResult{}
+	}
+	res, err := json.Marshal(results)
+	if err != nil {
+		return Report{}, fmt.Errorf("encode results: %w", err)
+	}
+	return Report{
+		DeviceID: deviceID, At: at, Revision: r.Revision, Hash: r.Hash, StartedAt: r.StartedAt,
+		DurationMs: r.DurationMs, Noop: r.Noop, Counts: CountOutcomes(r.Resources),
+		Hostname: r.Facts.Hostname, Facts: facts, Labels: labels, Results: res,
+	}, nil
+}
+
+// hasFacts reports whether a report carried an inventory at all.
+func hasFacts(f *desired.Facts) bool {
+	return f.Hostname != "" || f.Vendor != "" || f.Model != "" || f.OSFamily != "" || f.OSBuild != ""
+}
+
+// EncodeFacts is the stored form of facts: their JSON, the same bytes for the same facts.
+func EncodeFacts(f *desired.Facts) ([]byte, error) {
+	b, err := json.Marshal(f)
+	if err != nil {
+		return nil, fmt.Errorf("encode facts: %w", err)
+	}
+	return b, nil
+}
+
+func encodeLabels(l map[string]string) ([]byte, error) {
+	if l == nil {
+		return []byte("{}"), nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, fmt.Errorf("encode labels: %w", err)
+	}
+	return b, nil
+}
+
+// StoredReport is one report of a device's history.
+type StoredReport struct {
+	Seq        int64                    `json:"seq"`
+	At         time.Time                `json:"at"`
+	Revision   string                   `json:"revision"`
+	Hash       string                   `json:"hash"`
+	StartedAt  time.Time                `json:"startedAt"`
+	DurationMs int64                    `json:"durationMs"`
+	Noop       bool                     `json:"noop,omitempty"`
+	Counts     Counts                   `json:"counts"`
+	Compliance string                   `json:"compliance"`
+	Resources  []desired.ResourceResult `json:"resources"`
+}
+
+// Batch is what one transaction writes.
+type Batch struct {
+	Enrollments []Enrollment
+	Served      []Served
+	Reports     []Report
+}
+
+// Len is the number of writes in b.
+func (b *Batch) Len() int { return len(b.Enrollments) + len(b.Served) + len(b.Reports) }
+
+// Reset empties b, keeping its memory.
+func (b *Batch) Reset() {
+	clear(b.Enrollments)
+	clear(b.Served)
+	clear(b.Reports)
+	b.Enrollments, b.Served, b.Reports = b.Enrollments[:0], b.Served[:0], b.Reports[:0]
+}
+
+// Query filters and pages the device list. Empty fields match everything.
+type Query struct {
+	Member     string
+	Group      string
+	Compliance string
+	// Revision matches the revision of the last report.
+	Revision string
+	// StaleBefore: a device whose last report is older is stale.
+	StaleBefore time.Time
+	// After is the cursor: only ids greater than it.
+	After string
+	// Limit is the page size (default 100, at most 10,000).
+	Limit int
+}
+
+// MaxLimit is the largest page Devices returns.
+const MaxLimit = 10_000
+
+func (q Query) limit() int {
+	switch {
+	case q.Limit <= 0:
+		return 100
+	case q.Limit > MaxLimit:
+		return MaxLimit
+	}
+	return q.Limit
+}
+
+// Page is one page of devices; Next is the cursor of the following page, empty at the end.
+type Page struct {
+	Devices []Device `json:"devices"`
+	Next    string   `json:"next,omitempty"`
+}
+
+// Count is the number of devices of a member and group in a compliance state.
+type Count struct {
+	Member     string `json:"member"`
+	Group      string `json:"group"`
+	Compliance string `json:"compliance"`
+	Devices    int    `json:"devices"`
+}
+
+// staleExpr is the SQL for a device's compliance with staleness applied; the one parameter is
+// the stale horizon. Both dialects share it (placeholders are filled in per dialect).
+const staleExpr = `CASE WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
