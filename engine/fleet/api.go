@@ -1,0 +1,399 @@
+package fleet
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/store"
+)
+
+var (
+	jsonContentType = []string{"application/json"}
+	noCache         = []string{"no-cache"}
+)
+
+// shed turns requests away with 503 while MaxInFlight are being handled.
+func (s *Service) shed(h http.HandlerFunc) http.HandlerFunc {
+	limit := int64(s.opt.MaxInFlight)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.inflight.Add(1) > limit {
+			s.inflight.Add(-1)
+			s.busy(w, "the server is busy")
+			return
+		}
+		defer s.inflight.Add(-1)
+		h(w, r)
+	}
+}
+
+// busy answers 503 with a Retry-After of RetryAfter plus up to as much again.
+func (s *Service) busy(w http.ResponseWriter, reason string) {
+	s.m.shed.WithLabelValues("busy").Inc()
+	base := s.opt.RetryAfter
+	wait := base + rand.N(base+time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
+	writeError(w, http.StatusServiceUnavailable, reason)
+}
+
+// enroll registers a device of the member whose enrollment token the request carries.
+func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
+	member, ok := s.opt.EnrollTokens.Match(bearer(r))
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
+		writeError(w, http.StatusUnauthorized, "missing or invalid enrollment token")
+		return
+	}
+	var req desired.EnrollRequest
+	if !decode(w, r, s.opt.MaxEnrollBytes, &req) {
+		return
+	}
+	if err := checkFacts(&req.Facts); err != nil {
+		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
+		return
+	}
+	if req.Facts.Hostname == "" {
+		writeError(w, http.StatusBadRequest, "facts: hostname is required")
+		return
+	}
+	rev, known := s.ix.published(member)
+	switch {
+	case rev == "":
+		s.busy(w, "no catalog revision is published yet")
+		return
+	case !known:
+		writeError(w, http.StatusForbidden, fmt.Sprintf("member %s is not in the catalog", member))
+		return
+	}
+	k, cred, hash := newDevice()
+	id := k.String()
+	facts, err := store.EncodeFacts(&req.Facts)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
+		return
+	}
+	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r)}
+	if err := s.b.Enroll(r.Context(), e); err != nil {
+		s.writeFailed(w, r, "enroll", err)
+		return
+	}
+	s.ix.put(k, hash, member, &req.Facts, factsSum(facts))
+	s.m.enrollments.WithLabelValues(member).Inc()
+	s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	w.Header().Set("Location", "/api/v1/devices/"+id)
+	writeJSON(w, http.StatusCreated, desired.EnrollResponse{DeviceID: id, Credential: cred, Member: member})
+}
+
+// desired serves a device its desired state, or 304 when its If-None-Match names it. The
+// admin token may read any device's.
+func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
+	k, ok := parseID(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such device")
+		return
+	}
+	cls, _, admin, ok := s.authDevice(w, r, k, true)
+	if !ok {
+		return
+	}
+	v := cls.cur.Load()
+	if v == nil {
+		s.busy(w, "no catalog revision is published yet")
+		return
+	}
+	h := w.Header()
+	h["Etag"] = v.etag
+	h["Cache-Control"] = noCache
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, v.hash) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h["Content-Type"] = jsonContentType
+	h.Set("Content-Length", strconv.Itoa(len(v.body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(v.body)
+	if !admin {
+		st := v.state
+		s.b.Served(store.Served{DeviceID: k.String(), At: s.opt.Now().UTC(), Profile: v.profile, Hash: v.hash,
+			Revision: st.Revision, Group: st.Group, Ring: st.Ring})
+	}
+}
+
+// report ingests a device's report and answers 202 once it is committed.
+func (s *Service) report(w http.ResponseWriter, r *http.Request) {
+	k, ok := parseID(r.PathValue("id"))
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such device")
+		return
+	}
+	cls, sum, _, ok := s.authDevice(w, r, k, false)
+	if !ok {
+		return
+	}
+	var rep desired.Report
+	if !decode(w, r, s.opt.MaxReportBytes, &rep) {
+		return
+	}
+	if err := checkReport(&rep); err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if err := s.ingest(r.Context(), k, cls.dev.Member, sum, s.opt.Now().UTC(), &rep); err != nil {
+		s.writeFailed(w, r, "ingest report", err)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// authDevice authenticates a device request for device k: the credential must be k's. With
+// allowAdmin the admin token passes too. On failure it has written the answer.
+func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, allowAdmin bool) (cls *class, sum uint64, admin, ok bool) {
+	tok := bearer(r)
+	ck, hash, parsed := parseCredential(tok)
+	if !parsed {
+		if allowAdmin && s.admin.match(tok) {
+			if cls = s.classOf(r.Context(), k); cls == nil {
+				writeError(w, http.StatusNotFound, "no such device")
+				return nil, 0, false, false
+			}
+			return cls, 0, true, true
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
+		writeError(w, http.StatusUnauthorized, "missing or malformed device credential")
+		return nil, 0, false, false
+	}
+	cls, sum, wait, res := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	if res == authUnknown && s.fetch(r.Context(), ck) {
+		// Enrolled through another replica sharing the store.
+		cls, sum, wait, res = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	}
+	switch res {
+	case authUnknown, authBadSecret:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "invalid device credential")
+		return nil, 0, false, false
+	case authLimited:
+		s.m.shed.WithLabelValues("rate").Inc()
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		writeError(w, http.StatusTooManyRequests, "this device is sending requests too often")
+		return nil, 0, false, false
+	}
+	if ck != k {
+		writeError(w, http.StatusForbidden, "the credential is another device's")
+		return nil, 0, false, false
+	}
+	return cls, sum, false, true
+}
+
+// classOf returns device k's class, reading the device from the store if memory lacks it.
+func (s *Service) classOf(ctx context.Context, k devKey) *class {
+	if c := s.ix.lookup(k); c != nil {
+		return c
+	}
+	if s.fetch(ctx, k) {
+		return s.ix.lookup(k)
+	}
+	return nil
+}
+
+// fetch reads device k from the store into memory and reports whether it exists.
+func (s *Service) fetch(ctx context.Context, k devKey) bool {
+	d, err := s.st.Device(ctx, k.String(), time.Time{})
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) && ctx.Err() == nil {
+			s.log.Warn("cannot read device", "device", k.String(), "err", err)
+		}
+		return false
+	}
+	return s.index(d) == nil
+}
+
+// writeFailed answers a write that did not commit: 503 with Retry-After, since the agent will
+// send it again.
+func (s *Service) writeFailed(w http.ResponseWriter, r *http.Request, op string, err error) {
+	switch {
+	case errors.Is(err, store.ErrQueueFull):
+		s.busy(w, "the write queue is full")
+	case errors.Is(err, store.ErrClosed):
+		s.busy(w, "the server is stopping")
+	case r.Context().Err() != nil:
+		s.busy(w, "the request ended before the write committed")
+	default:
+		s.log.Error(op+": store write failed", "err", err)
+		s.busy(w, "the store is unavailable")
+	}
+}
+
+// bearer returns the request's bearer token, or "".
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+		return strings.TrimSpace(v[7:])
+	}
+	return ""
+}
+
+// etagMatch reports whether an If-None-Match header names hash (weak comparison; "*" matches).
+func etagMatch(values []string, hash string) bool {
+	for _, v := range values {
+		// Fast path: one strong tag, as the agent sends.
+		if len(v) == len(hash)+2 && v[0] == '"' && v[len(v)-1] == '"' && v[1:len(v)-1] == hash {
+			return true
+		}
+		for tag := range strings.SplitSeq(v, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" {
+				return true
+			}
+			tag = strings.TrimPrefix(tag, "W/")
+			if len(tag) >= 2 && tag[0] == '"' && tag[len(tag)-1] == '"' && tag[1:len(tag)-1] == hash {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decode reads a JSON body of at most limit bytes into v. On failure it has answered 400,
+// 413 or 415 with the reason.
+func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
+			return false
+		}
+	}
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body (%d bytes) exceeds the limit of %d bytes", r.ContentLength, limit))
+		return false
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = errTrailing
+			if terr != nil && !isSyntax(terr) {
+				err = terr
+			}
+		}
+	}
+	if err == nil {
+		return true
+	}
+	var (
+		tooBig  *http.MaxBytesError
+		syntax  *json.SyntaxError
+		badType *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body exceeds the limit of %d bytes", limit))
+	case errors.As(err, &syntax):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid JSON at byte %d: %v", syntax.Offset, syntax))
+	case errors.As(err, &badType):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("invalid JSON: field %s: want %s, got %s", badType.Field, badType.Type, badType.Value))
+	case errors.Is(err, io.EOF):
+		writeError(w, http.StatusBadRequest, "the body is empty; want a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(w, http.StatusBadRequest, "invalid JSON: the body ends early")
+	default:
+		writeError(w, http.StatusBadRequest, "invalid JSON: "+err.Error())
+	}
+	return false
+}
+
+var errTrailing = errors.New("data after the JSON value")
+
+func isSyntax(err error) bool {
+	var se *json.SyntaxError
+	return errors.As(err, &se)
+}
+
+// Limits on what a device may tell about itself.
+const (
+	maxField    = 256
+	maxLabels   = 64
+	maxProducts = 10_000
+	maxResults  = 100_000
+)
+
+func checkFacts(f *desired.Facts) error {
+	for _, v := range []struct{ name, val string }{
+		{"hostname", f.Hostname}, {"vendor", f.Vendor}, {"model", f.Model}, {"osFamily", f.OSFamily},
+		{"osBuild", f.OSBuild}, {"serial", f.Serial},
+	} {
+		if len(v.val) > maxField {
+			return fmt.Errorf("%s is longer than %d bytes", v.name, maxField)
+		}
+	}
+	if len(f.Labels) > maxLabels {
+		return fmt.Errorf("%d labels; at most %d", len(f.Labels), maxLabels)
+	}
+	for k, v := range f.Labels {
+		if k == "" || len(k) > maxField || len(v) > maxField {
+			return fmt.Errorf("label %.40q: keys must be 1 to %d bytes, values at most %d", k, maxField, maxField)
+		}
+	}
+	if len(f.Products) > maxProducts {
+		return fmt.Errorf("%d products; at most %d", len(f.Products), maxProducts)
+	}
+	return nil
+}
+
+func checkReport(r *desired.Report) error {
+	if len(r.Revision) > maxField || len(r.Hash) > maxField {
+		return fmt.Errorf("revision and hash must be at most %d bytes", maxField)
+	}
+	if len(r.Resources) > maxResults {
+		return fmt.Errorf("%d resources; at most %d", len(r.Resources), maxResults)
+	}
+	for i, res := range r.Resources {
+		switch res.Outcome {
+		case desired.Unchanged, desired.Corrected, desired.Failed, desired.Skipped, desired.Drifted:
+		default:
+			return fmt.Errorf("resources[%d].outcome %.40q: want unchanged, corrected, failed, skipped or drifted", i, res.Outcome)
+		}
+	}
+	if err := checkFacts(&r.Facts); err != nil {
+		return fmt.Errorf("facts: %w", err)
+	}
+	return nil
+}
+
+func remoteHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, errorBody{Error: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		code, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
+	}
+	h := w.Header()
+	h["Content-Type"] = jsonContentType
+	h.Set("Content-Length", strconv.Itoa(len(b)+1))
+	w.WriteHeader(code)
+	w.Write(append(b, '\n'))
+}

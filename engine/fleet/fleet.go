@@ -1,0 +1,283 @@
+// Package fleet is the daemon's device side: enrollment, the agent API (desired state by ETag,
+// reports), the fleet view and its metrics, over an in-memory index of every device and a store.
+package fleet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/store"
+)
+
+// Options configure a Service. The zero value is a working default, except that without
+// EnrollTokens no device can enroll and without AdminToken the fleet view is closed.
+type Options struct {
+	// EnrollTokens let devices of a member enroll (see LoadEnrollTokens).
+	EnrollTokens Tokens
+	// ReadTokens are member-scoped tokens for the fleet view: each reads its member's devices
+	// and summary only.
+	ReadTokens Tokens
+	// AdminToken reads the whole fleet view and any device's desired state.
+	AdminToken string
+
+	// MaxInFlight bounds the agent requests handled at once (default 4096); past it the
+	// answer is 503 with Retry-After.
+	MaxInFlight int
+	// RetryAfter is the base of the Retry-After a 503 carries (default 10s); each answer adds
+	// up to as much again at random, so that turned-away agents do not return in step.
+	RetryAfter time.Duration
+	// DeviceInterval and DeviceBurst limit each device's requests: on average one per
+	// DeviceInterval (default 2s), up to DeviceBurst (default 30) at once. Past it the answer
+	// is 429 with Retry-After. A negative DeviceInterval turns the limit off.
+	DeviceInterval time.Duration
+	DeviceBurst    int
+	// MaxReportBytes and MaxEnrollBytes bound request bodies (default 4 MiB and 64 KiB);
+	// larger ones are refused with 413.
+	MaxReportBytes int64
+	MaxEnrollBytes int64
+	// StaleAfter is how long a device may go without reporting before it counts as stale
+	// (default 24h).
+	StaleAfter time.Duration
+	// MetricsInterval is how often the device gauges are recounted from the store
+	// (default 30s).
+	MetricsInterval time.Duration
+	// Batcher tunes the group commit of reports and enrollments.
+	Batcher store.BatcherOptions
+
+	// Registerer receives the fleet metrics (default: a private registry, i.e. none exported).
+	Registerer prometheus.Registerer
+	// Logger receives enrollment and publish events (default: discard). Credentials and
+	// tokens are never logged.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = 4096
+	}
+	if o.RetryAfter <= 0 {
+		o.RetryAfter = 10 * time.Second
+	}
+	if o.DeviceInterval == 0 {
+		o.DeviceInterval = 2 * time.Second
+	}
+	if o.DeviceBurst <= 0 {
+		o.DeviceBurst = 30
+	}
+	if o.MaxReportBytes <= 0 {
+		o.MaxReportBytes = 4 << 20
+	}
+	if o.MaxEnrollBytes <= 0 {
+		o.MaxEnrollBytes = 64 << 10
+	}
+	if o.StaleAfter <= 0 {
+		o.StaleAfter = 24 * time.Hour
+	}
+	if o.MetricsInterval <= 0 {
+		o.MetricsInterval = 30 * time.Second
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Service serves the device API over a store. Create it with New, mount it with Register,
+// feed it revisions with Publish, and keep Run running.
+type Service struct {
+	opt   Options
+	log   *slog.Logger
+	st    store.Store
+	b     *store.Batcher
+	ix    *index
+	m     *metrics
+	admin secret
+	limit limit
+
+	inflight atomic.Int64
+	// refresh asks Run to recount the device gauges now.
+	refresh chan struct{}
+	// ready is closed by the first Publish.
+	ready     chan struct{}
+	readyOnce sync.Once
+}
+
+// New loads every device of st into memory and returns the Service. The store stays the
+// caller's to close, after Run has returned.
+func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
+	opt = opt.withDefaults()
+	m, err := newMetrics(opt.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("fleet metrics: %w", err)
+	}
+	s := &Service{
+		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(), m: m,
+		admin: newSecret(opt.AdminToken), refresh: make(chan struct{}, 1), ready: make(chan struct{}),
+	}
+	if opt.DeviceInterval > 0 {
+		s.limit = limit{interval: int64(opt.DeviceInterval), burst: int64(opt.DeviceBurst)}
+	}
+	start := time.Now()
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	s.log.Info("device index loaded", "devices", s.ix.len(), "classes", len(s.ix.classes), "duration", time.Since(start).Round(time.Millisecond).String())
+	return s, nil
+}
+
+// load reads every device from the store into the index.
+func (s *Service) load(ctx context.Context) error {
+	q := store.Query{Limit: store.MaxLimit}
+	for {
+		p, err := s.st.Devices(ctx, q)
+		if err != nil {
+			return fmt.Errorf("load devices: %w", err)
+		}
+		for i := range p.Devices {
+			if err := s.index(&p.Devices[i]); err != nil {
+				return fmt.Errorf("load devices: %w", err)
+			}
+		}
+		if p.Next == "" {
+			return nil
+		}
+		q.After = p.Next
+	}
+}
+
+// index adds a device read from the store to the index.
+func (s *Service) index(d *store.Device) error {
+	k, ok := parseID(d.ID)
+	if !ok || len(d.CredentialHash) != len(entry{}.cred) {
+		return fmt.Errorf("device %q: malformed id or credential hash", d.ID)
+	}
+	facts, err := store.EncodeFacts(&d.Facts)
+	if err != nil {
+		return err
+	}
+	s.ix.put(k, [32]byte(d.CredentialHash), d.Member, &d.Facts, factsSum(facts))
+	return nil
+}
+
+// Run writes enrollments and reports in batches and keeps the device gauges current, until
+// ctx ends; then it writes what is still queued and returns.
+func (s *Service) Run(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() { done <- s.b.Run(ctx) }()
+	s.recount(ctx)
+	t := time.NewTicker(s.opt.MetricsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return <-done
+		case <-t.C:
+			s.recount(ctx)
+		case <-s.refresh:
+			s.recount(ctx)
+		}
+	}
+}
+
+// recount refreshes the device gauges from the store.
+func (s *Service) recount(ctx context.Context) {
+	counts, err := s.st.Summary(ctx, s.staleBefore())
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Warn("cannot count devices for metrics", "err", err)
+		}
+		return
+	}
+	s.m.devices.set(counts, s.ix.memberSet())
+}
+
+func (s *Service) staleBefore() time.Time { return s.opt.Now().Add(-s.opt.StaleAfter) }
+
+// Publish makes revision of cat the one served: every device class is compiled first (a
+// Compiler carried over from the last revision recompiles only what changed) and then all are
+// swapped in. It can be a reconcile publish hook.
+func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Catalog) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("publish to devices: %w", err)
+	}
+	if cat == nil {
+		return errors.New("publish to devices: no catalog")
+	}
+	start := time.Now()
+	comp, classes, states := s.ix.publish(cat, revision)
+	if err := comp.Err(); err != nil {
+		s.log.Warn("catalog has problems compilation works around", "revision", revision, "err", err)
+	}
+	st := comp.Stats()
+	s.log.Info("desired states published", "revision", revision, "classes", classes, "states", states,
+		"compiled", st.Compiled, "reused", st.Reused, "duration", time.Since(start).Round(time.Microsecond).String())
+	for _, m := range s.opt.EnrollTokens.Members() {
+		if _, known := s.ix.published(m); !known {
+			s.log.Warn("an enrollment token names a member the catalog does not have; its devices cannot enroll", "member", m)
+		}
+	}
+	s.readyOnce.Do(func() { close(s.ready) })
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Register mounts the API on mux: the agent endpoints and the fleet view, under /api/v1.
+func (s *Service) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST /api/v1/enroll", s.shed(s.enroll))
+	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.shed(s.desired))
+	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.shed(s.report))
+	mux.HandleFunc("GET /api/v1/devices", s.viewer(s.list))
+	mux.HandleFunc("GET /api/v1/devices/{id}", s.viewer(s.device))
+	mux.HandleFunc("GET /api/v1/devices/{id}/reports", s.viewer(s.history))
+	mux.HandleFunc("GET /api/v1/fleet/summary", s.viewer(s.summary))
+}
+
+// Ready is closed once a revision has been published.
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Devices is the number of devices in memory.
+func (s *Service) Devices() int { return s.ix.len() }
+
+// ingest is what the API ingests a parsed report as.
+func (s *Service) ingest(ctx context.Context, k devKey, member string, known uint64, at time.Time, r *desired.Report) error {
+	rep, err := store.NewReport(k.String(), at, r)
+	if err != nil {
+		return err
+	}
+	var sum uint64
+	if rep.Facts != nil {
+		if sum = factsSum(rep.Facts); sum == known {
+			rep.Hostname, rep.Facts, rep.Labels = "", nil, nil // unchanged: leave the row's facts be
+		}
+	}
+	if err := s.b.Report(ctx, rep); err != nil {
+		return err
+	}
+	s.m.reports.Inc()
+	if rep.Facts != nil {
+		s.ix.refacts(k, member, &r.Facts, sum)
+	}
+	return nil
+}

@@ -1,0 +1,318 @@
+package fleet
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/json"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/compile"
+	"samverk.io/samverk/engine/desired"
+)
+
+// The index is the daemon's memory of every device: what it needs to answer a poll without the
+// database. Devices with the same compile inputs (member, labels, hardware, OS) share a class;
+// a class points at the encoded state its devices are served, swapped on each publish. A poll
+// is then a shard lookup, a hash comparison and a header comparison.
+
+const shardCount = 64
+
+type index struct {
+	shards [shardCount]shard
+
+	mu       sync.Mutex // guards what follows
+	classes  map[string]*class
+	compiler *compile.Compiler
+	members  map[string]bool // Member documents of the catalog served
+	revision string
+	// encoded caches the encodings of compiler's States.
+	encoded *encodings
+}
+
+type shard struct {
+	mu sync.Mutex
+	m  map[devKey]entry
+	_  [64 - 16]byte // keep shards on their own cache lines
+}
+
+// entry is one device: 64 bytes.
+type entry struct {
+	cred  [sha256.Size]byte
+	cls   *class
+	tat   int64  // rate limit: theoretical arrival time (GCRA), in Unix nanoseconds
+	facts uint64 // FNV-1a of the facts last stored, to skip rewriting unchanged ones
+}
+
+// class is the set of devices sharing compile inputs.
+type class struct {
+	key string
+	dev compile.Device
+	cur atomic.Pointer[view] // nil until a revision is published
+	n   atomic.Int64         // devices in the class; taken under index.mu
+}
+
+// view is what a class's devices are served: a State and the profile that led to it.
+type view struct {
+	*served
+	profile string
+}
+
+// served is one State ready to send, shared by every profile it is the outcome of.
+type served struct {
+	state *desired.State
+	hash  string
+	etag  []string // the ETag header value, `"<hash>"`, shared by every response
+	body  []byte
+}
+
+// encodings caches, for one compiler, each State's encoding and each profile's view.
+type encodings struct {
+	states map[*desired.State]*served
+	views  map[string]*view // by profile key
+}
+
+func newEncodings() *encodings {
+	return &encodings{states: map[*desired.State]*served{}, views: map[string]*view{}}
+}
+
+func newIndex() *index {
+	ix := &index{classes: map[string]*class{}}
+	for i := range ix.shards {
+		ix.shards[i].m = map[devKey]entry{}
+	}
+	return ix
+}
+
+func (ix *index) shard(k devKey) *shard { return &ix.shards[k[0]%shardCount] }
+
+// len counts the devices.
+func (ix *index) len() int {
+	n := 0
+	for i := range ix.shards {
+		s := &ix.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// put adds or replaces a device.
+func (ix *index) put(k devKey, cred [sha256.Size]byte, member string, f *desired.Facts, sum uint64) {
+	cls := ix.classFor(member, f)
+	s := ix.shard(k)
+	s.mu.Lock()
+	old, had := s.m[k]
+	s.m[k] = entry{cred: cred, cls: cls, tat: old.tat, facts: sum}
+	s.mu.Unlock()
+	if had {
+		old.cls.n.Add(-1)
+	}
+}
+
+type authResult int
+
+const (
+	authOK authResult = iota
+	authUnknown
+	authBadSecret
+	authLimited
+)
+
+// limit is the per-device rate: one request per interval, bursts of burst.
+type limit struct {
+	interval int64 // nanoseconds; 0 disables
+	burst    int64
+}
+
+// auth checks a device's secret and charges its rate limit, under one lock. On authLimited,
+// wait says how long until a request would pass.
+func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	if !ok {
+		return nil, 0, 0, authUnknown
+	}
+	if subtle.ConstantTimeCompare(hash[:], e.cred[:]) != 1 {
+		return nil, 0, 0, authBadSecret
+	}
+	if l.interval > 0 {
+		tat := max(e.tat, now)
+		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
+			return e.cls, e.facts, time.Duration(over), authLimited
+		}
+		e.tat = tat + l.interval
+		s.m[k] = e
+	}
+	return e.cls, e.facts, 0, authOK
+}
+
+// lookup returns a device's class, or nil.
+func (ix *index) lookup(k devKey) *class {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.m[k]; ok {
+		return e.cls
+	}
+	return nil
+}
+
+// refacts records that a device's facts changed to f (sum): it moves to the class of its new
+// compile inputs, if they changed.
+func (ix *index) refacts(k devKey, member string, f *desired.Facts, sum uint64) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	e, ok := s.m[k]
+	s.mu.Unlock()
+	if !ok || e.facts == sum {
+		return
+	}
+	var cls *class
+	if classKey(member, f) != e.cls.key {
+		cls = ix.classFor(member, f)
+	}
+	s.mu.Lock()
+	e, ok = s.m[k]
+	var old *class
+	if ok {
+		e.facts = sum
+		if cls != nil {
+			old, e.cls = e.cls, cls
+		}
+		s.m[k] = e
+	}
+	s.mu.Unlock()
+	switch {
+	case old != nil:
+		old.n.Add(-1)
+	case cls != nil:
+		cls.n.Add(-1) // not used after all
+	}
+}
+
+// classFor returns the class of a device of member with facts f, creating it (and compiling
+// its state, once something is published) when it is new, and counts the device in it.
+func (ix *index) classFor(member string, f *desired.Facts) *class {
+	key := classKey(member, f)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	c := ix.classes[key]
+	if c == nil {
+		c = &class{key: key, dev: compile.Device{Member: member, Labels: maps.Clone(f.Labels), Vendor: f.Vendor, Model: f.Model,
+			OSFamily: f.OSFamily, OSBuild: f.OSBuild}}
+		if ix.compiler != nil {
+			c.cur.Store(ix.serve(ix.compiler, ix.encoded, c))
+		}
+		ix.classes[key] = c
+	}
+	c.n.Add(1)
+	return c
+}
+
+// serve compiles c's state with comp, reusing the encodings in enc. Called with mu held.
+func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class) *view {
+	st, p := comp.Desired(c.dev)
+	key := p.Key()
+	if v := enc.views[key]; v != nil && v.state == st {
+		return v
+	}
+	sv := enc.states[st]
+	if sv == nil {
+		body, err := json.Marshal(st)
+		if err != nil {
+			// A State holds strings, numbers, bools and the values of registry settings, all
+			// from YAML or CUE: it always encodes.
+			panic("fleet: encode desired state: " + err.Error())
+		}
+		sv = &served{state: st, hash: st.Hash, etag: []string{strconv.Quote(st.Hash)}, body: body}
+		enc.states[st] = sv
+	}
+	v := &view{served: sv, profile: key}
+	enc.views[key] = v
+	return v
+}
+
+// publish compiles every class against cat at revision, and only then swaps them all in.
+// It returns the number of classes and of distinct states.
+func (ix *index) publish(cat *catalog.Catalog, revision string) (comp *compile.Compiler, classes, states int) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.compiler == nil {
+		comp = compile.New(cat, revision)
+	} else {
+		comp = ix.compiler.Next(cat, revision)
+	}
+	enc := newEncodings()
+	type swap struct {
+		c *class
+		v *view
+	}
+	swaps := make([]swap, 0, len(ix.classes))
+	for key, c := range ix.classes {
+		if c.n.Load() <= 0 {
+			delete(ix.classes, key) // no device left in it
+			continue
+		}
+		swaps = append(swaps, swap{c, ix.serve(comp, enc, c)})
+	}
+	for _, s := range swaps {
+		s.c.cur.Store(s.v)
+	}
+	ix.compiler, ix.encoded, ix.revision = comp, enc, revision
+	ix.members = map[string]bool{}
+	for _, d := range cat.OfKind(catalog.KindMember) {
+		ix.members[d.Name] = true
+	}
+	return comp, len(swaps), len(enc.states)
+}
+
+// published reports whether a revision has been published, and whether member is in it.
+func (ix *index) published(member string) (revision string, known bool) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.revision, ix.members[member]
+}
+
+// memberSet returns the members of the catalog served.
+func (ix *index) memberSet() map[string]bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return ix.members
+}
+
+// classKey is the identity of a class: member and the facts compilation reads.
+func classKey(member string, f *desired.Facts) string {
+	b := make([]byte, 0, 128)
+	add := func(s string) {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	add(member)
+	add(f.Vendor)
+	add(f.Model)
+	add(f.OSFamily)
+	add(f.OSBuild)
+	for _, k := range slices.Sorted(maps.Keys(f.Labels)) {
+		add(k)
+		add(f.Labels[k])
+	}
+	return string(b)
+}
+
+// factsSum fingerprints facts as stored (their JSON).
+func factsSum(encoded []byte) uint64 {
+	h := fnv.New64a()
+	h.Write(encoded)
+	return h.Sum64()
+}

@@ -1,0 +1,236 @@
+package fleet
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"samverk.io/samverk/engine/store"
+)
+
+// viewHandler serves the fleet view for scope: "" for the whole fleet (admin token), else the
+// one member a read token is scoped to.
+type viewHandler func(w http.ResponseWriter, r *http.Request, scope string)
+
+// viewer authenticates fleet view requests.
+func (s *Service) viewer(h viewHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		tok := bearer(r)
+		if s.admin.match(tok) {
+			h(w, r, "")
+			return
+		}
+		if m, ok := s.opt.ReadTokens.Match(tok); ok {
+			h(w, r, m)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
+		writeError(w, http.StatusUnauthorized, "the fleet view needs the admin token or a member's read token")
+	}
+}
+
+// DeviceView is a device as the fleet view shows it.
+type DeviceView struct {
+	store.Device
+	// DesiredHash is the hash of the state the device should have now (empty before the
+	// first publish, or when the device is not in this replica's memory).
+	DesiredHash string `json:"desiredHash,omitempty"`
+}
+
+// DeviceList is the answer of GET /api/v1/devices.
+type DeviceList struct {
+	Devices []DeviceView `json:"devices"`
+	// Next is the cursor of the next page; empty on the last.
+	Next string `json:"next,omitempty"`
+}
+
+func (s *Service) list(w http.ResponseWriter, r *http.Request, scope string) {
+	qv := r.URL.Query()
+	q := store.Query{
+		Member: qv.Get("member"), Group: qv.Get("group"), Compliance: qv.Get("compliance"),
+		Revision: qv.Get("revision"), After: qv.Get("cursor"), StaleBefore: s.staleBefore(),
+	}
+	if scope != "" {
+		if q.Member != "" && q.Member != scope {
+			writeError(w, http.StatusForbidden, "this token reads member "+scope+" only")
+			return
+		}
+		q.Member = scope
+	}
+	if q.Compliance != "" && !slices.Contains(store.ComplianceStates, q.Compliance) {
+		writeError(w, http.StatusBadRequest, "compliance must be one of compliant, drifted, failed, stale")
+		return
+	}
+	if l := qv.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > store.MaxLimit {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to "+strconv.Itoa(store.MaxLimit))
+			return
+		}
+		q.Limit = n
+	}
+	p, err := s.st.Devices(r.Context(), q)
+	if err != nil {
+		s.readFailed(w, r, err)
+		return
+	}
+	out := DeviceList{Devices: make([]DeviceView, 0, len(p.Devices)), Next: p.Next}
+	for _, d := range p.Devices {
+		out.Devices = append(out.Devices, s.view(d))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) view(d store.Device) DeviceView {
+	v := DeviceView{Device: d}
+	if k, ok := parseID(d.ID); ok {
+		if c := s.ix.lookup(k); c != nil {
+			if cur := c.cur.Load(); cur != nil {
+				v.DesiredHash = cur.hash
+			}
+		}
+	}
+	return v
+}
+
+// device serves one device of the fleet view.
+func (s *Service) device(w http.ResponseWriter, r *http.Request, scope string) {
+	d, ok := s.readDevice(w, r, scope)
+	if ok {
+		writeJSON(w, http.StatusOK, s.view(*d))
+	}
+}
+
+// history serves a device's recent reports.
+func (s *Service) history(w http.ResponseWriter, r *http.Request, scope string) {
+	d, ok := s.readDevice(w, r, scope)
+	if !ok {
+		return
+	}
+	limit := 10
+	if l := r.URL.Query().Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit must be a number from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	rs, err := s.st.Reports(r.Context(), d.ID, limit)
+	if err != nil {
+		s.readFailed(w, r, err)
+		return
+	}
+	if rs == nil {
+		rs = []store.StoredReport{}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Reports []store.StoredReport `json:"reports"`
+	}{rs})
+}
+
+func (s *Service) readDevice(w http.ResponseWriter, r *http.Request, scope string) (*store.Device, bool) {
+	id := r.PathValue("id")
+	if _, ok := parseID(id); !ok {
+		writeError(w, http.StatusNotFound, "no such device")
+		return nil, false
+	}
+	d, err := s.st.Device(r.Context(), id, s.staleBefore())
+	if errors.Is(err, store.ErrNotFound) || err == nil && scope != "" && d.Member != scope {
+		writeError(w, http.StatusNotFound, "no such device")
+		return nil, false
+	}
+	if err != nil {
+		s.readFailed(w, r, err)
+		return nil, false
+	}
+	return d, true
+}
+
+// Summary is the answer of GET /api/v1/fleet/summary: device counts by compliance state, for
+// the fleet, each member and each of its groups ("" for devices no group selects, or not yet
+// served).
+type Summary struct {
+	// StaleAfter is how long a device may go without reporting before it counts as stale.
+	StaleAfter string         `json:"staleAfter"`
+	At         time.Time      `json:"at"`
+	Total      StateCounts    `json:"total"`
+	Members    []MemberCounts `json:"members"`
+}
+
+// MemberCounts are one member's counts.
+type MemberCounts struct {
+	Member string        `json:"member"`
+	Counts StateCounts   `json:"counts"`
+	Groups []GroupCounts `json:"groups"`
+}
+
+// GroupCounts are one group's counts.
+type GroupCounts struct {
+	Group  string      `json:"group"`
+	Counts StateCounts `json:"counts"`
+}
+
+// StateCounts counts devices by compliance state.
+type StateCounts struct {
+	Devices   int `json:"devices"`
+	Compliant int `json:"compliant"`
+	Drifted   int `json:"drifted"`
+	Failed    int `json:"failed"`
+	Stale     int `json:"stale"`
+}
+
+func (c *StateCounts) add(state string, n int) {
+	c.Devices += n
+	switch state {
+	case store.Compliant:
+		c.Compliant += n
+	case store.Drifted:
+		c.Drifted += n
+	case store.Failed:
+		c.Failed += n
+	default:
+		c.Stale += n
+	}
+}
+
+func (s *Service) summary(w http.ResponseWriter, r *http.Request, scope string) {
+	now := s.opt.Now()
+	counts, err := s.st.Summary(r.Context(), now.Add(-s.opt.StaleAfter))
+	if err != nil {
+		s.readFailed(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, summarise(counts, scope, s.opt.StaleAfter, now))
+}
+
+// summarise folds store counts (ordered by member, group) into a Summary, keeping only scope's
+// member when scope is set.
+func summarise(counts []store.Count, scope string, staleAfter time.Duration, now time.Time) Summary {
+	out := Summary{StaleAfter: staleAfter.String(), At: now.UTC(), Members: []MemberCounts{}}
+	for _, c := range counts {
+		if scope != "" && c.Member != scope {
+			continue
+		}
+		if n := len(out.Members); n == 0 || out.Members[n-1].Member != c.Member {
+			out.Members = append(out.Members, MemberCounts{Member: c.Member, Groups: []GroupCounts{}})
+		}
+		m := &out.Members[len(out.Members)-1]
+		if n := len(m.Groups); n == 0 || m.Groups[n-1].Group != c.Group {
+			m.Groups = append(m.Groups, GroupCounts{Group: c.Group})
+		}
+		m.Groups[len(m.Groups)-1].Counts.add(c.Compliance, c.Devices)
+		m.Counts.add(c.Compliance, c.Devices)
+		out.Total.add(c.Compliance, c.Devices)
+	}
+	return out
+}
+
+func (s *Service) readFailed(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() == nil {
+		s.log.Error("fleet view: store read failed", "err", err)
+	}
+	writeError(w, http.StatusServiceUnavailable, "the store is unavailable")
+}
