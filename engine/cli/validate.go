@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/report"
+	"samverk.io/samverk/engine/validate"
+)
+
+func newValidateCmd() *cobra.Command {
+	var (
+		output      string
+		failOn      string
+		policiesDir string
+		noPolicies  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "validate [DIR...]",
+		Short: "Check a catalog: schemas, references and policies, every finding at once",
+		Long: `validate loads every YAML and CUE document under each DIR (default: the current
+directory) and runs the same checks the daemon runs on a new commit: load, schema, references
+and policies. It prints every finding, sorted by file and line.
+
+Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
+		Example: `  samverk validate catalog
+  samverk validate --output sarif catalog > samverk.sarif
+  samverk validate --fail-on warn --output github .`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"."}
+			}
+			sev, err := finding.ParseSeverity(failOn)
+			if err != nil {
+				return usageError("--fail-on: %v", err)
+			}
+			if !validOutput(output) {
+				return usageError("--output %q: must be one of %s", output, strings.Join(report.Formats, ", "))
+			}
+			opt := validate.Options{FailOn: sev}
+			if !noPolicies {
+				pol, err := loadPolicies(policiesDir)
+				if err != nil {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
+				opt.Policies = pol
+			}
+			failed := false
+			for _, dir := range args {
+				res, err := validate.Dir(cmd.Context(), dir, opt)
+				if err != nil {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
+				if len(args) > 1 && output == "text" {
+					fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", dir)
+				}
+				if err := report.Write(cmd.OutOrStdout(), output, res.Report); err != nil {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
+				failed = failed || !res.Report.Passed
+			}
+			if failed {
+				return findingsExit
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
+	f.StringVar(&failOn, "fail-on", "deny", "lowest severity that fails the run: deny, warn or info")
+	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
+	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
+	return cmd
+}
+
+func validOutput(s string) bool {
+	for _, f := range report.Formats {
+		if s == f {
+			return true
+		}
+	}
+	return false
+}

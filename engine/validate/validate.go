@@ -1,0 +1,111 @@
+// Package validate is the one pipeline a catalog goes through: load, schema, references and
+// policies. `samverk validate` and the daemon both call it, so they agree on every commit.
+package validate
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/refs"
+	"samverk.io/samverk/engine/schema"
+)
+
+// Policies evaluates policy rules over a loaded catalog, waivers applied.
+type Policies interface {
+	Evaluate(ctx context.Context, cat *catalog.Catalog, now time.Time) ([]finding.Finding, error)
+	Rules() []finding.Rule
+}
+
+// Options configure a run. The zero value validates load, schema and references only.
+type Options struct {
+	Load catalog.Options
+	// Policies, when set, adds policy findings.
+	Policies Policies
+	// Now is the time waivers and support dates are judged against (default time.Now).
+	Now func() time.Time
+	// FailOn is the lowest severity that fails the run (default deny).
+	FailOn finding.Severity
+}
+
+// Result is a run's report and, for later stages such as compilation, the loaded catalog.
+type Result struct {
+	Report  *Report
+	Catalog *catalog.Catalog
+}
+
+// Dir validates the catalog in a directory.
+func Dir(ctx context.Context, dir string, opt Options) (*Result, error) {
+	start := time.Now()
+	lr, err := catalog.LoadDir(dir, opt.Load)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, lr, opt, start)
+}
+
+// FS validates the catalog in fsys (e.g. a Git snapshot).
+func FS(ctx context.Context, fsys fs.FS, opt Options) (*Result, error) {
+	start := time.Now()
+	lr, err := catalog.Load(fsys, opt.Load)
+	if err != nil {
+		return nil, err
+	}
+	return run(ctx, lr, opt, start)
+}
+
+func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) (*Result, error) {
+	now := time.Now
+	if opt.Now != nil {
+		now = opt.Now
+	}
+	findings := lr.Findings
+	sf, err := schema.Validate(lr.Catalog, schema.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	findings = append(findings, sf...)
+	findings = append(findings, refs.Check(lr.Catalog)...)
+	rules := finding.BuiltinRules()
+	if opt.Policies != nil && ctx.Err() == nil {
+		pf, err := opt.Policies.Evaluate(ctx, lr.Catalog, now())
+		if err != nil {
+			return nil, fmt.Errorf("validate: %w", err)
+		}
+		findings = append(findings, pf...)
+		rules = append(rules, opt.Policies.Rules()...)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("validate: %w", err)
+	}
+	findings = finding.Sort(findings)
+	failOn := opt.FailOn
+	if failOn == "" {
+		failOn = finding.Deny
+	}
+	rep := &Report{
+		APIVersion: ReportAPIVersion,
+		Kind:       ReportKind,
+		Files:      lr.Files,
+		Documents:  lr.Catalog.Len(),
+		FailOn:     failOn,
+		Summary:    finding.Count(findings),
+		Findings:   findings,
+		Duration:   Duration(time.Since(start)),
+		rules:      rules,
+	}
+	rep.Passed = true
+	for _, f := range findings {
+		if f.Failing(failOn) {
+			rep.Passed = false
+			break
+		}
+	}
+	if rep.Findings == nil {
+		rep.Findings = []finding.Finding{}
+	}
+	return &Result{Report: rep, Catalog: lr.Catalog}, nil
+}
