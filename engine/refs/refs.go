@@ -23,11 +23,10 @@ func Check(cat *catalog.Catalog) []finding.Finding {
 	return finding.Sort(c.out)
 }
 
-// product is what the catalog knows of one product id: its versions.
+// product is what the catalog knows of one product id, which exists once a Package names it.
 type product struct {
-	versions    []*catalog.Document
-	allRetired  bool
-	hasVersions bool
+	// allRetired is set when every version's lifecycle stage is retired.
+	allRetired bool
 }
 
 type checker struct {
@@ -68,8 +67,6 @@ func newChecker(cat *catalog.Catalog) *checker {
 			p = &product{allRetired: true}
 			c.products[id] = p
 		}
-		p.versions = append(p.versions, d)
-		p.hasVersions = true
 		lc, _ := spec["lifecycle"].(map[string]any)
 		if stage, _ := str(lc["stage"]); stage != catalog.StageRetired {
 			p.allRetired = false
@@ -249,6 +246,11 @@ func (c *checker) waiver(d *catalog.Document, spec map[string]any) {
 		}
 		path := catalog.Path{"spec", "targets", i, "name"}
 		ns, _ := str(t["namespace"])
+		if ns != "" && scope == catalog.Shared {
+			c.add(d.Finding(finding.RuleRefDangling, finding.Deny, catalog.Path{"spec", "targets", i, "namespace"},
+				"%s is a shared kind: %s %q has no namespace, so the target must not give one", kind, kind, name))
+			continue
+		}
 		if ns != "" {
 			if c.cat.Get(kind, ns, name) == nil {
 				c.dangling(d, path, kind, ns, name)
@@ -308,7 +310,7 @@ func (c *checker) product(d *catalog.Document, v any, path ...any) {
 	if !ok {
 		return
 	}
-	if p := c.products[id]; p != nil && p.hasVersions {
+	if c.products[id] != nil {
 		return
 	}
 	msg := fmt.Sprintf("product %q does not exist: no Package has spec.product %q", id, id)
@@ -360,10 +362,8 @@ func (c *checker) suggestProduct(id string) string {
 	key := [2]string{"product", ""}
 	cands, ok := c.names[key]
 	if !ok {
-		for p, info := range c.products {
-			if info.hasVersions {
-				cands = append(cands, p)
-			}
+		for p := range c.products {
+			cands = append(cands, p)
 		}
 		slices.Sort(cands)
 		c.names[key] = cands

@@ -191,6 +191,7 @@ spec:
     - {kind: DeviceGroup, name: laptops-pilot, namespace: kommun-umea}
     - {kind: Package, name: firefox-126-0}
     - {kind: Baseline, name: norr-laptop}
+    - {kind: Package, name: firefox-128-0, namespace: region-norr}
   reason: waiting for the vendor
   approvedBy: strategy group
   expires: "2027-01-01"
@@ -200,6 +201,7 @@ spec:
 				`case.yaml:9:27: deny ref/dangling: spec.targets[2].name: DeviceGroup "laptops-pilot" does not exist in namespace kommun-umea`,
 				`case.yaml:10:23: deny ref/dangling: spec.targets[3].name: Package "firefox-126-0" does not exist; did you mean firefox-127-0?`,
 				`case.yaml:11:24: deny ref/dangling: spec.targets[4].name: Baseline "norr-laptop" does not exist`,
+				`case.yaml:12:44: deny ref/dangling: spec.targets[5].namespace: Package is a shared kind: Package "firefox-128-0" has no namespace, so the target must not give one`,
 			},
 		},
 		{
