@@ -97,6 +97,8 @@ var commands = []func() *cobra.Command{
 	newReconcileCmd,
 	newSuspendCmd,
 	newResumeCmd,
+	newDevicesCmd,
+	newPlanCmd,
 }
 
 // usageError marks an error as the user's (exit 2).
