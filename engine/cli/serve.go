@@ -18,9 +18,11 @@ import (
 
 	bundled "samverk.io/samverk/catalog"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/server"
 	"samverk.io/samverk/engine/source"
+	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/validate"
 )
 
@@ -40,6 +42,8 @@ type serveOptions struct {
 	knownHosts       string
 	policies         string
 	logLevel         string
+	store            string
+	enrollTokens     string
 }
 
 func newServeCmd() *cobra.Command {
@@ -84,6 +88,8 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.knownHosts, "known-hosts", "", "known_hosts file for SSH host keys (default: $SSH_KNOWN_HOSTS, ~/.ssh/known_hosts)")
 	f.StringVar(&o.policies, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
+	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
 	return cmd
 }
 
@@ -202,6 +208,33 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		return err
 	}
 
+	// Devices: the store, enrollment tokens and the agent API. SAMVERK_ENROLL_TOKENS holds the
+	// tokens themselves, not a file name, so bindEnv's copy of it is not a --enroll-tokens file.
+	if o.enrollTokens == os.Getenv(fleet.EnrollTokensEnv) {
+		o.enrollTokens = ""
+	}
+	enrollTokens, err := fleet.LoadEnrollTokens(o.enrollTokens)
+	if err != nil {
+		return usageError("--enroll-tokens: %v", err)
+	}
+	if o.store == "" {
+		o.store = "sqlite:" + filepath.Join(o.data, "devices.db")
+	}
+	devStore, err := store.Open(ctx, o.store, store.Options{})
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
+	}
+	defer devStore.Close()
+	devices, err := fleet.New(ctx, devStore, fleet.Options{
+		EnrollTokens: enrollTokens,
+		AdminToken:   adminToken,
+		Registerer:   reg,
+		Logger:       log.With("component", "fleet"),
+	})
+	if err != nil {
+		return err
+	}
+
 	src, err := source.Open(source.Options{
 		URL:            repoURL,
 		Branch:         o.branch,
@@ -224,6 +257,9 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Interval: o.interval,
 		Metrics:  recMetrics,
 		Logger:   log.With("component", "reconcile"),
+		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
+			return devices.Publish(ctx, p.Revision, p.Catalog)
+		}},
 	})
 	if err != nil {
 		return err
@@ -237,6 +273,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Gatherer:      reg,
 		Metrics:       srvMetrics,
 		Logger:        log.With("component", "server"),
+		Mount:         devices.Register,
 	})
 	if err != nil {
 		return err
@@ -248,11 +285,12 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	// The reconciler and the server stop together: when ctx ends (SIGTERM), or when either fails.
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- rec.Run(ctx) }()
 	go func() { errc <- srv.Run(ctx) }()
+	go func() { errc <- devices.Run(ctx) }()
 	var first error
-	for range 2 {
+	for range 3 {
 		if err := <-errc; err != nil && first == nil {
 			first = err
 			cancel()
