@@ -107,6 +107,12 @@ func cueFindings(file string, err error) []finding.Finding {
 		f := finding.Finding{Rule: finding.RuleCUESyntax, Severity: finding.Deny, File: file}
 		if p := e.Position(); p.IsValid() {
 			f.Line, f.Column = p.Line(), p.Column()
+		} else {
+			for _, p := range e.InputPositions() {
+				if p.IsValid() && (f.Line == 0 || p.Line() < f.Line) {
+					f.Line, f.Column = p.Line(), p.Column()
+				}
+			}
 		}
 		format, args := e.Msg()
 		f.Message = fmt.Sprintf(format, args...)
