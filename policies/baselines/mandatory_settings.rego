@@ -41,7 +41,15 @@ mandatory := {
 deny contains f if {
 	some group in input.documents.DeviceGroup
 	os := input.inventory.OSRelease[group.spec.osRelease]
-	missing := group_missing(group, mandatory[os.spec.family])
+	all := mandatory[os.spec.family]
+	ns := object.get(group.metadata, "namespace", "")
+
+	# A setting is missing only if every baseline of the group lacks it (a baseline that does
+	# not list the OS release applies nothing).
+	missing := intersection({all} | {m |
+		some name in object.get(group.spec, "baselines", [])
+		m := object.get(missing_by_name, [ns, name, group.spec.osRelease], all)
+	})
 	count(missing) > 0
 	f := lib.finding(group, path(group), sprintf(
 		"devices on %s would lack the mandatory %s settings %s: apply a baseline that sets them",
@@ -50,7 +58,7 @@ deny contains f if {
 }
 
 # missing_in maps a baseline's key and an OS release it lists to the mandatory ids it does not
-# apply there. Computed once per evaluation, so each group costs only a few set operations.
+# apply there.
 missing_in := {k: {os: m |
 	some os, ids in by_os
 	m := mandatory[input.inventory.OSRelease[os].spec.family] - ids
@@ -58,13 +66,26 @@ missing_in := {k: {os: m |
 	some k, by_os in graph.setting_ids
 }
 
-# group_missing is what none of the group's baselines applies: a setting is missing only if it
-# is missing from every one (a baseline that does not list the OS applies nothing).
-group_missing(group, all) := intersection({all} | {m |
-	some name in object.get(group.spec, "baselines", [])
-	b := lib.resolve("Baseline", lib.namespace(group), name)
-	m := object.get(missing_in, [lib.key(b), group.spec.osRelease], all)
-})
+# missing_by_name is missing_in by what a group in namespace ns calls the baseline: the
+# member's own baseline of that name, else the shared one. Computed once per evaluation, so
+# each group costs a few lookups.
+missing_by_name := {ns: {name: missing_in[k] |
+	some name in baseline_names
+	k := resolved_key(ns, name)
+} |
+	some ns in namespaces
+}
+
+baseline_names := {b.metadata.name | some b in input.inventory.Baseline}
+
+namespaces := {""} | {lib.namespace(g) | some g in input.inventory.DeviceGroup}
+
+resolved_key(ns, name) := k if {
+	k := concat("/", [ns, name])
+	input.inventory.Baseline[k]
+} else := name if {
+	input.inventory.Baseline[name]
+}
 
 path(group) := ["spec", "baselines"] if group.spec.baselines
 

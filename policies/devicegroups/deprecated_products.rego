@@ -15,19 +15,26 @@ import data.samverk.lib
 warn contains f if {
 	some group in input.documents.DeviceGroup
 	some i, product in group.spec.products
-	product in deprecated
+	deprecated[product]
 	f := lib.finding(group, ["spec", "products", i], sprintf("product %s is deprecated: plan the move to its successor", [product]))
 }
 
 warn contains f if {
 	some group in input.documents.DeviceGroup
 	some i, name in group.spec.services
-	some product in input.inventory.Service[name].spec.delivers.products
-	product in deprecated
+	some product in deprecated_by_service[name]
 	f := lib.finding(group, ["spec", "services", i], sprintf(
 		"service %s delivers product %s, which is deprecated: plan the move to its successor",
 		[name, product],
 	))
+}
+
+# deprecated_by_service maps each service that delivers deprecated products to them, computed
+# once per evaluation.
+deprecated_by_service := {name: products |
+	some name, svc in input.inventory.Service
+	products := {p | some p in svc.spec.delivers.products; deprecated[p]}
+	count(products) > 0
 }
 
 # deprecated is the set of products whose every version that is not retired is deprecated,

@@ -16,7 +16,9 @@ import data.samverk.lib
 deny contains f if {
 	some pkg in input.documents.Package
 	pkg.spec.lifecycle.stage == "approved"
+	proven := {r.stage | some r in pkg.spec.lifecycle.records; r.result == "pass"; r.evidence != ""}
 	some stage in ["infra-test", "user-test"]
+	not stage in proven
 	gap := lib.record_gap(pkg, stage)
 	f := lib.finding(pkg, gap.path, sprintf("approved, but %s: approval needs a passing %s record with evidence", [gap.msg, stage]))
 }
