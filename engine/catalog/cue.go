@@ -57,7 +57,7 @@ func parseCUE(file string, src []byte) ([]*Document, []finding.Finding) {
 func recordCUEPositions(v cue.Value, path Path, d *Document) {
 	if path != nil {
 		if p := v.Pos(); p.IsValid() {
-			d.SetPos(path.String(), Pos{p.Line(), p.Column()})
+			d.addPos(path.String(), Pos{p.Line(), p.Column()})
 		}
 	}
 	switch v.IncompleteKind() {

@@ -72,7 +72,13 @@ type Document struct {
 	Labels     map[string]string
 	Object     map[string]any
 
-	positions map[string]Pos
+	// positions in source order; looked up only when a finding is made, so a slice beats a map.
+	positions []posEntry
+}
+
+type posEntry struct {
+	path string
+	pos  Pos
 }
 
 // Ref names the document.
@@ -103,7 +109,7 @@ func (d *Document) DecodeSpec(v any) error {
 func (d *Document) Pos(path Path) Pos {
 	key := path.String()
 	for {
-		if p, ok := d.positions[key]; ok {
+		if p, ok := d.lookupPos(key); ok {
 			return p
 		}
 		if key == "" {
@@ -124,12 +130,29 @@ func (d *Document) Finding(rule string, sev finding.Severity, path Path, format 
 	}
 }
 
-// SetPos records the position of the field at path. Loaders call it; tests may too.
+// SetPos records the position of the field at the printed path, replacing an earlier one.
 func (d *Document) SetPos(path string, p Pos) {
-	if d.positions == nil {
-		d.positions = make(map[string]Pos)
+	for i := range d.positions {
+		if d.positions[i].path == path {
+			d.positions[i].pos = p
+			return
+		}
 	}
-	d.positions[path] = p
+	d.addPos(path, p)
+}
+
+// addPos records a position for a path not recorded yet (the loaders' fast path).
+func (d *Document) addPos(path string, p Pos) {
+	d.positions = append(d.positions, posEntry{path, p})
+}
+
+func (d *Document) lookupPos(path string) (Pos, bool) {
+	for _, e := range d.positions {
+		if e.path == path {
+			return e.pos, true
+		}
+	}
+	return Pos{}, false
 }
 
 // Lookup returns the value at path in Object.

@@ -292,3 +292,18 @@ func FuzzParseYAML(f *testing.F) {
 		}
 	})
 }
+
+func TestMergeKeys(t *testing.T) {
+	src := "base: &b {x: 1, y: 2}\nm:\n  <<: *b\n  y: 3\n"
+	docs, fs := ParseYAML("m.yaml", []byte(src), 0)
+	if len(fs) != 0 {
+		t.Fatalf("an explicit key overriding a merged one is no duplicate: %v", fs)
+	}
+	m := docs[0].Object["m"].(map[string]any)
+	if m["x"] != int64(1) || m["y"] != int64(3) {
+		t.Errorf("merged mapping = %v, want x=1 y=3", m)
+	}
+	if p := docs[0].Pos(ParsePath("m.y")); p.Line != 4 {
+		t.Errorf("m.y at line %d, want 4", p.Line)
+	}
+}

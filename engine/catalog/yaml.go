@@ -49,8 +49,9 @@ func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, finding
 		}
 		c := converter{file: file, budget: maxNodes}
 		d := &Document{File: file, Index: index, Start: Pos{root.Line, root.Column}}
+		d.positions = make([]posEntry, 0, countNodes(root, maxNodes))
 		index++
-		v := c.value(root, nil, d)
+		v := c.value(root, "", d)
 		if c.exhausted {
 			findings = append(findings, finding.Finding{Rule: finding.RuleAliasBomb, Severity: finding.Deny,
 				File: file, Line: root.Line, Column: root.Column,
@@ -109,43 +110,48 @@ type converter struct {
 	findings  []finding.Finding
 }
 
-// value converts a node to a JSON-shaped value and records positions under path. Aliases are
-// expanded against the budget, so a billion-laughs document stops early.
-func (c *converter) value(n *yaml.Node, path Path, d *Document) any {
+// value converts a node to a JSON-shaped value and records positions under the printed path
+// key. Aliases are expanded against the budget, so a billion-laughs document stops early.
+func (c *converter) value(n *yaml.Node, key string, d *Document) any {
 	c.budget--
 	if c.budget < 0 {
 		c.exhausted = true
 		return nil
-	}
-	if path != nil {
-		d.SetPos(path.String(), Pos{n.Line, n.Column})
 	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return nil
 		}
-		return c.value(n.Alias, path, d)
+		return c.value(n.Alias, key, d)
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
-		keys := make(map[string]*yaml.Node, len(n.Content)/2)
+		var merged map[string]bool // keys that came from a merge key; explicit keys override them
 		for i := 0; i+1 < len(n.Content) && !c.exhausted; i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Tag == "!!merge" || (k.Kind == yaml.ScalarNode && k.Value == "<<" && k.Style == 0) {
-				c.merge(m, v, path, d)
+				if merged == nil {
+					merged = map[string]bool{}
+				}
+				c.merge(m, v, key, d, merged)
 				continue
 			}
-			key := k.Value
-			if prev, dup := keys[key]; dup {
+			name := k.Value
+			child := childKey(key, name)
+			if _, dup := m[name]; dup && !merged[name] {
 				c.findings = append(c.findings, finding.Finding{Rule: finding.RuleDuplicateKey, Severity: finding.Deny,
-					File: c.file, Line: k.Line, Column: k.Column, Path: path.Append(key).String(),
-					Message: fmt.Sprintf("key %q is already set at line %d", key, prev.Line)})
+					File: c.file, Line: k.Line, Column: k.Column, Path: child,
+					Message: fmt.Sprintf("key %q is already set at line %d", name, d.Pos(ParsePath(child)).Line)})
 				continue
 			}
-			keys[key] = k
-			m[key] = c.value(v, path.Append(key), d)
-			// Point a field at its key, where a reader looks for it; the value may be far below.
-			d.SetPos(path.Append(key).String(), Pos{k.Line, k.Column})
+			// A field points at its key, where a reader looks for it; the value may be far below.
+			if merged != nil {
+				delete(merged, name)
+				d.SetPos(child, Pos{k.Line, k.Column}) // may replace a merged field's position
+			} else {
+				d.addPos(child, Pos{k.Line, k.Column})
+			}
+			m[name] = c.value(v, child, d)
 		}
 		return m
 	case yaml.SequenceNode:
@@ -154,20 +160,45 @@ func (c *converter) value(n *yaml.Node, path Path, d *Document) any {
 			if c.exhausted {
 				break
 			}
-			l = append(l, c.value(el, path.Append(i), d))
+			child := key + "[" + strconv.Itoa(i) + "]"
+			d.addPos(child, Pos{el.Line, el.Column})
+			l = append(l, c.value(el, child, d))
 		}
 		return l
 	case yaml.DocumentNode:
 		if len(n.Content) == 0 {
 			return nil
 		}
-		return c.value(n.Content[0], path, d)
+		return c.value(n.Content[0], key, d)
 	}
 	return scalar(n)
 }
 
+// countNodes counts the nodes under n without following aliases, to size the position table.
+func countNodes(n *yaml.Node, limit int) int {
+	count := 1
+	for _, c := range n.Content {
+		if count >= limit {
+			break
+		}
+		count += countNodes(c, limit-count)
+	}
+	return count
+}
+
+// childKey prints the path of field name under parent, as Path.String would.
+func childKey(parent, name string) string {
+	if !plainKey(name) {
+		return parent + "[" + strconv.Quote(name) + "]"
+	}
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
 // merge applies a YAML merge key: fields of the merged mapping(s) that m lacks.
-func (c *converter) merge(m map[string]any, v *yaml.Node, path Path, d *Document) {
+func (c *converter) merge(m map[string]any, v *yaml.Node, key string, d *Document, merged map[string]bool) {
 	var sources []*yaml.Node
 	if v.Kind == yaml.SequenceNode {
 		sources = v.Content
@@ -175,13 +206,14 @@ func (c *converter) merge(m map[string]any, v *yaml.Node, path Path, d *Document
 		sources = []*yaml.Node{v}
 	}
 	for _, s := range sources {
-		mv, ok := c.value(s, path, d).(map[string]any)
+		mv, ok := c.value(s, key, d).(map[string]any)
 		if !ok {
 			continue
 		}
 		for k, x := range mv {
 			if _, set := m[k]; !set {
 				m[k] = x
+				merged[k] = true
 			}
 		}
 	}
