@@ -128,6 +128,7 @@ func Test(ctx context.Context, fsys fs.FS, opt TestOptions) (*TestReport, error)
 					fc.Uncovered = append(fc.Uncovered, fmt.Sprintf("%d-%d", rg.Start.Row, rg.End.Row))
 				}
 			}
+			fc.Uncovered = slices.Compact(fc.Uncovered)
 		}
 		fc.Percent = percent(fc.Covered, fc.NotCovered)
 		covered += fc.Covered
