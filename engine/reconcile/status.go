@@ -45,7 +45,8 @@ type Status struct {
 	Report *validate.Report `json:"report,omitempty"`
 }
 
-// Attempt is one pass of the pipeline over one revision.
+// Attempt is one pass of the pipeline over one revision. Started and Duration cover the check
+// after the fetch (verify to publish); for a failed fetch, the fetch.
 type Attempt struct {
 	Revision string            `json:"revision,omitempty"`
 	Trigger  string            `json:"trigger"`

@@ -96,6 +96,8 @@ func (r *Reconciler) fetch(ctx context.Context, a *attempt) error {
 		return failed(ReasonFetchFailed, err)
 	}
 	a.hash, a.revision = h, h.String()
+	// The attempt's time is the check's: fetches have their own metric.
+	a.started = r.opt.Now()
 	return nil
 }
 

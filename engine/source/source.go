@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,6 +146,9 @@ func authFor(opt Options) (transport.AuthMethod, error) {
 		if opt.Token == "" {
 			return nil, nil
 		}
+		if ep.Protocol == "http" && !loopback(ep.Host) {
+			return nil, errors.New("source: refusing to send the access token over plain http: use https")
+		}
 		return &githttp.BasicAuth{Username: opt.TokenUser, Password: opt.Token}, nil
 	case "ssh":
 		user := ep.User
@@ -184,6 +188,14 @@ func authFor(opt Options) (transport.AuthMethod, error) {
 		return nil, nil
 	}
 	return nil, fmt.Errorf("source: unsupported transport %q", ep.Protocol)
+}
+
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Branch is the branch followed.

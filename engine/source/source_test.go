@@ -182,6 +182,7 @@ func TestOpenRefusesBadOptions(t *testing.T) {
 		{"no url", source.Options{Dir: t.TempDir()}, "no repository URL"},
 		{"no dir", source.Options{URL: "/tmp/x"}, "no directory"},
 		{"password in url", source.Options{URL: "https://user:hunter2@git.example.org/cat.git", Dir: t.TempDir()}, "carries a password"},
+		{"token over plain http", source.Options{URL: "http://git.example.org/cat.git", Dir: t.TempDir(), Token: "hunter2"}, "plain http"},
 		{"bad branch", source.Options{URL: "/tmp/x", Dir: t.TempDir(), Branch: "a..b~"}, "invalid branch"},
 		{"bad keys", source.Options{URL: "/tmp/x", Dir: t.TempDir(), TrustedKeys: "not a key"}, "trusted keys"},
 	}
