@@ -49,7 +49,7 @@ type Published struct {
 // Hook is called with a revision that is about to be published, in order, before it is
 // served. An error refuses the revision: it is not served or persisted. A hook must make its
 // own effects visible atomically, since a later hook may still refuse.
-type Hook func(ctx context.Context, p *Published) error
+type Hook = func(ctx context.Context, p *Published) error
 
 // Options configure a Reconciler. Source is required; everything else has a working default.
 type Options struct {
