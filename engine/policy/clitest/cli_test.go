@@ -1,6 +1,8 @@
-package policy_test
+// Package clitest runs the samverk policy commands end to end, from txtar scripts.
+package clitest
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"samverk.io/samverk/engine/cli"
+	"samverk.io/samverk/policies"
 )
 
 func TestMain(m *testing.M) {
@@ -20,7 +23,7 @@ func TestMain(m *testing.M) {
 	})
 }
 
-// TestScript runs the policy commands end to end from testdata/script/*.txtar. Scripts can
+// TestScript runs the policy commands from testdata/script/*.txtar. Scripts can
 // copy the bundled policies and the testdata catalog, edit a file and commit to Git.
 func TestScript(t *testing.T) {
 	testscript.Run(t, testscript.Params{
@@ -32,14 +35,14 @@ func TestScript(t *testing.T) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: copypolicies DIR")
 				}
-				writeBundled(t, ts.MkAbs(args[0]))
+				ts.Check(copyFS(policies.FS, ts.MkAbs(args[0])))
 			},
 			// copytestcatalog DIR: the testdata catalog of this package.
 			"copytestcatalog": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 1 {
 					ts.Fatalf("usage: copytestcatalog DIR")
 				}
-				copyDir(t, "testdata/catalog", ts.MkAbs(args[0]))
+				ts.Check(copyFS(os.DirFS("../testdata/catalog"), ts.MkAbs(args[0])))
 			},
 			// replace FILE OLD NEW: replace the one occurrence of OLD.
 			"replace": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -73,10 +76,23 @@ func TestScript(t *testing.T) {
 				ts.Check(err)
 			},
 		},
-		Setup: func(env *testscript.Env) error {
-			abs, err := filepath.Abs("testdata/catalog")
-			env.Setenv("TESTCATALOG", abs)
+	})
+}
+
+// copyFS writes the files of fsys under dir.
+func copyFS(fsys fs.FS, dir string) error {
+	return fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
-		},
+		}
+		target := filepath.Join(dir, filepath.FromSlash(p))
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, 0o644)
 	})
 }
