@@ -25,18 +25,22 @@ type planted struct {
 	doc  string
 }
 
+// plantedDocs are self-contained: besides the violating document they bring whatever it refers
+// to, named planted-*, and otherwise rely only on OS releases windows-10-22h2, windows-11-24h2
+// and ubuntu-24-04 and members region-norr and kommun-vasterby, which both the testdata catalog
+// and the reference catalog have.
 var plantedDocs = []planted{
 	{"SV-PKG-001", `kind: Package
 metadata:
-  name: vlc-3-0-21
+  name: planted-tool-1-0
 spec:
-  product: vlc
-  displayName: VLC
-  vendor: VideoLAN
-  version: 3.0.21
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
   installer:
     type: winget
-    wingetId: VideoLAN.VLC
+    wingetId: Planted.Tool
   osReleases: [windows-11-24h2]
   lifecycle:
     stage: approved #!
@@ -45,18 +49,18 @@ spec:
         date: 2026-03-01
         member: region-norr
         result: pass
-        evidence: https://evidence.example.se/vlc`},
+        evidence: https://evidence.example.se/planted`},
 	{"SV-PKG-002", `kind: Package
 metadata:
-  name: vlc-3-0-21
+  name: planted-tool-1-0
 spec:
-  product: vlc
-  displayName: VLC
-  vendor: VideoLAN
-  version: 3.0.21
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
   installer:
     type: winget
-    wingetId: VideoLAN.VLC
+    wingetId: Planted.Tool
   osReleases: [windows-11-24h2]
   lifecycle:
     records:
@@ -64,16 +68,16 @@ spec:
         date: 2026-03-01
         member: region-norr
         result: fail #!
-        evidence: https://evidence.example.se/vlc
+        evidence: https://evidence.example.se/planted
     stage: user-test`},
 	{"SV-PKG-003", `kind: Package
 metadata:
-  name: putty-0-81
+  name: planted-tool-1-0
 spec:
-  product: putty
-  displayName: PuTTY
-  vendor: Simon Tatham
-  version: "0.81"
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
   installer: #!
     type: msi
     detect:
@@ -83,28 +87,28 @@ spec:
     stage: packaging`},
 	{"SV-PKG-004", `kind: Package
 metadata:
-  name: putty-0-81
+  name: planted-tool-1-0
 spec:
-  product: putty
-  displayName: PuTTY
-  vendor: Simon Tatham
-  version: "0.81"
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
   installer: #!
     type: msi
     source:
-      url: https://dl.example.se/putty.msi
+      url: https://dl.example.se/planted.msi
       sha256: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
   osReleases: [windows-11-24h2]
   lifecycle:
     stage: packaging`},
 	{"SV-PKG-005", `kind: Package
 metadata:
-  name: putty-0-81
+  name: planted-tool-1-0
 spec:
-  product: putty
-  displayName: PuTTY
-  vendor: Simon Tatham
-  version: "0.81"
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
   installer: #!
     type: winget
   osReleases: [windows-11-24h2]
@@ -112,10 +116,10 @@ spec:
     stage: packaging`},
 	{"SV-HW-001", `kind: HardwareModel
 metadata:
-  name: hp-elitebook-840-g11
+  name: planted-laptop
 spec:
-  vendor: HP
-  model: HP EliteBook 840 14 inch G11 Notebook PC
+  vendor: Planted AB
+  model: Planted Laptop 14
   formFactor: laptop
   certifications:
     - osRelease: windows-11-24h2 #!
@@ -124,61 +128,74 @@ spec:
       date: 2026-04-01`},
 	{"SV-HW-002", `kind: HardwareModel
 metadata:
-  name: hp-elitebook-840-g11
+  name: planted-laptop
 spec:
-  vendor: HP
-  model: HP EliteBook 840 14 inch G11 Notebook PC
+  vendor: Planted AB
+  model: Planted Laptop 14
   formFactor: laptop
   certifications:
     - osRelease: windows-11-24h2
       status: certified
       member: region-norr
       date: 2026-04-01
-      evidence: https://evidence.example.se/hw/840
+      evidence: https://evidence.example.se/hw/planted
     - osRelease: ubuntu-24-04 #!
       status: withdrawn`},
 	{"SV-HW-003", `kind: HardwareModel
 metadata:
-  name: hp-elitebook-840-g11
+  name: planted-laptop
 spec:
-  vendor: HP
-  model: HP EliteBook 840 14 inch G11 Notebook PC
+  vendor: Planted AB
+  model: Planted Laptop 14
   formFactor: laptop
   certifications:
     - osRelease: windows-11-24h2
       status: certified
       member: region-norr
       date: 2026-04-01
-      evidence: https://evidence.example.se/hw/840
+      evidence: https://evidence.example.se/hw/planted
       results:
         - test: sleep-resume
           outcome: fail #!`},
 	{"SV-DG-001", `kind: DeviceGroup
 metadata:
-  name: old-desktops
+  name: planted-old-desktops
   namespace: region-norr
   owner: region-norr
 spec:
   selector:
-    labels: {site: lab}
+    labels: {site: planted}
   ring: broad
-  osRelease: windows-10-22h2 #!
-  baselines: [windows-base]`},
-	{"SV-DG-002", `kind: DeviceGroup
+  osRelease: windows-10-22h2 #!`},
+	{"SV-DG-002", `kind: HardwareModel
 metadata:
-  name: linux-laptops
+  name: planted-laptop
+spec:
+  vendor: Planted AB
+  model: Planted Laptop 14
+  formFactor: laptop
+  certifications:
+    - osRelease: ubuntu-24-04
+      status: rejected
+      member: region-norr
+      date: 2026-04-01
+      reason: No driver for the fingerprint reader.
+---
+kind: DeviceGroup
+metadata:
+  name: planted-linux-laptops
   namespace: region-norr
   owner: region-norr
 spec:
   selector:
-    hardwareModels: [dell-latitude-5450]
+    hardwareModels: [planted-laptop]
   ring: pilot
   osRelease: ubuntu-24-04 #!`},
 	{"SV-DG-003", `kind: Package
 metadata:
-  name: java-8
+  name: planted-java-8
 spec:
-  product: java
+  product: planted-java
   displayName: Java 8
   vendor: Oracle
   version: "8.0"
@@ -191,21 +208,19 @@ spec:
 ---
 kind: DeviceGroup
 metadata:
-  name: finance
+  name: planted-finance
   namespace: region-norr
   owner: region-norr
 spec:
   selector:
-    labels: {department: finance}
+    labels: {department: planted}
   ring: broad
   osRelease: windows-11-24h2
-  baselines: [windows-base]
   products:
-    - 7zip
-    - java #!`},
+    - planted-java #!`},
 	{"SV-BL-001", `kind: Baseline
 metadata:
-  name: kiosk
+  name: planted-kiosk
   namespace: region-norr
   owner: region-norr
 spec:
@@ -218,31 +233,43 @@ spec:
 ---
 kind: DeviceGroup
 metadata:
-  name: kiosks
+  name: planted-kiosks
   namespace: region-norr
   owner: region-norr
 spec:
   selector:
-    labels: {role: kiosk}
+    labels: {role: planted-kiosk}
   ring: broad
   osRelease: windows-11-24h2
-  baselines: [kiosk] #!`},
+  baselines: [planted-kiosk] #!`},
 	{"SV-BL-002", `kind: Baseline
 metadata:
-  name: norr-lab
+  name: planted-shared
+spec:
+  osReleases: [windows-11-24h2]
+  settings:
+    - id: planted-password-length
+      type: registry
+      target: HKLM\SYSTEM\Policies\PlantedPasswordLength
+      value: 14
+      enforce: at-least
+---
+kind: Baseline
+metadata:
+  name: planted-lab
   namespace: region-norr
   owner: region-norr
 spec:
   osReleases: [windows-11-24h2]
-  extends: [norr-laptops]
+  extends: [planted-shared]
   settings:
-    - id: minimum-password-length
+    - id: planted-password-length
       type: registry
-      target: HKLM\SYSTEM\Policies\MinimumPasswordLength
+      target: HKLM\SYSTEM\Policies\PlantedPasswordLength
       value: 8 #!`},
 	{"SV-BL-003", `kind: Baseline
 metadata:
-  name: edge
+  name: planted-edge
 spec:
   osReleases: [windows-11-24h2]
   settings:
@@ -256,7 +283,7 @@ spec:
       value: 1`},
 	{"SV-SVC-001", `kind: Service
 metadata:
-  name: admin-rights
+  name: planted-admin-rights
 spec:
   displayName: Local administrator
   delivers:
@@ -271,7 +298,7 @@ spec:
   cost: {model: free}`},
 	{"SV-SVC-002", `kind: Service
 metadata:
-  name: guest-wifi
+  name: planted-guest-wifi
 spec:
   displayName: Guest Wi-Fi
   delivers:
@@ -285,7 +312,7 @@ spec:
   cost: {model: free}`},
 	{"SV-SVC-003", `kind: Service
 metadata:
-  name: guest-wifi
+  name: planted-guest-wifi
 spec:
   displayName: Guest Wi-Fi
   delivers:
@@ -300,69 +327,122 @@ spec:
   cost: {model: free}`},
 	{"SV-META-001", `kind: DeviceGroup
 metadata: #!
-  name: shared-pcs
+  name: planted-shared-pcs
   namespace: region-norr
 spec:
   selector:
-    labels: {use: shared}
+    labels: {use: planted}
   ring: broad
-  osRelease: windows-11-24h2
-  baselines: [norr-laptops]`},
+  osRelease: windows-11-24h2`},
 	{"SV-MEM-001", `kind: Member
 metadata:
-  name: mittlands-universitet
+  name: planted-university
 spec:
   type: university
-  displayName: Mittlands universitet
+  displayName: Planted universitet
   contacts: #!
     - role: operations
       name: IT-service
-      email: it@mittland.example.se`},
-	{"SV-WAIVER-001", `kind: Waiver
+      email: it@planted.example.se`},
+	{"SV-WAIVER-001", `kind: Package
 metadata:
-  name: old-exception
+  name: planted-tool-1-0
+spec:
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
+  installer:
+    type: msi
+    source:
+      url: https://dl.example.se/planted.msi
+      sha256: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+  osReleases: [windows-11-24h2]
+  lifecycle:
+    stage: packaging
+---
+kind: Waiver
+metadata:
+  name: planted-old-exception
 spec:
   policy: SV-PKG-004
   targets:
     - kind: Package
-      name: firefox-esr-128-3
+      name: planted-tool-1-0
   reason: Vendor promised a fixed installer last year.
   approvedBy: strategy group
   expires: 2026-04-30 #!`},
-	{"SV-WAIVER-002", `kind: Waiver
+	{"SV-WAIVER-002", `kind: DeviceGroup
 metadata:
-  name: soon-over
+  name: planted-archive
+  namespace: kommun-vasterby
+  owner: kommun-vasterby
+spec:
+  selector:
+    labels: {site: planted-archive}
+  ring: broad
+  osRelease: windows-10-22h2
+---
+kind: Waiver
+metadata:
+  name: planted-soon-over
   namespace: kommun-vasterby
   owner: kommun-vasterby
 spec:
   policy: SV-DG-001
   targets:
     - kind: DeviceGroup
-      name: legacy
-  reason: Second approval for the archive PCs, ending sooner.
+      name: planted-archive
+  reason: The archive PCs are replaced in May.
   approvedBy: strategy group
   expires: 2026-05-20 #!`},
-	{"SV-WAIVER-003", `kind: Waiver
+	{"SV-WAIVER-003", `kind: Package
 metadata:
-  name: needless
+  name: planted-tool-1-0
+spec:
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
+  installer:
+    type: winget
+    wingetId: Planted.Tool
+  osReleases: [windows-11-24h2]
+  lifecycle:
+    stage: packaging
+---
+kind: Waiver
+metadata:
+  name: planted-needless
 spec:
   policy: SV-PKG-004
   targets:
     - kind: Package #!
-      name: firefox-esr-128-3
+      name: planted-tool-1-0
   reason: Detection by product code did not work in 2025.
   approvedBy: strategy group
   expires: 2027-01-01`},
-	{"SV-WAIVER-004", `kind: Waiver
+	{"SV-WAIVER-004", `kind: DeviceGroup
 metadata:
-  name: overreach
+  name: planted-archive
+  namespace: kommun-vasterby
+  owner: kommun-vasterby
+spec:
+  selector:
+    labels: {site: planted-archive}
+  ring: broad
+  osRelease: windows-10-22h2
+---
+kind: Waiver
+metadata:
+  name: planted-overreach
   namespace: region-norr
   owner: region-norr
 spec:
   policy: SV-DG-001
   targets:
     - kind: DeviceGroup
-      name: legacy
+      name: planted-archive
       namespace: kommun-vasterby #!
   reason: Region Norr tries to exempt another member's group.
   approvedBy: region-norr CISO
@@ -407,7 +487,17 @@ func copyDir(t *testing.T, from, to string) {
 	}
 }
 
-// TestPlantedViolations plants a violation of each rule in a copy of the testdata catalog and
+// plantBases are the catalogs violations are planted in: this package's testdata catalog and,
+// when it is there, the reference catalog.
+func plantBases() map[string]string {
+	bases := map[string]string{"testdata": "testdata/catalog"}
+	if _, err := os.Stat("../../catalog"); err == nil {
+		bases["reference"] = "../../catalog"
+	}
+	return bases
+}
+
+// TestPlantedViolations plants a violation of each rule in a copy of each base catalog and
 // runs the whole validate pipeline: the rule's id must come out at the marked file:line:col in
 // text and JSON output.
 func TestPlantedViolations(t *testing.T) {
@@ -421,70 +511,77 @@ func TestPlantedViolations(t *testing.T) {
 			t.Errorf("rule %s has no planted violation", r.ID)
 		}
 	}
-	base, err := validate.Dir(context.Background(), "testdata/catalog", validate.Options{Policies: pol, Now: func() time.Time { return clock }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s := base.Report.Summary; !base.Report.Passed || s.Deny+s.Warn+s.Info != 0 {
-		t.Fatalf("testdata catalog is not clean: %+v\n%s", s, join(base.Report.Findings))
-	}
-	for _, p := range plantedDocs {
-		t.Run(p.rule, func(t *testing.T) {
-			dir := t.TempDir()
-			copyDir(t, "testdata/catalog", dir)
-			src := "apiVersion: samverk.io/v1\n" + strings.ReplaceAll(p.doc, "\n---\n", "\n---\napiVersion: samverk.io/v1\n") + "\n"
-			file := "zz-planted.yaml"
-			if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
-				t.Fatal(err)
-			}
-			line, col := markedPosition(t, src)
-			res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
+	now := func() time.Time { return clock }
+	for name, baseDir := range plantBases() {
+		t.Run(name, func(t *testing.T) {
+			base, err := validate.Dir(context.Background(), baseDir, validate.Options{Policies: pol, Now: now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			var hit *finding.Finding
-			for i, f := range res.Report.Findings {
-				if f.Rule == p.rule && f.WaivedBy == nil {
-					hit = &res.Report.Findings[i]
-				}
-				if !strings.HasPrefix(f.Rule, "SV-") {
-					t.Errorf("planted document is not schema- and reference-clean: %s", f)
-				}
+			if s := base.Report.Summary; !base.Report.Passed || s.Deny+s.Warn+s.Info != 0 {
+				t.Fatalf("%s is not clean at %s: %+v\n%s", baseDir, clock.Format(time.DateOnly), s, join(base.Report.Findings))
 			}
-			if hit == nil {
-				t.Fatalf("no %s finding:\n%s", p.rule, join(res.Report.Findings))
-			}
-			if hit.File != file || hit.Line != line || hit.Column != col {
-				t.Errorf("%s at %s, want %s:%d:%d", p.rule, hit.Location(), file, line, col)
-			}
-			wantLoc := fmt.Sprintf("%s:%d:%d: %s %s: ", file, line, col, hit.Severity, p.rule)
-			var text, js bytes.Buffer
-			if err := report.Write(&text, "text", res.Report); err != nil {
-				t.Fatal(err)
-			}
-			if !strings.Contains(text.String(), wantLoc) {
-				t.Errorf("text output lacks %q:\n%s", wantLoc, text.String())
-			}
-			if err := report.Write(&js, "json", res.Report); err != nil {
-				t.Fatal(err)
-			}
-			var parsed struct {
-				Findings []finding.Finding `json:"findings"`
-			}
-			if err := json.Unmarshal(js.Bytes(), &parsed); err != nil {
-				t.Fatal(err)
-			}
-			found := false
-			for _, f := range parsed.Findings {
-				found = found || f.Rule == p.rule && f.File == file && f.Line == line && f.Column == col
-			}
-			if !found {
-				t.Errorf("JSON output lacks %s at %s:%d:%d", p.rule, file, line, col)
-			}
-			if hit.Severity == finding.Deny && res.Report.Passed {
-				t.Errorf("a deny finding must fail the run")
+			for _, p := range plantedDocs {
+				t.Run(p.rule, func(t *testing.T) { plant(t, pol, baseDir, p) })
 			}
 		})
+	}
+}
+
+func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
+	dir := t.TempDir()
+	copyDir(t, baseDir, dir)
+	src := "apiVersion: samverk.io/v1\n" + strings.ReplaceAll(p.doc, "\n---\n", "\n---\napiVersion: samverk.io/v1\n") + "\n"
+	file := "zz-planted.yaml"
+	if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	line, col := markedPosition(t, src)
+	res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hit *finding.Finding
+	for i, f := range res.Report.Findings {
+		if f.Rule == p.rule && f.WaivedBy == nil {
+			hit = &res.Report.Findings[i]
+		}
+		if !strings.HasPrefix(f.Rule, "SV-") {
+			t.Errorf("planted document is not schema- and reference-clean: %s", f)
+		}
+	}
+	if hit == nil {
+		t.Fatalf("no %s finding:\n%s", p.rule, join(res.Report.Findings))
+	}
+	if hit.File != file || hit.Line != line || hit.Column != col {
+		t.Errorf("%s at %s, want %s:%d:%d", p.rule, hit.Location(), file, line, col)
+	}
+	wantLoc := fmt.Sprintf("%s:%d:%d: %s %s: ", file, line, col, hit.Severity, p.rule)
+	var text, js bytes.Buffer
+	if err := report.Write(&text, "text", res.Report); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), wantLoc) {
+		t.Errorf("text output lacks %q:\n%s", wantLoc, text.String())
+	}
+	if err := report.Write(&js, "json", res.Report); err != nil {
+		t.Fatal(err)
+	}
+	var parsed struct {
+		Findings []finding.Finding `json:"findings"`
+	}
+	if err := json.Unmarshal(js.Bytes(), &parsed); err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range parsed.Findings {
+		found = found || f.Rule == p.rule && f.File == file && f.Line == line && f.Column == col
+	}
+	if !found {
+		t.Errorf("JSON output lacks %s at %s:%d:%d", p.rule, file, line, col)
+	}
+	if hit.Severity == finding.Deny && res.Report.Passed {
+		t.Errorf("a deny finding must fail the run")
 	}
 }
 
