@@ -1,0 +1,923 @@
+// Package compile turns a catalog and a device's facts into that device's desired state,
+// computing each distinct profile once and recomputing only what a new commit touches.
+package compile
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/finding"
+)
+
+// Condition types a State may carry. The condition's Reason narrows the type down (for
+// NotCertified, the certification status); its Message is for people.
+const (
+	CondNoGroup               = "NoGroup"
+	CondUnknownHardware       = "UnknownHardware"
+	CondNotCertified          = "NotCertified"
+	CondAheadOfTarget         = "AheadOfTarget"
+	CondUnknownOSRelease      = "UnknownOSRelease"
+	CondNoAcceptableVersion   = "NoAcceptableVersion"
+	CondDependencyUnsatisfied = "DependencyUnsatisfied"
+	CondDependencyCycle       = "DependencyCycle"
+	CondSupersedeConflict     = "SupersedeConflict"
+	CondUnresolvedReference   = "UnresolvedReference"
+	CondBaselineCycle         = "BaselineCycle"
+	CondInvalidSetting        = "InvalidSetting"
+	CondIncompleteSetting     = "IncompleteSetting"
+)
+
+// OS actions and the reasons for staying.
+const (
+	ActionStay    = "stay"
+	ActionUpgrade = "upgrade"
+)
+
+// Modes of a State.
+const (
+	ModeEnforce = "enforce"
+	ModeDetect  = "detect"
+)
+
+const certified = "certified"
+
+// Ensure values.
+const (
+	present = "present"
+	absent  = "absent"
+)
+
+// outcome is everything that decides a State. Devices of many profiles share one outcome:
+// hardware models matter only through the OS decision they lead to.
+type outcome struct {
+	member string
+	group  string // empty: no group selects the device
+	// current is the OS release the device runs ("" when unknown).
+	current string
+	os      osDecision
+}
+
+// osDecision is the OS part of an outcome.
+type osDecision struct {
+	action string // "" when the group has no target
+	reason string // a condition type, or "" when nothing needs saying
+	target string
+	status string // the certification status when not certified
+}
+
+// Compile compiles the desired state of one device afresh. Only the parts States share (see
+// Stats.Bodies) are remembered, in the index; a Compiler also remembers whole States.
+//
+// The State is built as DESIGN's "Desired state of one device" says:
+//
+//   - Group: the first of the member's DeviceGroups, by priority and then name, whose
+//     selector matches. None matching is a NoGroup condition and a State without resources.
+//   - OS: the group's target when the device's HardwareModel has a "certified" certification
+//     for it (action "upgrade"); else action "stay" with a reason and a condition of the same
+//     name (NotCertified, UnknownHardware, AheadOfTarget: never a downgrade). No target, no OS.
+//   - Settings: the group's baselines (the member's own first, then shared) for the OS
+//     release the device will run, extends resolved depth-first, the extending baseline's
+//     setting of an id replacing the base's. Resource "setting/<setting id>".
+//   - Software: per product the group or its services name, the highest version whose stage
+//     the ring accepts and that supports the OS; then dependencies, the same way, honouring
+//     minVersion (a product whose dependency fails is not installed: DependencyUnsatisfied).
+//     The version to have is resource "package/<product>"; versions to remove (superseded by
+//     a chosen version, or retired) are "package/<product>@<version>", each after the
+//     version that replaces it.
+//   - Order: each resource after those in its DependsOn, otherwise by id.
+//   - Hash: see HashOf.
+func (ix *Index) Compile(dev Device, revision string) (*desired.State, Profile) {
+	p, g := ix.profileOf(dev)
+	st, _, _ := ix.compileOutcome(ix.outcomeOf(p, g))
+	st.Revision = revision
+	return st, p
+}
+
+// outcomeOf decides the OS for a profile.
+func (ix *Index) outcomeOf(p Profile, g *group) outcome {
+	o := outcome{member: p.Member, current: p.OSRelease}
+	if g == nil {
+		return o
+	}
+	o.group = g.ref.Name
+	t := g.spec.OSRelease
+	if t == "" {
+		return o
+	}
+	o.os.target = t
+	o.os.action = ActionStay
+	target := ix.osByName[t]
+	cur := ix.osByName[p.OSRelease]
+	switch {
+	case target == nil:
+		o.os.reason = CondUnresolvedReference
+	case t == p.OSRelease:
+		// Already there.
+	case cur != nil && strings.EqualFold(cur.spec.Family, target.spec.Family) &&
+		CompareVersions(target.spec.Build, cur.spec.Build) < 0:
+		// Never a downgrade.
+		o.os.reason = CondAheadOfTarget
+	case p.HardwareModel == "":
+		o.os.reason = CondUnknownHardware
+	default:
+		status, ok := ix.hwByName[p.HardwareModel].status[t]
+		if !ok {
+			status = "none"
+		}
+		if status != certified {
+			o.os.reason, o.os.status = CondNotCertified, status
+			break
+		}
+		o.os.action = ActionUpgrade
+		// Where the device comes from does not show in the State.
+		o.current = ""
+	}
+	return o
+}
+
+// dep is one lookup a compilation made: a document by reference (found or not), all the
+// versions of a product, or the set of a member's groups. A new catalog in which none of an
+// outcome's deps changed yields the same State.
+type dep struct {
+	kind depKind
+	ref  finding.DocRef // depProduct: Name is the product; depMemberGroups: Namespace is the member
+}
+
+type depKind uint8
+
+const (
+	depDoc depKind = iota
+	depProduct
+	depMemberGroups
+)
+
+// deps lists lookups. A lookup may be listed twice; that costs a comparison, not a mistake.
+type deps []dep
+
+func (d *deps) read(kind, ns, name string) {
+	*d = append(*d, dep{kind: depDoc, ref: finding.DocRef{Kind: kind, Namespace: ns, Name: name}})
+}
+
+// resolve looks a name up in namespace ns and then among shared documents, recording both
+// lookups: a document added later in ns would change the answer.
+func (d *deps) resolve(ix *Index, kind, ns, name string) finding.DocRef {
+	if ns != "" {
+		d.read(kind, ns, name)
+		ref := finding.DocRef{Kind: kind, Namespace: ns, Name: name}
+		if _, ok := ix.docs[ref]; ok {
+			return ref
+		}
+	}
+	d.read(kind, "", name)
+	return finding.DocRef{Kind: kind, Name: name}
+}
+
+// conds collects conditions.
+type conds []desired.Condition
+
+func (c *conds) add(typ, reason, format string, args ...any) {
+	*c = append(*c, desired.Condition{Type: typ, Reason: reason, Message: fmt.Sprintf(format, args...)})
+}
+
+// builder collects the body of a group's State on one OS release: its resources, the
+// conditions they raise and the lookups made.
+type builder struct {
+	ix       *Index
+	deps     deps
+	conds    conds
+	pkgs     []*item
+	settings *settingsBody
+}
+
+// body is what a group's States on one OS release share: everything but the OS target and
+// its condition. It is computed once per index and shared by all the outcomes it serves.
+type body struct {
+	// resources are the State's Resources, shared by every State of the body.
+	resources []desired.Resource
+	// enc is, per resource, its JSON, or for a package to install (whose Why names the group)
+	// the JSON of its package field.
+	enc   [][]byte
+	conds []desired.Condition
+	// deps are the lookups made for the body; settings holds those made for its settings.
+	deps     deps
+	settings *settingsBody
+}
+
+// partial reports whether a body's encoding of r is of its package field only.
+func partial(r *desired.Resource) bool { return r.Type == desired.TypePackage && r.Ensure == present }
+
+type bodyKey struct {
+	group finding.DocRef
+	os    string
+}
+
+type bodyEntry struct {
+	once sync.Once
+	body atomic.Pointer[body]
+}
+
+var noResources = []desired.Resource{}
+
+// compileOutcome builds the State of an outcome. It returns the lookups it made itself, and
+// the body it shares with other outcomes (nil for none), which has its own.
+func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
+	st := &desired.State{Member: o.member, Mode: ModeEnforce, Resources: noResources}
+	var own deps
+	var cs conds
+	var bd *body
+	if o.group == "" {
+		own = append(own, dep{kind: depMemberGroups, ref: finding.DocRef{Namespace: o.member}})
+		if len(ix.groups[o.member]) == 0 {
+			cs.add(CondNoGroup, "NoDeviceGroups", "member %s has no device groups", o.member)
+		} else {
+			cs.add(CondNoGroup, "NoSelectorMatched", "no device group of member %s selects this device by its labels and hardware model", o.member)
+		}
+	} else {
+		ref := finding.DocRef{Kind: catalog.KindDeviceGroup, Namespace: o.member, Name: o.group}
+		own.read(ref.Kind, ref.Namespace, ref.Name)
+		g := ix.docs[ref].val.(*group)
+		st.Group, st.Ring = g.ref.Name, g.spec.Ring
+		if g.spec.Mode != "" {
+			st.Mode = g.spec.Mode
+		}
+		effective := ix.operatingSystem(o, st, &own, &cs)
+		if effective == "" {
+			cs.add(CondUnknownOSRelease, "NoOSRelease",
+				"the device's OS family and build match no OSRelease, so no baseline or package can be chosen for it")
+		} else {
+			bd = ix.bodyFor(g, effective)
+			st.Resources = bd.resources
+			cs = append(cs, bd.conds...)
+		}
+	}
+	st.Conditions = dedupe(cs)
+
+	buf := bufPool.Get().(*[]byte)
+	*buf = appendState((*buf)[:0], st, bd)
+	sum := sha256.Sum256(*buf)
+	bufPool.Put(buf)
+	st.Hash = hex.EncodeToString(sum[:])
+
+	return st, own, bd
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// bodyFor returns the body of group g's States on the OS release os.
+func (ix *Index) bodyFor(g *group, os string) *body {
+	k := bodyKey{g.ref, os}
+	ix.bodyMu.Lock()
+	e := ix.bodyMemo[k]
+	if e == nil {
+		e = &bodyEntry{}
+		ix.bodyMemo[k] = e
+	}
+	ix.bodyMu.Unlock()
+	e.once.Do(func() { e.body.Store(ix.compileBody(g, os)) })
+	return e.body.Load()
+}
+
+func (ix *Index) compileBody(g *group, os string) *body {
+	ix.bodies.Add(1)
+	b := &builder{ix: ix, deps: make(deps, 0, 128)}
+	b.settings = b.settingsFor(g, os)
+	b.conds = append(b.conds, b.settings.conds...)
+	b.software(g, os)
+
+	// Packages in dependency order; settings, which neither depend nor are depended on, after
+	// them: together that is dependency order and then id order ("package/" < "setting/").
+	pkgs := orderItems(b.pkgs)
+	n := len(pkgs) + len(b.settings.items)
+	bd := &body{conds: b.conds, deps: slices.Clip(b.deps), settings: b.settings,
+		resources: make([]desired.Resource, 0, n), enc: make([][]byte, 0, n)}
+	for _, it := range pkgs {
+		bd.resources = append(bd.resources, it.r)
+		if partial(&it.r) {
+			bd.enc = append(bd.enc, it.part)
+		} else {
+			bd.enc = append(bd.enc, it.full)
+		}
+	}
+	for i := range b.settings.items {
+		it := &b.settings.items[i]
+		bd.resources, bd.enc = append(bd.resources, it.r), append(bd.enc, it.full)
+	}
+	return bd
+}
+
+// operatingSystem fills in the OS target and returns the OS release the device will run.
+func (ix *Index) operatingSystem(o outcome, st *desired.State, d *deps, cs *conds) string {
+	var cur *osRelease
+	if o.current != "" {
+		d.read(catalog.KindOSRelease, "", o.current)
+		cur = ix.osByName[o.current]
+	}
+	if o.os.action == "" {
+		return o.current
+	}
+	d.read(catalog.KindOSRelease, "", o.os.target)
+	if o.os.action == ActionUpgrade {
+		t := ix.osByName[o.os.target]
+		st.OS = &desired.OSTarget{Release: t.name, Build: t.spec.Build, Action: ActionUpgrade}
+		return t.name
+	}
+	os := &desired.OSTarget{Action: ActionStay, Reason: o.os.reason}
+	if cur != nil {
+		os.Release, os.Build = cur.name, cur.spec.Build
+	}
+	st.OS = os
+	switch o.os.reason {
+	case CondUnresolvedReference:
+		cs.add(CondUnresolvedReference, "OSRelease", "device group %s targets OS release %s, which does not exist", o.group, o.os.target)
+	case CondUnknownHardware:
+		cs.add(CondUnknownHardware, "NoHardwareModel",
+			"no HardwareModel matches the device's vendor and model, so it cannot be moved to %s; it stays on its current OS", o.os.target)
+	case CondNotCertified:
+		cs.add(CondNotCertified, statusReason(o.os.status),
+			"the device's hardware model is not certified for %s (certification: %s); it stays on its current OS", o.os.target, o.os.status)
+	case CondAheadOfTarget:
+		cs.add(CondAheadOfTarget, "NewerBuild", "the device runs %s, newer than the group's target %s; it stays", o.current, o.os.target)
+	}
+	return o.current
+}
+
+// statusReason is a certification status as a condition reason: "testing" -> "Testing".
+func statusReason(s string) string {
+	if s == "" {
+		return ""
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// covers reports whether a baseline or package supports the OS release.
+func covers(releases []string, os string) bool { return slices.Contains(releases, os) }
+
+// setting is a setting chosen so far, with where it came from.
+type setting struct {
+	p *prepared
+	// chain is the path of baselines from the group's baseline to the one defining the setting,
+	// and why its Why without overrides.
+	chain      []string
+	why        string
+	overridden []string
+}
+
+// settingsBody is the settings part of a State: the same for every group of a member that
+// names the same baselines, on one OS release, so it is computed once per index and shared.
+type settingsBody struct {
+	items []item // by id
+	conds conds
+	deps  deps
+}
+
+// settingsKey identifies a list of baselines (resolved) and an OS release.
+type settingsKey struct{ baselines, os string }
+
+type settingsEntry struct {
+	once sync.Once
+	body atomic.Pointer[settingsBody]
+}
+
+// settingsFor returns the settings of the group's baselines for the OS release os. The names
+// are resolved here, so that groups of all members naming the same shared baselines share
+// one settingsBody; what the baselines extend resolves from their own namespaces.
+func (b *builder) settingsFor(g *group, os string) *settingsBody {
+	refs := make([]finding.DocRef, len(g.spec.Baselines))
+	var key strings.Builder
+	for i, name := range g.spec.Baselines {
+		refs[i] = b.deps.resolve(b.ix, catalog.KindBaseline, g.ref.Namespace, name)
+		key.WriteString(refs[i].Namespace)
+		key.WriteByte('/')
+		key.WriteString(refs[i].Name)
+		key.WriteByte(0)
+	}
+	ix := b.ix
+	k := settingsKey{key.String(), os}
+	ix.settingsMu.Lock()
+	e := ix.settingsMemo[k]
+	if e == nil {
+		e = &settingsEntry{}
+		ix.settingsMemo[k] = e
+	}
+	ix.settingsMu.Unlock()
+	e.once.Do(func() { e.body.Store(ix.compileSettings(refs, os)) })
+	return e.body.Load()
+}
+
+// compileSettings merges the settings of baselines for the OS release os: extends
+// depth-first, a later setting with the same id replacing an earlier one.
+func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *settingsBody {
+	sb := &settingsBody{}
+	chosen := map[string]*setting{}
+	var ids []string
+	// merged holds the baselines whose settings are in already: a base reached again (two
+	// baselines extending it) must not undo the overrides made since.
+	merged := map[finding.DocRef]bool{}
+	onPath := map[finding.DocRef]bool{}
+	var walk func(ref finding.DocRef, path []string)
+	walk = func(ref finding.DocRef, path []string) {
+		if merged[ref] {
+			return
+		}
+		bl := ix.baselines[ref]
+		if bl == nil {
+			if len(path) == 0 {
+				sb.conds.add(CondUnresolvedReference, "Baseline", "the device group names baseline %s, which does not exist", ref.Name)
+			} else {
+				sb.conds.add(CondUnresolvedReference, "Baseline", "baseline %s extends %s, which does not exist", path[len(path)-1], ref.Name)
+			}
+			return
+		}
+		// A baseline that does not cover the OS contributes nothing, nor does what it extends.
+		if !covers(bl.spec.OSReleases, os) {
+			return
+		}
+		merged[ref] = true
+		path = append(slices.Clip(path), bl.ref.Name)
+		onPath[ref] = true
+		defer delete(onPath, ref)
+		for _, ext := range bl.spec.Extends {
+			r := sb.deps.resolve(ix, catalog.KindBaseline, bl.ref.Namespace, ext)
+			if onPath[r] {
+				sb.conds.add(CondBaselineCycle, "Extends", "baseline %s extends %s, which extends it in turn; that link is ignored", bl.ref.Name, ext)
+				continue
+			}
+			walk(r, path)
+		}
+		why := chainWhy(path)
+		for i := range bl.settings {
+			p := &bl.settings[i]
+			s := &setting{p: p, chain: path, why: why}
+			if prev := chosen[p.id]; prev != nil {
+				s.overridden = append(slices.Clip(prev.overridden), prev.chain[len(prev.chain)-1])
+			} else {
+				ids = append(ids, p.id)
+			}
+			chosen[p.id] = s
+		}
+	}
+	for _, ref := range baselines {
+		sb.deps.read(ref.Kind, ref.Namespace, ref.Name)
+		walk(ref, nil)
+	}
+	slices.Sort(ids)
+	sb.items = make([]item, 0, len(ids))
+	for _, id := range ids {
+		s := chosen[id]
+		if s.p.invalid != "" {
+			sb.conds.add(CondInvalidSetting, "Setting", "setting %s of baseline %s is left out: %s", id, s.chain[len(s.chain)-1], s.p.invalid)
+			continue
+		}
+		if s.p.note != "" {
+			sb.conds.add(CondIncompleteSetting, "ExpectedOutput", "%s", s.p.note)
+		}
+		it := item{r: s.p.res, part: s.p.part}
+		it.r.Why = settingWhy(s)
+		// Most settings have the same Why in every settings body they are in: encode once.
+		if c := s.p.cache.Load(); c != nil && c.why == it.r.Why {
+			it.full = c.full
+		} else {
+			it.full = appendResource(nil, &it.r, it.part)
+			s.p.cache.Store(&encodedSetting{why: it.r.Why, full: it.full})
+		}
+		sb.items = append(sb.items, it)
+	}
+	return sb
+}
+
+// chainWhy: "baseline B", "baseline B (extends A)", "baseline C (extends B, which extends A)".
+func chainWhy(chain []string) string {
+	if len(chain) == 1 {
+		return "baseline " + chain[0]
+	}
+	var w strings.Builder
+	w.WriteString("baseline ")
+	w.WriteString(chain[0])
+	for i, name := range chain[1:] {
+		if i == 0 {
+			w.WriteString(" (extends ")
+		} else {
+			w.WriteString(", which extends ")
+		}
+		w.WriteString(name)
+	}
+	w.WriteString(")")
+	return w.String()
+}
+
+// settingWhy is chainWhy with "; overrides baseline X" for each baseline whose setting of the
+// same id this one replaced.
+func settingWhy(s *setting) string {
+	if len(s.overridden) == 0 {
+		return s.why
+	}
+	w := s.why
+	self := s.chain[len(s.chain)-1]
+	for i, o := range s.overridden {
+		if o != self && !slices.Contains(s.overridden[:i], o) {
+			w += "; overrides baseline " + o
+		}
+	}
+	return w
+}
+
+// choice is the version of a product chosen for the outcome, and what became of it.
+type choice struct {
+	id   string
+	prod *product
+	pick *pkg
+	// none says why there is no pick: a condition reason and message.
+	noneReason, noneMsg string
+	state               visit
+	// failed names what made an installable-looking pick fail (a dependency).
+	failed    string
+	why       []string
+	installed bool
+}
+
+type visit uint8
+
+const (
+	unvisited visit = iota
+	visiting
+	ok
+	bad
+)
+
+// accepts reports whether a ring installs a lifecycle stage.
+func accepts(ring, stage string) bool {
+	switch ring {
+	case catalog.RingPilot:
+		return stage == catalog.StageUserTest || stage == catalog.StageApproved
+	default:
+		return stage == catalog.StageApproved
+	}
+}
+
+// software adds the packages of the group's products and services, their dependencies, and the
+// superseded and retired versions to remove.
+func (b *builder) software(g *group, os string) {
+	ring := g.spec.Ring
+	type root struct{ id, why string }
+	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services))
+	for _, p := range g.spec.Products {
+		roots = append(roots, root{p, g.namedBy})
+	}
+	for _, s := range g.spec.Services {
+		b.deps.read(catalog.KindService, "", s)
+		svc := b.ix.services[s]
+		if svc == nil {
+			b.conds.add(CondUnresolvedReference, "Service", "device group %s names service %s, which does not exist", g.ref.Name, s)
+			continue
+		}
+		for _, p := range svc.spec.Delivers.Products {
+			roots = append(roots, root{p, svc.deliveredBy})
+		}
+	}
+	slices.SortStableFunc(roots, func(a, b root) int { return strings.Compare(a.id, b.id) })
+
+	choices := make(map[string]*choice, len(roots)+8)
+	var ids []string // every product considered
+	choose := func(id string) *choice {
+		if c := choices[id]; c != nil {
+			return c
+		}
+		c := &choice{id: id}
+		choices[id] = c
+		ids = append(ids, id)
+		b.deps = append(b.deps, dep{kind: depProduct, ref: finding.DocRef{Name: id}})
+		c.prod = b.ix.products[id]
+		if c.prod == nil {
+			c.noneReason, c.noneMsg = "NoPackages", "product "+id+" has no Package documents"
+			return c
+		}
+		staged := false
+		for _, v := range c.prod.versions {
+			if !accepts(ring, v.spec.Lifecycle.Stage) {
+				continue
+			}
+			staged = true
+			if covers(v.spec.OSReleases, os) {
+				c.pick = v
+				return c
+			}
+		}
+		if staged {
+			c.noneReason, c.noneMsg = "NoOSSupport", fmt.Sprintf("no version of product %s that ring %s accepts supports %s", id, ring, os)
+		} else {
+			c.noneReason, c.noneMsg = "NoStageForRing", fmt.Sprintf("no version of product %s is at a stage ring %s accepts (%s)", id, ring, ringStages(ring))
+		}
+		return c
+	}
+	var visitFn func(c *choice) bool
+	visitFn = func(c *choice) bool {
+		switch c.state {
+		case visiting:
+			b.conds.add(CondDependencyCycle, "Dependencies", "product %s depends on itself through its dependencies", c.id)
+			return true
+		case ok:
+			return true
+		case bad:
+			return false
+		}
+		if c.pick == nil {
+			c.state = bad
+			return false
+		}
+		c.state = visiting
+		good := true
+		for _, d := range c.pick.spec.Dependencies {
+			dc := choose(d.Product)
+			switch {
+			case !visitFn(dc):
+				good = false
+				if c.failed == "" {
+					c.failed = "its dependency " + d.Product + " cannot be installed"
+				}
+			case d.MinVersion != "" && CompareVersions(dc.pick.spec.Version, d.MinVersion) < 0:
+				good = false
+				if c.failed == "" {
+					c.failed = fmt.Sprintf("it needs %s %s or later, and the highest acceptable version is %s", d.Product, d.MinVersion, dc.pick.spec.Version)
+				}
+			}
+		}
+		c.state = ok
+		if !good {
+			c.state = bad
+		}
+		return good
+	}
+	var rootChoices []*choice
+	for i, r := range roots {
+		c := choose(r.id)
+		c.why = append(c.why, r.why)
+		if i == 0 || roots[i-1].id != r.id {
+			rootChoices = append(rootChoices, c)
+			visitFn(c)
+		}
+	}
+
+	// Install the good roots and, transitively, what they depend on.
+	var install func(c *choice)
+	install = func(c *choice) {
+		if c.installed {
+			return
+		}
+		c.installed = true
+		for i, d := range c.pick.spec.Dependencies {
+			dc := choices[d.Product]
+			dc.why = append(dc.why, c.pick.neededBy[i])
+			install(dc)
+		}
+	}
+	for _, c := range rootChoices {
+		if c.state == ok {
+			install(c)
+		}
+	}
+
+	slices.Sort(ids)
+	removals := map[string]*item{}
+	remove := func(it *item) {
+		if prev := removals[it.r.ID]; prev != nil {
+			it = mergeRemovals(prev, it)
+		}
+		removals[it.r.ID] = it
+	}
+	var why strings.Builder
+	for _, id := range ids {
+		c := choices[id]
+		switch {
+		case c.pick == nil:
+			b.conds.add(CondNoAcceptableVersion, c.noneReason, "%s", c.noneMsg)
+			continue
+		case c.state == bad:
+			b.conds.add(CondDependencyUnsatisfied, "Dependencies", "product %s %s is not installed: %s", id, c.pick.spec.Version, c.failed)
+		}
+		if !c.installed {
+			continue
+		}
+		v := c.pick
+		why.Reset()
+		why.WriteString(v.whyPrefix)
+		for i, w := range dedupe(c.why) {
+			if i > 0 {
+				why.WriteString("; ")
+			}
+			why.WriteString(w)
+		}
+		b.pkgs = append(b.pkgs, &item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present, Why: why.String(),
+			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc})
+
+		for _, sup := range b.ix.supersedes[v] {
+			b.deps.read(catalog.KindPackage, "", sup.name)
+			switch old := sup.old; {
+			case old == nil:
+				b.conds.add(CondUnresolvedReference, "Package", "package %s supersedes %s, which does not exist", v.name, sup.name)
+			case choices[old.spec.Product] != nil && choices[old.spec.Product].installed && choices[old.spec.Product].pick == old:
+				b.conds.add(CondSupersedeConflict, "Package", "package %s supersedes %s, which this device is to have as %s %s; it stays",
+					v.name, sup.name, old.spec.Product, old.spec.Version)
+			default:
+				remove(sup.item)
+			}
+		}
+	}
+	for _, id := range ids {
+		c := choices[id]
+		if c.prod == nil {
+			continue
+		}
+		for _, v := range c.prod.retired {
+			if c.installed {
+				remove(v.retiredAfter)
+			} else {
+				remove(v.retiredAlone)
+			}
+		}
+	}
+	for _, id := range slices.Sorted(mapKeys(removals)) {
+		b.pkgs = append(b.pkgs, removals[id])
+	}
+}
+
+// mergeRemovals joins two removals of the same package version: both reasons, and after what
+// either must come.
+func mergeRemovals(a, b *item) *item {
+	m := &item{r: a.r, part: a.part}
+	if !containsPart(m.r.Why, b.r.Why) {
+		m.r.Why += "; " + b.r.Why
+	}
+	m.r.DependsOn = slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(a.r.DependsOn), b.r.DependsOn...))))
+	return m
+}
+
+// removal is the resource that removes v, for why, after the resource after (if not empty).
+func removal(v *pkg, why, after string) *item {
+	it := &item{r: desired.Resource{ID: v.absentID, Type: desired.TypePackage, Ensure: absent, Why: why, Package: &v.resource}, part: v.enc}
+	if after != "" {
+		it.r.DependsOn = []string{after}
+	}
+	it.full = appendResource(nil, &it.r, it.part)
+	return it
+}
+
+// containsPart reports whether a "; "-separated list holds part.
+func containsPart(list, part string) bool {
+	for list != "" {
+		var head string
+		head, list, _ = strings.Cut(list, "; ")
+		if head == part {
+			return true
+		}
+	}
+	return false
+}
+
+func ringStages(ring string) string {
+	if ring == catalog.RingPilot {
+		return "user-test or approved"
+	}
+	return "approved"
+}
+
+func mapKeys[V any](m map[string]V) func(func(string) bool) {
+	return func(yield func(string) bool) {
+		for k := range m {
+			if !yield(k) {
+				return
+			}
+		}
+	}
+}
+
+func dedupe[T comparable](s []T) []T {
+	if len(s) < 2 {
+		return s
+	}
+	seen := make(map[T]bool, len(s))
+	out := s[:0:0]
+	for _, x := range s {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// orderItems sorts resources so that each comes after those it depends on, and otherwise by
+// id. A dependency cycle (reported already) is broken at the smallest id.
+func orderItems(res []*item) []*item {
+	out := make([]*item, 0, len(res)+256)
+	slices.SortFunc(res, func(x, y *item) int { return cmp.Compare(x.r.ID, y.r.ID) })
+	index := make(map[string]int, len(res))
+	for i, it := range res {
+		index[it.r.ID] = i
+	}
+	waiting := make([]int, len(res))      // unmet dependencies of each resource
+	dependents := make([][]int, len(res)) // resources waiting on each
+	for i, it := range res {
+		for _, d := range it.r.DependsOn {
+			if j, ok := index[d]; ok && j != i {
+				waiting[i]++
+				dependents[j] = append(dependents[j], i)
+			}
+		}
+	}
+	done := make([]bool, len(res))
+	// ready is a min-heap of indices; indices follow id order.
+	var ready intHeap
+	for i := range res {
+		if waiting[i] == 0 {
+			ready.push(i)
+		}
+	}
+	for len(out) < len(res) {
+		if len(ready) == 0 {
+			for i := range res { // a cycle: release the smallest id left
+				if !done[i] {
+					waiting[i] = 0
+					ready.push(i)
+					break
+				}
+			}
+		}
+		i := ready.pop()
+		if done[i] {
+			continue
+		}
+		done[i] = true
+		out = append(out, res[i])
+		for _, j := range dependents[i] {
+			if waiting[j]--; waiting[j] == 0 && !done[j] {
+				ready.push(j)
+			}
+		}
+	}
+	return out
+}
+
+type intHeap []int
+
+func (h *intHeap) push(x int) {
+	*h = append(*h, x)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] <= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *intHeap) pop() int {
+	s := *h
+	top := s[0]
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < len(s) && s[l] < s[m] {
+			m = l
+		}
+		if r < len(s) && s[r] < s[m] {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+	return top
+}
+
+// HashOf computes the content hash of a State: the hex SHA-256 of its encoding/json form
+// with Revision and Hash empty. It is what State.Hash holds; an agent or a test can check a
+// State with it.
+func HashOf(st *desired.State) string {
+	c := *st
+	c.Revision, c.Hash = "", ""
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
