@@ -198,6 +198,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	done := make(chan *attempt, 1)
 	var cur *inflight
 	failures := 0
+	first := true
 	for {
 		var t trigger
 		select {
@@ -209,6 +210,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			return nil
 		case <-next.C:
 			t = trigger{reason: "interval"}
+			if first {
+				t.reason = "startup"
+			}
 		case t = <-r.trigger:
 		case a := <-done:
 			cur = nil
@@ -220,6 +224,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			}
 			continue
 		}
+		first = false
 		next.Reset(jitter(r.opt.Interval))
 		r.mu.Lock()
 		if r.st.forcePending {
