@@ -94,3 +94,26 @@ func BenchmarkServeCompiled(b *testing.B) {
 	b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(f.devices)), "ns/device")
 }
+
+// BenchmarkIndex decodes and indexes the 10,000-document catalog: the fixed cost of a commit.
+func BenchmarkIndex(b *testing.B) {
+	f := benchFleet(b)
+	b.Run("new", func(b *testing.B) {
+		b.ReportAllocs()
+		cpu := cpuTime()
+		for b.Loop() {
+			newIndex(f.cat, nil)
+		}
+		b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+	b.Run("next", func(b *testing.B) {
+		prev := newIndex(f.cat, nil)
+		cat := f.withChangedPackage(b, f.productsByUse[len(f.productsByUse)/2])
+		b.ReportAllocs()
+		cpu := cpuTime()
+		for b.Loop() {
+			newIndex(cat, prev)
+		}
+		b.ReportMetric(float64((cpuTime()-cpu).Milliseconds())/float64(b.N), "cpu-ms/op")
+	})
+}

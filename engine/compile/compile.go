@@ -298,7 +298,7 @@ func (ix *Index) compileBody(g *group, os string) *body {
 	// them: together that is dependency order and then id order ("package/" < "setting/").
 	pkgs := orderItems(b.pkgs)
 	n := len(pkgs) + len(b.settings.items)
-	bd := &body{conds: b.conds, deps: slices.Clip(b.deps), settings: b.settings,
+	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
 		resources: make([]desired.Resource, 0, n), enc: make([][]byte, 0, n)}
 	for _, it := range pkgs {
 		bd.resources = append(bd.resources, it.r)
@@ -587,12 +587,18 @@ func (b *builder) software(g *group, os string) {
 	slices.SortStableFunc(roots, func(a, b root) int { return strings.Compare(a.id, b.id) })
 
 	choices := make(map[string]*choice, len(roots)+8)
+	// Choices and items come from slabs: one allocation for many.
+	choiceSlab := make([]choice, 0, len(roots)+8)
 	var ids []string // every product considered
 	choose := func(id string) *choice {
 		if c := choices[id]; c != nil {
 			return c
 		}
-		c := &choice{id: id}
+		if len(choiceSlab) == cap(choiceSlab) {
+			choiceSlab = make([]choice, 0, cap(choiceSlab))
+		}
+		choiceSlab = append(choiceSlab, choice{id: id})
+		c := &choiceSlab[len(choiceSlab)-1]
 		choices[id] = c
 		ids = append(ids, id)
 		b.deps = append(b.deps, dep{kind: depProduct, ref: finding.DocRef{Name: id}})
@@ -695,6 +701,7 @@ func (b *builder) software(g *group, os string) {
 		removals[it.r.ID] = it
 	}
 	var why strings.Builder
+	itemSlab := make([]item, 0, len(ids))
 	for _, id := range ids {
 		c := choices[id]
 		switch {
@@ -716,8 +723,9 @@ func (b *builder) software(g *group, os string) {
 			}
 			why.WriteString(w)
 		}
-		b.pkgs = append(b.pkgs, &item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present, Why: why.String(),
+		itemSlab = append(itemSlab, item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present, Why: why.String(),
 			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc})
+		b.pkgs = append(b.pkgs, &itemSlab[len(itemSlab)-1])
 
 		for _, sup := range b.ix.supersedes[v] {
 			b.deps.read(catalog.KindPackage, "", sup.name)
@@ -818,17 +826,14 @@ func dedupe[T comparable](s []T) []T {
 // orderItems sorts resources so that each comes after those it depends on, and otherwise by
 // id. A dependency cycle (reported already) is broken at the smallest id.
 func orderItems(res []*item) []*item {
-	out := make([]*item, 0, len(res)+256)
-	slices.SortFunc(res, func(x, y *item) int { return cmp.Compare(x.r.ID, y.r.ID) })
-	index := make(map[string]int, len(res))
-	for i, it := range res {
-		index[it.r.ID] = i
-	}
+	out := make([]*item, 0, len(res))
+	byID := func(x *item, id string) int { return cmp.Compare(x.r.ID, id) }
+	slices.SortFunc(res, func(x, y *item) int { return byID(x, y.r.ID) })
 	waiting := make([]int, len(res))      // unmet dependencies of each resource
 	dependents := make([][]int, len(res)) // resources waiting on each
 	for i, it := range res {
 		for _, d := range it.r.DependsOn {
-			if j, ok := index[d]; ok && j != i {
+			if j, ok := slices.BinarySearchFunc(res, d, byID); ok && j != i {
 				waiting[i]++
 				dependents[j] = append(dependents[j], i)
 			}

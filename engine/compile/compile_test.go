@@ -615,7 +615,7 @@ metadata: {name: broken-1}
 spec: {product: [not, a, string]}
 `)
 	ix, err := NewIndex(cat)
-	if err == nil || !strings.Contains(err.Error(), "compile: Package/broken-1: decode spec") || !strings.Contains(err.Error(), "build 22631") {
+	if err == nil || !strings.Contains(err.Error(), "compile: Package/broken-1: spec.product: want a string, got a list") || !strings.Contains(err.Error(), "build 22631") {
 		t.Fatalf("err %v", err)
 	}
 	// Still usable, and the choice between the two releases is stable.

@@ -326,30 +326,23 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 
 // decode turns one document into its typed, prepared form.
 func decode(d *catalog.Document) (any, error) {
-	// DecodeSpec's errors name the document already.
-	wrap := func(err error) error { return fmt.Errorf("compile: %w", err) }
+	r := &specReader{doc: d}
 	switch d.Kind {
 	case catalog.KindOSRelease:
-		v := &osRelease{name: d.Name}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
-		}
-		return v, nil
+		v := &osRelease{name: d.Name, spec: readOSRelease(r)}
+		return v, r.err
 	case catalog.KindHardwareModel:
-		v := &hwModel{name: d.Name, status: map[string]string{}}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
-		}
+		v := &hwModel{name: d.Name, spec: readHardwareModel(r), status: map[string]string{}}
 		for _, c := range v.spec.Certifications {
 			if prev, ok := v.status[c.OSRelease]; !ok || prev == certified {
 				v.status[c.OSRelease] = c.Status
 			}
 		}
-		return v, nil
+		return v, r.err
 	case catalog.KindPackage:
-		v := &pkg{name: d.Name}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
+		v := &pkg{name: d.Name, spec: readPackage(r)}
+		if r.err != nil {
+			return nil, r.err
 		}
 		s := &v.spec
 		v.resource = desired.Package{Product: s.Product, Version: s.Version, Name: v.name, Installer: installerOf(s.Installer)}
@@ -372,35 +365,25 @@ func decode(d *catalog.Document) (any, error) {
 		v.retiredAfter, v.retiredAlone = removal(v, "retired", v.presentID), removal(v, "retired", "")
 		return v, nil
 	case catalog.KindBaseline:
-		v := &baseline{ref: d.Ref()}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
-		}
+		spec, raw := readBaseline(r)
+		v := &baseline{ref: d.Ref(), spec: spec}
 		v.settings = make([]prepared, len(v.spec.Settings))
 		for i, s := range v.spec.Settings {
-			// The raw value keeps YAML's integers exact; the JSON round trip made them float64.
-			raw, _ := d.Lookup(catalog.Path{"spec", "settings", i, "value"})
-			v.settings[i] = prepare(s, raw)
+			v.settings[i] = prepare(s, raw[i])
 		}
-		return v, nil
+		return v, r.err
 	case catalog.KindService:
-		v := &service{name: d.Name, deliveredBy: "delivered by service " + d.Name}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
-		}
-		return v, nil
+		v := &service{name: d.Name, deliveredBy: "delivered by service " + d.Name, spec: readService(r)}
+		return v, r.err
 	case catalog.KindDeviceGroup:
-		v := &group{ref: d.Ref(), namedBy: "named by group " + d.Name}
-		if err := d.DecodeSpec(&v.spec); err != nil {
-			return nil, wrap(err)
-		}
+		v := &group{ref: d.Ref(), namedBy: "named by group " + d.Name, spec: readDeviceGroup(r)}
 		if len(v.spec.Selector.HardwareModels) > 0 {
 			v.hardware = make(map[string]struct{}, len(v.spec.Selector.HardwareModels))
 			for _, h := range v.spec.Selector.HardwareModels {
 				v.hardware[h] = struct{}{}
 			}
 		}
-		return v, nil
+		return v, r.err
 	}
 	return nil, nil
 }
