@@ -91,6 +91,8 @@ and runs as a daemon that follows the catalog's Git repository and serves each P
 var commands = []func() *cobra.Command{
 	newValidateCmd,
 	newSchemaCmd,
+	newDiffCmd,
+	newCodeownersCmd,
 	newPolicyCmd,
 	newServeCmd,
 	newStatusCmd,

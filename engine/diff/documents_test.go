@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"samverk.io/samverk/engine/catalog"
-	"samverk.io/samverk/engine/finding"
 )
 
 func parse(t *testing.T, src string) *catalog.Catalog {
@@ -86,27 +85,5 @@ metadata: {name: new}
 				t.Errorf("%s: field %d is %s, want %s", c.Document, i, f.Path, w.fields[i])
 			}
 		}
-	}
-}
-
-func TestFindings(t *testing.T) {
-	doc := &finding.DocRef{Kind: "Package", Name: "x"}
-	base := []finding.Finding{
-		{Rule: "SV-PKG-001", Document: doc, Path: "spec.lifecycle", Line: 4},
-		{Rule: "SV-PKG-002", Document: doc, Path: "spec.installer", Line: 9},
-	}
-	head := []finding.Finding{
-		{Rule: "SV-PKG-001", Document: doc, Path: "spec.lifecycle", Line: 6}, // moved, same key
-		{Rule: "SV-PKG-003", Document: doc, Path: "spec", Line: 2},
-	}
-	d := Findings(base, head)
-	if len(d.New) != 1 || d.New[0].Rule != "SV-PKG-003" {
-		t.Errorf("new = %+v", d.New)
-	}
-	if len(d.Fixed) != 1 || d.Fixed[0].Rule != "SV-PKG-002" {
-		t.Errorf("fixed = %+v", d.Fixed)
-	}
-	if len(d.Unchanged) != 1 || d.Unchanged[0].Line != 6 {
-		t.Errorf("unchanged = %+v", d.Unchanged)
 	}
 }

@@ -1,0 +1,103 @@
+package diff
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/policy"
+	"samverk.io/samverk/engine/refs"
+	"samverk.io/samverk/engine/validate"
+)
+
+// Options configure a comparison. The zero value compares documents and desired state only.
+type Options struct {
+	// Policies are evaluated over both catalogs; their findings are compared.
+	Policies validate.Policies
+	// Now is when waivers and support dates are judged (default time.Now).
+	Now time.Time
+	// Inventory counts the effect in devices; without it, in profiles.
+	Inventory []InventoryDevice
+	// Load bounds the loader.
+	Load catalog.Options
+}
+
+// Report is everything a change does. Its JSON form is stable within apiVersion.
+type Report struct {
+	APIVersion string      `json:"apiVersion"`
+	Kind       string      `json:"kind"`
+	Base       string      `json:"base"`
+	Head       string      `json:"head"`
+	Documents  []DocChange `json:"documents"`
+	Findings   Findings    `json:"findings"`
+	Effect     *Effect     `json:"effect"`
+}
+
+// Findings are the findings of head against those of base, matched by rule, document and path.
+type Findings struct {
+	New       []finding.Finding `json:"new"`
+	Fixed     []finding.Finding `json:"fixed"`
+	Unchanged int               `json:"unchanged"`
+}
+
+// HasEffect reports whether the change does anything: a document differs, a finding appears
+// or goes, or some device's desired state changes.
+func (r *Report) HasEffect() bool {
+	return len(r.Documents) > 0 || len(r.Findings.New) > 0 || len(r.Findings.Fixed) > 0 || r.Effect.Affected > 0
+}
+
+// Source is one side of a comparison: a catalog file tree and what to call it.
+type Source struct {
+	FS    fs.FS
+	Label string
+}
+
+// Compare loads both catalogs and tells what changes from base to head. Schemas are not
+// checked here (samverk validate does that); load and reference findings and policy findings
+// are compared.
+func Compare(ctx context.Context, base, head Source, opt Options) (*Report, error) {
+	if opt.Now.IsZero() {
+		opt.Now = time.Now()
+	}
+	bc, bf, err := loadSide(ctx, base, opt)
+	if err != nil {
+		return nil, fmt.Errorf("diff: base %s: %w", base.Label, err)
+	}
+	hc, hf, err := loadSide(ctx, head, opt)
+	if err != nil {
+		return nil, fmt.Errorf("diff: head %s: %w", head.Label, err)
+	}
+	cmp := policy.CompareFindings(bf, hf)
+	rep := &Report{
+		APIVersion: "samverk.io/v1",
+		Kind:       "CatalogDiff",
+		Base:       base.Label,
+		Head:       head.Label,
+		Documents:  Documents(bc, hc),
+		Findings:   Findings{New: cmp.New, Fixed: cmp.Gone, Unchanged: len(cmp.Unchanged)},
+		Effect:     Effects(bc, hc, opt.Inventory),
+	}
+	if rep.Documents == nil {
+		rep.Documents = []DocChange{}
+	}
+	return rep, nil
+}
+
+func loadSide(ctx context.Context, src Source, opt Options) (*catalog.Catalog, []finding.Finding, error) {
+	lr, err := catalog.Load(src.FS, opt.Load)
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := append(lr.Findings, refs.Check(lr.Catalog)...)
+	if opt.Policies != nil {
+		pf, err := opt.Policies.Evaluate(ctx, lr.Catalog, opt.Now)
+		if err != nil {
+			return nil, nil, err
+		}
+		fs = append(fs, pf...)
+	}
+	return lr.Catalog, fs, nil
+}
