@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +25,8 @@ type Options struct {
 	MaxNodes int
 	// Workers parse files in parallel (default GOMAXPROCS).
 	Workers int
+	// Cache, when set, reuses the documents of files parsed by an earlier load.
+	Cache *Cache
 }
 
 func (o Options) withDefaults() Options {
@@ -175,6 +178,9 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 	}
 	close(next)
 	wg.Wait()
+	if opt.Cache != nil {
+		opt.Cache.rotate()
+	}
 
 	var docs []*Document
 	for _, r := range results {
@@ -224,11 +230,23 @@ func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Find
 			Message: fmt.Sprintf("file is over the limit of %d bytes; refused", opt.MaxFileSize),
 		}}, nil
 	}
-	if path.Ext(name) == ".cue" {
-		docs, fnd := parseCUE(name, src)
-		return docs, fnd, nil
+	var key cacheKey
+	if opt.Cache != nil {
+		key = cacheKey{path: name, sum: sha256.Sum256(src)}
+		if p, ok := opt.Cache.get(key); ok {
+			return p.docs, p.findings, nil
+		}
 	}
-	docs, fnd := ParseYAML(name, src, opt.MaxNodes)
+	var docs []*Document
+	var fnd []finding.Finding
+	if path.Ext(name) == ".cue" {
+		docs, fnd = parseCUE(name, src)
+	} else {
+		docs, fnd = ParseYAML(name, src, opt.MaxNodes)
+	}
+	if opt.Cache != nil {
+		opt.Cache.put(key, parsed{docs, fnd})
+	}
 	return docs, fnd, nil
 }
 

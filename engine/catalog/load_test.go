@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"crypto/sha256"
 	"os"
 	"path/filepath"
 	"strings"
@@ -305,5 +306,37 @@ func TestMergeKeys(t *testing.T) {
 	}
 	if p := docs[0].Pos(ParsePath("m.y")); p.Line != 4 {
 		t.Errorf("m.y at line %d, want 4", p.Line)
+	}
+}
+
+func TestLoadCache(t *testing.T) {
+	v1 := fstest.MapFS{
+		"a.yaml":   {Data: []byte(osRelease)},
+		"b.yaml":   {Data: []byte("apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: region-norr}\n")},
+		"bad.yaml": {Data: []byte("kind: [x\n")},
+	}
+	cache := NewCache()
+	first, err := Load(v1, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := fstest.MapFS{"a.yaml": v1["a.yaml"], "bad.yaml": v1["bad.yaml"],
+		"b.yaml": {Data: []byte("apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: region-syd}\n")}}
+	second, err := Load(v2, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Catalog.Get(KindOSRelease, "", "windows-11-24h2") != second.Catalog.Get(KindOSRelease, "", "windows-11-24h2") {
+		t.Error("an unchanged file was parsed again")
+	}
+	if second.Catalog.Get(KindMember, "", "region-syd") == nil || second.Catalog.Get(KindMember, "", "region-norr") != nil {
+		t.Error("a changed file was not parsed again")
+	}
+	if len(second.Findings) != 1 || second.Findings[0].File != "bad.yaml" {
+		t.Errorf("findings of a cached file are lost: %v", second.Findings)
+	}
+	// A third load without b.yaml's old content keeps only what the second used.
+	if _, ok := cache.get(cacheKey{path: "b.yaml", sum: sha256.Sum256(v1["b.yaml"].Data)}); ok {
+		t.Error("the cache keeps files no recent load used")
 	}
 }

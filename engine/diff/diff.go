@@ -62,6 +62,10 @@ func Compare(ctx context.Context, base, head Source, opt Options) (*Report, erro
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
 	}
+	if opt.Load.Cache == nil {
+		// Head usually shares most files with base: parse those once.
+		opt.Load.Cache = catalog.NewCache()
+	}
 	bc, bf, err := loadSide(ctx, base, opt)
 	if err != nil {
 		return nil, fmt.Errorf("diff: base %s: %w", base.Label, err)

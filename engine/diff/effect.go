@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
+	"sync"
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/compile"
@@ -104,18 +106,35 @@ func Effects(base, head *catalog.Catalog, inventory []InventoryDevice) *Effect {
 		group      string
 		ring       string
 	}
+	// Compilers are safe for concurrent use: split the fleet over the cores.
+	workers := runtime.GOMAXPROCS(0)
+	partial := make([]map[pair]int, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			counts := map[pair]int{}
+			for i := w; i < len(devices); i += workers {
+				dev := devices[i]
+				bs, _ := bc.Desired(dev)
+				hs, hp := hc.Desired(dev)
+				if bs.Hash == hs.Hash {
+					continue
+				}
+				group, ring := hp.Group, hp.Ring
+				if group == "" {
+					group, ring = bs.Group, bs.Ring
+				}
+				counts[pair{bs, hs, dev.Member, group, ring}]++
+			}
+			partial[w] = counts
+		})
+	}
+	wg.Wait()
 	counts := map[pair]int{}
-	for _, dev := range devices {
-		bs, _ := bc.Desired(dev)
-		hs, hp := hc.Desired(dev)
-		if bs.Hash == hs.Hash {
-			continue
+	for _, m := range partial {
+		for p, n := range m {
+			counts[p] += n
 		}
-		group, ring := hp.Group, hp.Ring
-		if group == "" {
-			group, ring = bs.Group, bs.Ring
-		}
-		counts[pair{bs, hs, dev.Member, group, ring}]++
 	}
 
 	type groupKey struct{ member, group, ring string }

@@ -122,6 +122,10 @@ func New(opt Options) (*Reconciler, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.Validate.Cache == nil {
+		// Consecutive commits share most files: parse and schema-check only what changed.
+		opt.Validate.Cache = validate.NewCache()
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

@@ -22,6 +22,32 @@ type Options struct {
 	// Schemas holds the *.cue files that define the kinds, one definition #Kind per kind
 	// (default: the embedded schemas.FS).
 	Schemas fs.FS
+	// Cache, when set, keeps each document's findings, so a document loaded unchanged through
+	// a catalog.Cache is not checked again. Use one Cache with one set of schemas only.
+	Cache *Cache
+}
+
+// Cache remembers the findings of documents already checked, by document identity. Like
+// catalog.Cache it keeps what the last two runs used and drops the rest.
+type Cache struct {
+	mu        sync.Mutex
+	cur, prev map[*catalog.Document][]finding.Finding
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{cur: map[*catalog.Document][]finding.Finding{}, prev: map[*catalog.Document][]finding.Finding{}}
+}
+
+func (c *Cache) get(d *catalog.Document) ([]finding.Finding, bool) {
+	if f, ok := c.cur[d]; ok {
+		return f, true
+	}
+	if f, ok := c.prev[d]; ok {
+		c.cur[d] = f
+		return f, true
+	}
+	return nil, false
 }
 
 func (o Options) withDefaults() Options {
@@ -45,6 +71,20 @@ func Validate(cat *catalog.Catalog, opt Options) ([]finding.Finding, error) {
 	var docs []*catalog.Document
 	if cat != nil {
 		docs = cat.Docs
+	}
+	var cached []finding.Finding
+	if c := opt.Cache; c != nil {
+		c.mu.Lock()
+		todo := docs[:0:0]
+		for _, d := range docs {
+			if f, ok := c.get(d); ok {
+				cached = append(cached, f...)
+			} else {
+				todo = append(todo, d)
+			}
+		}
+		c.mu.Unlock()
+		docs = todo
 	}
 	results := make([][]finding.Finding, len(docs))
 	workers := min(opt.Workers, max(1, (len(docs)+batch-1)/batch))
@@ -83,9 +123,17 @@ func Validate(cat *catalog.Catalog, opt Options) ([]finding.Finding, error) {
 			return nil, err
 		}
 	}
-	var out []finding.Finding
+	out := cached
 	for _, r := range results {
 		out = append(out, r...)
+	}
+	if c := opt.Cache; c != nil {
+		c.mu.Lock()
+		for i, d := range docs {
+			c.cur[d] = results[i]
+		}
+		c.prev, c.cur = c.cur, make(map[*catalog.Document][]finding.Finding, len(c.cur))
+		c.mu.Unlock()
 	}
 	return finding.Sort(out), nil
 }

@@ -360,3 +360,38 @@ func TestSuggest(t *testing.T) {
 		})
 	}
 }
+
+func TestValidateCache(t *testing.T) {
+	good := parseDoc(t, "a.yaml", "apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: a}\nspec: {type: region, displayName: A, contacts: []}\n")
+	bad := parseDoc(t, "b.yaml", "apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: b}\nspec: {type: regoin, displayName: B, contacts: []}\n")
+	cat, _ := catalog.New([]*catalog.Document{good, bad})
+	cache := NewCache()
+	first, err := Validate(cat, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(first) != 1 {
+		t.Fatalf("first run: %v", first)
+	}
+	// The same documents again: every result comes from the cache, findings included.
+	second, err := Validate(cat, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(second) != 1 || second[0] != first[0] {
+		t.Errorf("second run: %v, want %v", second, first)
+	}
+	if _, ok := cache.get(bad); !ok {
+		t.Error("the invalid document's result is not cached")
+	}
+	// A changed document (a new *Document from the loader) is checked afresh.
+	fixed := parseDoc(t, "b.yaml", "apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: b}\nspec: {type: region, displayName: B, contacts: []}\n")
+	cat, _ = catalog.New([]*catalog.Document{good, fixed})
+	third, err := Validate(cat, Options{Cache: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(third) != 0 {
+		t.Errorf("third run: %v, want none", third)
+	}
+}

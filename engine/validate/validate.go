@@ -29,6 +29,22 @@ type Options struct {
 	Now func() time.Time
 	// FailOn is the lowest severity that fails the run (default deny).
 	FailOn finding.Severity
+	// Cache, when set, carries parsed files and schema results from one run to the next, so a
+	// commit that changes a few files costs little more than those files. Policies and
+	// references, which look across documents, always run over the whole catalog.
+	Cache *Cache
+}
+
+// Cache keeps what one run can reuse from the previous: parsed files and schema findings.
+// Reuse one Cache across runs of the same schemas; it holds at most the last two runs' files.
+type Cache struct {
+	files  *catalog.Cache
+	schema *schema.Cache
+}
+
+// NewCache returns an empty cache.
+func NewCache() *Cache {
+	return &Cache{files: catalog.NewCache(), schema: schema.NewCache()}
 }
 
 // Result is a run's report and, for later stages such as compilation, the loaded catalog.
@@ -40,7 +56,7 @@ type Result struct {
 // Dir validates the catalog in a directory.
 func Dir(ctx context.Context, dir string, opt Options) (*Result, error) {
 	start := time.Now()
-	lr, err := catalog.LoadDir(dir, opt.Load)
+	lr, err := catalog.LoadDir(dir, opt.loadOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +66,19 @@ func Dir(ctx context.Context, dir string, opt Options) (*Result, error) {
 // FS validates the catalog in fsys (e.g. a Git snapshot).
 func FS(ctx context.Context, fsys fs.FS, opt Options) (*Result, error) {
 	start := time.Now()
-	lr, err := catalog.Load(fsys, opt.Load)
+	lr, err := catalog.Load(fsys, opt.loadOptions())
 	if err != nil {
 		return nil, err
 	}
 	return run(ctx, lr, opt, start)
+}
+
+func (o Options) loadOptions() catalog.Options {
+	lo := o.Load
+	if o.Cache != nil && lo.Cache == nil {
+		lo.Cache = o.Cache.files
+	}
+	return lo
 }
 
 func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) (*Result, error) {
@@ -63,7 +87,11 @@ func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) 
 		now = opt.Now
 	}
 	findings := lr.Findings
-	sf, err := schema.Validate(lr.Catalog, schema.Options{})
+	var sopt schema.Options
+	if opt.Cache != nil {
+		sopt.Cache = opt.Cache.schema
+	}
+	sf, err := schema.Validate(lr.Catalog, sopt)
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
