@@ -22,8 +22,8 @@ import (
 type digest [32]byte
 
 // Index is the typed view of one catalog that compilation reads: every spec decoded once, and
-// looked up by what a device reports. An Index is immutable once built and safe for concurrent
-// use.
+// looked up by what a device reports. Once built it changes only by remembering the parts of
+// States it has compiled; it is safe for concurrent use.
 type Index struct {
 	cat *catalog.Catalog
 	// docs holds every document of a kind compilation reads, with its content hash.
