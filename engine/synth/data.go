@@ -1,5 +1,7 @@
 package synth
 
+import "samverk.io/samverk/engine/catalog"
+
 // The vocabulary of generated content: real-world names where they help a reader recognise
 // what a document is, invented ones where volume is needed.
 
@@ -212,6 +214,13 @@ type settingT struct {
 	check, set             string
 	enforce                string
 	refs                   [][2]string // source, item
+	// core settings are among the consortium's mandatory ones (policy SV-BL-001, the ids in
+	// policies/baselines/mandatory_settings.rego): the shared base baseline of the family
+	// always carries them.
+	core bool
+	// alt is another value a derived shared baseline may choose, where there is one that makes
+	// sense (a kiosk without printers stops the spooler).
+	alt any
 }
 
 var windowsSettings = []settingT{
@@ -221,10 +230,12 @@ var windowsSettings = []settingT{
 	{id: "autorun-disabled", title: "Turn off AutoPlay on all drives", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\Explorer\NoDriveTypeAutoRun`, value: 255, valueType: "dword", refs: [][2]string{{"CIS", "18.10.8.3"}}},
 	{id: "uac-admin-prompt", title: "Prompt administrators for consent on the secure desktop", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\ConsentPromptBehaviorAdmin`, value: 2, valueType: "dword", refs: [][2]string{{"CIS", "2.3.17.2"}}},
 	{id: "uac-enabled", title: "Run all administrators in Admin Approval Mode", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\EnableLUA`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "2.3.17.6"}}},
-	{id: "inactivity-timeout", title: "Machine inactivity limit", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\InactivityTimeoutSecs`, value: 900, valueType: "dword", enforce: "at-most", refs: [][2]string{{"CIS", "2.3.7.3"}, {"MSB", "5.1.4"}}},
-	{id: "smb1-client-disabled", title: "Disable the SMBv1 client driver", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Services\mrxsmb10\Start`, value: 4, valueType: "dword", refs: [][2]string{{"CIS", "18.4.2"}}},
-	{id: "smb-signing-required", title: "Digitally sign SMB communications (always)", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters\RequireSecuritySignature`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "2.3.8.1"}}},
-	{id: "wdigest-disabled", title: "Do not keep WDigest credentials in memory", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\WDigest\UseLogonCredential`, value: 0, valueType: "dword", refs: [][2]string{{"CIS", "18.4.8"}}},
+	{id: "machine-inactivity-limit", title: "Machine inactivity limit", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\InactivityTimeoutSecs`, value: 900, valueType: "dword", enforce: "at-most", refs: [][2]string{{"CIS", "2.3.7.4"}, {"MSB", "5.1.4"}}, core: true},
+	{id: "smb1-client-disabled", title: "Disable the SMBv1 client driver", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Services\mrxsmb10\Start`, value: 4, valueType: "dword", refs: [][2]string{{"CIS", "18.4.3"}}, core: true},
+	{id: "smb1-server-disabled", title: "Disable the SMBv1 server", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Services\LanmanServer\Parameters\SMB1`, value: 0, valueType: "dword", refs: [][2]string{{"CIS", "18.4.4"}, {"MSB", "4.2.1"}}, core: true},
+	{id: "smb-client-signing", title: "Digitally sign SMB client communications (always)", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Services\LanmanWorkstation\Parameters\RequireSecuritySignature`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "2.3.8.1"}}, core: true},
+	{id: "no-lm-hash", title: "Do not store LAN Manager hashes", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Control\Lsa\NoLMHash`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "2.3.11.5"}}, core: true},
+	{id: "wdigest-disabled", title: "Do not keep WDigest credentials in memory", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Control\SecurityProviders\WDigest\UseLogonCredential`, value: 0, valueType: "dword", refs: [][2]string{{"CIS", "18.4.8"}}, core: true},
 	{id: "lsa-protection", title: "Run LSA as a protected process", typ: "registry", target: `HKLM\SYSTEM\CurrentControlSet\Control\Lsa\RunAsPPL`, value: 1, valueType: "dword", refs: [][2]string{{"Microsoft", "LSA protection"}}},
 	{id: "script-block-logging", title: "Turn on PowerShell script block logging", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\Windows\PowerShell\ScriptBlockLogging\EnableScriptBlockLogging`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "18.10.87.1"}, {"MSB", "6.2.1"}}},
 	{id: "bitlocker-xts-aes-256", title: "BitLocker drive encryption method XTS-AES 256", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\FVE\EncryptionMethodWithXtsOs`, value: 7, valueType: "dword", refs: [][2]string{{"MSB", "3.4.1"}}},
@@ -236,29 +247,33 @@ var windowsSettings = []settingT{
 	{id: "quality-update-deferral", title: "Defer quality updates", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\Windows\WindowsUpdate\DeferQualityUpdatesPeriodInDays`, value: 7, valueType: "dword", enforce: "at-most", refs: [][2]string{{"eKlient", "WU-02"}}},
 	{id: "edge-smartscreen", title: "Microsoft Edge SmartScreen", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\Edge\SmartScreenEnabled`, value: 1, valueType: "dword", refs: [][2]string{{"STIG", "V-235765"}}},
 	{id: "legal-notice-caption", title: "Logon message title", typ: "registry", target: `HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System\LegalNoticeCaption`, value: "Endast behöriga användare", valueType: "string", refs: [][2]string{{"CIS", "2.3.7.5"}}},
-	{id: "min-password-length", title: "Minimum password length 14", typ: "command", target: "net accounts minpwlen", check: `if ((net accounts) -match 'Minimum password length:\s+1[4-9]') { exit 0 } else { exit 1 }`, set: "net accounts /minpwlen:14", enforce: "at-least", refs: [][2]string{{"CIS", "1.1.4"}, {"NIST", "IA-5(1)"}}},
-	{id: "account-lockout-threshold", title: "Account lockout after 10 failed attempts", typ: "command", target: "net accounts lockoutthreshold", check: `if ((net accounts) -match 'Lockout threshold:\s+10') { exit 0 } else { exit 1 }`, set: "net accounts /lockoutthreshold:10", refs: [][2]string{{"CIS", "1.2.2"}}},
-	{id: "firewall-all-profiles", title: "Windows Firewall on for all profiles", typ: "command", target: "firewall profiles", check: `if ((Get-NetFirewallProfile | Where-Object Enabled -eq $false).Count -eq 0) { exit 0 } else { exit 1 }`, set: "Set-NetFirewallProfile -All -Enabled True", refs: [][2]string{{"CIS", "9.1.1"}, {"MSB", "4.1.1"}}},
+	{id: "minimum-password-length", title: "Passwords have at least 14 characters", typ: "command", target: "net accounts minpwlen", value: 14, check: `if ([int]((net accounts) -match 'Minimum password length' -replace '\D', '') -ge 14) { exit 0 } else { exit 1 }`, set: "net accounts /minpwlen:14", enforce: "at-least", refs: [][2]string{{"CIS", "1.1.4"}, {"NIST", "IA-5(1)"}}, core: true},
+	{id: "account-lockout-threshold", title: "Lock an account after 5 failed sign-ins", typ: "command", target: "net accounts lockoutthreshold", value: 5, check: `$n = [int]((net accounts) -match 'Lockout threshold' -replace '\D', ''); if ($n -gt 0 -and $n -le 5) { exit 0 } else { exit 1 }`, set: "net accounts /lockoutthreshold:5", enforce: "at-most", refs: [][2]string{{"CIS", "1.2.2"}}, core: true},
+	{id: "firewall-domain-enabled", title: "Firewall on in the domain profile", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\DomainProfile\EnableFirewall`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "9.1.1"}, {"MSB", "4.1.1"}}, core: true},
+	{id: "firewall-private-enabled", title: "Firewall on in the private profile", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PrivateProfile\EnableFirewall`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "9.2.1"}, {"MSB", "4.1.1"}}, core: true},
+	{id: "firewall-public-enabled", title: "Firewall on in the public profile", typ: "registry", target: `HKLM\SOFTWARE\Policies\Microsoft\WindowsFirewall\PublicProfile\EnableFirewall`, value: 1, valueType: "dword", refs: [][2]string{{"CIS", "9.3.1"}, {"MSB", "4.1.1"}}, core: true},
 	{id: "remote-registry-disabled", title: "Remote Registry disabled", typ: "service", target: "RemoteRegistry", value: "disabled", refs: [][2]string{{"CIS", "5.27"}}},
 	{id: "xbox-save-disabled", title: "Xbox Live Game Save disabled", typ: "service", target: "XblGameSave", value: "disabled", refs: [][2]string{{"CIS", "5.44"}}},
-	{id: "print-spooler", title: "Print Spooler", typ: "service", target: "Spooler", value: "running"},
+	{id: "print-spooler", title: "Print Spooler", typ: "service", target: "Spooler", value: "running", alt: "disabled"},
 	{id: "defender-running", title: "Microsoft Defender Antivirus Service", typ: "service", target: "WinDefend", value: "running", refs: [][2]string{{"MSB", "3.1.2"}}},
 	{id: "hosts-file", title: "Managed hosts file", typ: "file", target: `C:\Windows\System32\drivers\etc\hosts`, value: "127.0.0.1 localhost\n::1 localhost\n"},
 }
 
 var linuxSettings = []settingT{
-	{id: "sshd-no-root-login", title: "SSH: no root login, no passwords", typ: "file", target: "/etc/ssh/sshd_config.d/50-samverk.conf", value: "PermitRootLogin no\nPasswordAuthentication no\n", mode: "0644", refs: [][2]string{{"CIS", "5.2.10"}}},
+	{id: "sshd-hardening", title: "SSH: no root login, no passwords", typ: "file", target: "/etc/ssh/sshd_config.d/50-samverk.conf", value: "PermitRootLogin no\nPasswordAuthentication no\n", mode: "0644", refs: [][2]string{{"CIS", "5.2.10"}}, core: true},
 	{id: "sysctl-hardening", title: "Kernel pointer and dmesg restrictions", typ: "file", target: "/etc/sysctl.d/60-samverk.conf", value: "kernel.kptr_restrict = 2\nkernel.dmesg_restrict = 1\n", mode: "0644", refs: [][2]string{{"CIS", "1.5.1"}}},
 	{id: "usb-storage-disabled", title: "USB mass storage disabled", typ: "file", target: "/etc/modprobe.d/samverk-usb-storage.conf", value: "install usb-storage /bin/true\n", mode: "0644", refs: [][2]string{{"CIS", "1.1.1.8"}, {"MSB", "3.5.2"}}},
 	{id: "login-banner", title: "Network login banner", typ: "file", target: "/etc/issue.net", value: "Endast behöriga användare.\n", mode: "0644", refs: [][2]string{{"CIS", "1.7.3"}}},
-	{id: "password-quality", title: "Password length at least 14", typ: "file", target: "/etc/security/pwquality.conf.d/samverk.conf", value: "minlen = 14\n", mode: "0644", enforce: "at-least", refs: [][2]string{{"CIS", "5.4.1"}}},
+	{id: "password-quality", title: "Password length at least 14", typ: "command", target: "pwquality minlen", value: 14, check: `[ "$(sed -n 's/^minlen *= *//p' /etc/security/pwquality.conf.d/samverk.conf)" -ge 14 ]`, set: `printf 'minlen = 14\n' > /etc/security/pwquality.conf.d/samverk.conf`, enforce: "at-least", refs: [][2]string{{"CIS", "5.4.1"}}},
+	{id: "screen-lock-idle-delay", title: "Lock the screen after 15 minutes without input", typ: "command", target: "dconf org/gnome/desktop/session/idle-delay", value: 900, check: `[ "$(sed -n 's/^idle-delay=uint32 //p' /etc/dconf/db/local.d/00-samverk-lock)" -le 900 ]`, set: `printf '[org/gnome/desktop/session]\nidle-delay=uint32 900\n' > /etc/dconf/db/local.d/00-samverk-lock && dconf update`, enforce: "at-most", refs: [][2]string{{"CIS", "1.8.4"}}},
 	{id: "sudo-log", title: "Sudo keeps a log file", typ: "file", target: "/etc/sudoers.d/50-samverk-log", value: "Defaults logfile=\"/var/log/sudo.log\"\n", mode: "0440", refs: [][2]string{{"CIS", "5.3.3"}}},
-	{id: "apparmor-running", title: "AppArmor enforced", typ: "service", target: "apparmor", value: "running", refs: [][2]string{{"CIS", "1.6.1.2"}}},
+	{id: "apparmor-running", title: "AppArmor enforced", typ: "service", target: "apparmor", value: "running", refs: [][2]string{{"CIS", "1.6.1.2"}}, core: true},
+	{id: "time-synchronisation", title: "systemd-timesyncd keeps the clock", typ: "service", target: "systemd-timesyncd", value: "running", refs: [][2]string{{"CIS", "2.3.1.1"}}, core: true},
 	{id: "ufw-running", title: "Uncomplicated Firewall running", typ: "service", target: "ufw", value: "running", refs: [][2]string{{"CIS", "3.5.1.3"}}},
 	{id: "avahi-disabled", title: "Avahi daemon disabled", typ: "service", target: "avahi-daemon", value: "disabled", refs: [][2]string{{"CIS", "2.2.3"}}},
 	{id: "cups-disabled", title: "CUPS disabled", typ: "service", target: "cups", value: "disabled", refs: [][2]string{{"CIS", "2.2.4"}}},
 	{id: "auditd-running", title: "Audit daemon running", typ: "service", target: "auditd", value: "running", refs: [][2]string{{"CIS", "4.1.1.2"}, {"MSB", "6.1.1"}}},
-	{id: "unattended-upgrades", title: "Unattended security upgrades", typ: "service", target: "unattended-upgrades", value: "running", refs: [][2]string{{"eKlient", "LX-04"}}},
+	{id: "unattended-security-upgrades", title: "Unattended security upgrades", typ: "service", target: "unattended-upgrades", value: "running", refs: [][2]string{{"eKlient", "LX-04"}}, core: true},
 	{id: "ufw-default-deny", title: "Firewall denies incoming by default", typ: "command", target: "ufw default policy", check: "ufw status verbose | grep -q 'deny (incoming)'", set: "ufw default deny incoming", refs: [][2]string{{"CIS", "3.5.1.7"}}},
 	{id: "root-locked", title: "Root account locked", typ: "command", target: "root account", check: "passwd -S root | grep -q ' L '", set: "passwd -l root", refs: [][2]string{{"CIS", "5.5.2"}}},
 	{id: "aide-installed", title: "File integrity checking installed", typ: "command", target: "aide", check: "dpkg -s aide >/dev/null 2>&1", set: "apt-get install -y aide aide-common", refs: [][2]string{{"CIS", "1.3.1"}}},
@@ -337,12 +352,13 @@ var departments = []named{
 // linuxDepartments are the departments whose groups run Linux half of the time.
 var linuxDepartments = map[string]bool{"forskning": true, "labb": true, "gis": true, "it": true}
 
-var policies = []struct{ id, kind, reason string }{
-	{"SV-PKG-001", "Package", "The vendor publishes no checksum for this installer; a signed download is promised for the next release."},
-	{"SV-PKG-002", "Package", "User test could not be completed before the licence deadline; a test round is scheduled."},
-	{"SV-HW-001", "HardwareModel", "Certification evidence is held by the vendor and is being published to the shared archive."},
-	{"SV-SVC-001", "Service", "Approval flow is being moved to the new service portal; manual approval is used meanwhile."},
-	{"SV-BL-001", "Baseline", "A line-of-business application needs the legacy setting until the vendor ships a fix."},
-	{"SV-DG-001", "DeviceGroup", "Exam computers must stay on the current OS release until the school term ends."},
-	{"SV-DG-002", "DeviceGroup", "Clinical devices keep detect mode while the medical device certification is renewed."},
+// exceptionKinds are the deliberate exceptions a catalog carries: device groups that break a
+// policy for a reason the consortium accepted, each covered by a waiver.
+var exceptionKinds = []exceptionKind{
+	{policy: "SV-DG-001", osRelease: "windows-10-22h2", ring: catalog.RingBroad,
+		reason: "The devices stay on Windows 10 with paid extended security updates until their replacements arrive."},
+	{policy: "SV-DG-001", osRelease: "windows-11-23h2", ring: catalog.RingBroad,
+		reason: "A line-of-business application does not support the newer release yet; the vendor's fix is scheduled."},
+	{policy: "SV-DG-002", osRelease: "windows-11-25h2", ring: catalog.RingPilot, detect: true,
+		reason: "The group pilots the new release in detect mode while its hardware models finish certification."},
 }

@@ -140,17 +140,72 @@ func (g *gen) services(n int) {
 
 var rings = []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBroad}
 
+// A device group, planned before it is written so that exceptions can be planted in it.
+type group struct {
+	name, ns, file, description string
+	department, ring            string
+	family, osRelease           string
+	priority                    int
+	baselines                   []*baseline
+	services, products, models  []string
+	detect                      bool
+	exception                   bool
+}
+
+// An exceptionKind is a deliberate policy exception: groups of ring that target osRelease
+// break policy, for reason.
+type exceptionKind struct {
+	policy, osRelease, ring, reason string
+	detect                          bool
+}
+
+// A waiverPlan is a waiver and the exception groups it covers.
+type waiverPlan struct {
+	kind   exceptionKind
+	shared bool
+	groups []*group
+}
+
 // deviceGroups gives each member its share of n groups: per department a pilot, an early and
 // a broad group that agree on what the department runs, and differ in the OS they move to.
-func (g *gen) deviceGroups(n int) {
+// Then it plants in a few groups the exceptions that the given number of waivers cover, and
+// writes every group.
+func (g *gen) deviceGroups(n, waivers int) {
+	g.planGroups(n)
+	g.plantExceptions(waivers)
+	for _, grp := range g.groups {
+		var baselines []string
+		for _, b := range grp.baselines {
+			baselines = append(baselines, b.name)
+		}
+		selector := obj{{"labels", obj{{"department", grp.department}, {"ring", grp.ring}}}}
+		selector.set("hardwareModels", grp.models)
+		spec := obj{}
+		spec.set("description", grp.description)
+		spec = append(spec, kv{"priority", grp.priority})
+		spec.set("selector", selector)
+		spec.set("ring", grp.ring)
+		spec.set("osRelease", grp.osRelease)
+		spec.set("baselines", baselines)
+		spec.set("services", grp.services)
+		spec.set("products", grp.products)
+		if grp.detect {
+			spec.set("mode", "detect")
+		}
+		md := obj{{"name", grp.name}, {"namespace", grp.ns}, {"owner", grp.ns}}
+		g.emit(grp.file, catalog.KindDeviceGroup, md, spec)
+	}
+}
+
+func (g *gen) planGroups(n int) {
 	apps := map[string][]*prod{"windows": g.deliverable("windows"), "linux": g.deliverable("linux")}
-	shared := map[string][]string{}
-	own := map[[2]string][]string{}
+	shared := map[string][]*baseline{}
+	own := map[[2]string][]*baseline{}
 	for _, b := range g.bases {
 		if b.ns == "" {
-			shared[b.family] = append(shared[b.family], b.name)
+			shared[b.family] = append(shared[b.family], b)
 		} else {
-			own[[2]string{b.ns, b.family}] = append(own[[2]string{b.ns, b.family}], b.name)
+			own[[2]string{b.ns, b.family}] = append(own[[2]string{b.ns, b.family}], b)
 		}
 	}
 	for mi, m := range g.mems {
@@ -160,7 +215,9 @@ func (g *gen) deviceGroups(n int) {
 		}
 		var dept named
 		var family string
-		var baselines, services, products, models []string
+		var releases []string
+		var baselines []*baseline
+		var services, products, models []string
 		detect := false
 		for i := range count {
 			d, ringIdx := i/3, i%3
@@ -174,7 +231,18 @@ func (g *gen) deviceGroups(n int) {
 				if linuxDepartments[dept.slug] && g.chance(0.5) || len(apps["windows"]) == 0 {
 					family = "linux"
 				}
-				baselines = []string{pick(g, shared[family])}
+				models = nil
+				if g.chance(0.4) {
+					models = some(g, g.modelsFor(family), g.between(1, 5))
+				}
+				family, models, releases = g.targets(family, models)
+				var fitting []*baseline
+				for _, b := range shared[family] {
+					if b.coversAll(releases) {
+						fitting = append(fitting, b)
+					}
+				}
+				baselines = []*baseline{pick(g, fitting)}
 				if mine := own[[2]string{m.name, family}]; len(mine) > 0 && g.chance(0.6) {
 					baselines = append(baselines, pick(g, mine))
 				}
@@ -183,55 +251,175 @@ func (g *gen) deviceGroups(n int) {
 					services = append(services, s.name)
 				}
 				products = ids(some(g, apps[family], g.between(1, 8)))
-				models = nil
-				if g.chance(0.4) {
-					models = some(g, g.hardware, g.between(1, 5))
-				}
 				detect = g.chance(0.08)
 			}
-			osRelease := "ubuntu-24-04"
-			if family == "windows" {
-				osRelease = "windows-11-24h2"
-				if ring == catalog.RingPilot || ring == catalog.RingEarly && g.chance(0.5) {
-					osRelease = "windows-11-25h2"
-				}
-			}
-			name := dept.slug + "-" + ring
-			selector := obj{{"labels", obj{{"department", dept.slug}, {"ring", ring}}}}
-			selector.set("hardwareModels", models)
-			spec := obj{}
-			spec.set("description", fmt.Sprintf("%s, %s ring", dept.display, ring))
-			spec = append(spec, kv{"priority", d*10 + ringIdx})
-			spec.set("selector", selector)
-			spec.set("ring", ring)
-			spec.set("osRelease", osRelease)
-			spec.set("baselines", baselines)
-			spec.set("services", services)
-			spec.set("products", products)
-			if detect {
-				spec.set("mode", "detect")
-			}
-			md := obj{{"name", name}, {"namespace", m.name}, {"owner", m.name}}
-			g.emit("members/"+m.name+"/device-groups/"+dept.slug+".yaml", catalog.KindDeviceGroup, md, spec)
-			g.groups = append(g.groups, &group{name: name, ns: m.name})
+			g.groups = append(g.groups, &group{
+				name: dept.slug + "-" + ring, ns: m.name, file: "members/" + m.name + "/device-groups/" + dept.slug + ".yaml",
+				description: fmt.Sprintf("%s, %s ring", dept.display, ring), priority: d*10 + ringIdx,
+				department: dept.slug, ring: ring, family: family, osRelease: releases[ringIdx],
+				baselines: baselines, services: services, products: products, models: models, detect: detect,
+			})
 		}
 	}
 }
 
-// policiesFor returns the policies about device groups, or about every other kind.
-func policiesFor(deviceGroups bool) []struct{ id, kind, reason string } {
-	var out []struct{ id, kind, reason string }
-	for _, p := range policies {
-		if (p.kind == catalog.KindDeviceGroup) == deviceGroups {
-			out = append(out, p)
+// modelsFor returns the hardware models a department of family may select: any for Windows,
+// those certified for an Ubuntu release for Linux.
+func (g *gen) modelsFor(family string) []string {
+	if family == "windows" {
+		return g.hardware
+	}
+	var out []string
+	for _, m := range g.hardware {
+		if slices.ContainsFunc(osOf("linux"), func(r string) bool { return g.certifiedOn[[2]string{r, m}] }) {
+			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// waivers alternate between a member's waiver for one of its device groups and a shared waiver
-// for packages, hardware models, services or baselines; a fifth of them have expired.
-func (g *gen) waivers(n int) {
+// targets returns the OS release each ring of a department moves to: the first of the ring's
+// preferred releases that one of models is certified for (or any model, when the department
+// selects none). A department whose models are certified for none drops its selection; a
+// Linux department with no Ubuntu certification anywhere runs Windows.
+func (g *gen) targets(family string, models []string) (string, []string, []string) {
+	for {
+		releases := make([]string, len(rings))
+		ok := true
+		for i, ring := range rings {
+			prefs := []string{"ubuntu-24-04", "ubuntu-22-04"}
+			if family == "windows" {
+				prefs = []string{"windows-11-24h2", "windows-11-25h2", "windows-11-ltsc-2024", "windows-10-ltsc-2021"}
+				if ring == catalog.RingPilot || ring == catalog.RingEarly && g.chance(0.5) {
+					prefs[0], prefs[1] = prefs[1], prefs[0]
+				}
+			}
+			releases[i] = prefs[0]
+			j := slices.IndexFunc(prefs, func(r string) bool { return g.certifiedFor(r, models) })
+			if j < 0 {
+				ok = false
+				continue
+			}
+			releases[i] = prefs[j]
+		}
+		switch {
+		case ok:
+		case len(models) > 0:
+			models = nil
+			continue
+		case family == "linux":
+			family = "windows"
+			continue
+		}
+		// With no Windows certification at all, the groups keep their preferred release.
+		return family, models, releases
+	}
+}
+
+// certifiedFor says whether one of models is certified for release, or any model if models is
+// empty.
+func (g *gen) certifiedFor(release string, models []string) bool {
+	if len(models) == 0 {
+		return len(g.certified[release]) > 0
+	}
+	return slices.ContainsFunc(models, func(m string) bool { return g.certifiedOn[[2]string{release, m}] })
+}
+
+// plantExceptions turns device groups into the exceptions n waivers cover: a member's waiver
+// covers one group of the member's own, a shared waiver one to three groups of any members.
+// There are always n waivers; should the hardware or the groups leave no room for an
+// exception, a waiver covers a group that complies, and validation reports it as unused.
+func (g *gen) plantExceptions(n int) {
+	kinds := slices.DeleteFunc(slices.Clone(exceptionKinds), func(k exceptionKind) bool { return !g.plantable(k) })
+	if len(kinds) == 0 {
+		kinds = exceptionKinds
+	}
+	order := g.rng.Perm(len(g.groups))
+	for i := range n {
+		w := &waiverPlan{kind: pick(g, kinds), shared: i%2 == 1}
+		want := 1
+		if w.shared {
+			want = g.between(1, 3)
+		}
+		for range want {
+			if grp := g.exceptionGroup(order, w.kind.ring); grp != nil {
+				g.plant(grp, w.kind)
+				w.groups = append(w.groups, grp)
+			}
+		}
+		if len(w.groups) == 0 {
+			w.groups = []*group{pick(g, g.groups)}
+		}
+		g.waiverPlans = append(g.waiverPlans, w)
+	}
+}
+
+// plantable says whether the hardware allows exceptions of kind k: for SV-DG-002 models not
+// yet certified for the release, otherwise models certified for it.
+func (g *gen) plantable(k exceptionKind) bool {
+	if k.policy == "SV-DG-002" {
+		return len(g.uncertified(k.osRelease)) > 0
+	}
+	return len(g.certified[k.osRelease]) > 0
+}
+
+// uncertified returns the hardware models not certified for release.
+func (g *gen) uncertified(release string) []string {
+	var out []string
+	for _, m := range g.hardware {
+		if !g.certifiedOn[[2]string{release, m}] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// exceptionGroup returns the first Windows group in order of ring that is not an exception
+// yet, or of any ring if there is none.
+func (g *gen) exceptionGroup(order []int, ring string) *group {
+	var fallback *group
+	for _, i := range order {
+		grp := g.groups[i]
+		if grp.exception || grp.family != "windows" {
+			continue
+		}
+		if grp.ring == ring {
+			return grp
+		}
+		if fallback == nil {
+			fallback = grp
+		}
+	}
+	return fallback
+}
+
+// plant makes grp an exception of kind k: it targets the kind's release on hardware that
+// keeps the other policies satisfied, with a shared baseline that covers the release.
+func (g *gen) plant(grp *group, k exceptionKind) {
+	grp.exception = true
+	grp.osRelease = k.osRelease
+	grp.detect = grp.detect || k.detect
+	switch {
+	case k.policy == "SV-DG-002":
+		grp.models = some(g, g.uncertified(k.osRelease), g.between(1, 3))
+	case !g.certifiedFor(k.osRelease, grp.models):
+		grp.models = some(g, g.certified[k.osRelease], g.between(1, 2))
+	}
+	if !grp.baselines[0].coversAll([]string{k.osRelease}) {
+		var fitting []*baseline
+		for _, b := range g.bases {
+			if b.ns == "" && b.family == grp.family && b.covers[k.osRelease] {
+				fitting = append(fitting, b)
+			}
+		}
+		grp.baselines = append([]*baseline{pick(g, fitting)}, grp.baselines[1:]...)
+	}
+}
+
+// waivers writes a waiver for each planned exception: member waivers in the member's
+// waivers.yaml, shared ones in waivers/. All of them still count at Reference, with more
+// than the 30 days' notice SV-WAIVER-002 asks for.
+func (g *gen) waivers() {
 	used := map[[2]string]bool{}
 	name := func(ns, policy, target string) string {
 		base := strings.ToLower(policy) + "-" + target
@@ -245,72 +433,35 @@ func (g *gen) waivers(n int) {
 		used[[2]string{ns, nm}] = true
 		return nm
 	}
-	var pkgs []string
-	for _, p := range g.prods {
-		for _, v := range p.versions {
-			pkgs = append(pkgs, p.pkgName(v))
-		}
-	}
-	var sharedBases []string
-	for _, b := range g.bases {
-		if b.ns == "" {
-			sharedBases = append(sharedBases, b.name)
-		}
-	}
-	for i := range n {
-		var ns, file string
-		var policy struct{ id, kind, reason string }
+	for _, w := range g.waiverPlans {
+		var ns, file, owner string
 		var targets []any
-		var first string
-		if i%2 == 0 && len(g.groups) > 0 {
-			grp := pick(g, g.groups)
-			ns, file = grp.ns, "members/"+grp.ns+"/waivers.yaml"
-			policy = pick(g, policiesFor(true))
+		for _, grp := range w.groups {
 			t := obj{{"kind", catalog.KindDeviceGroup}, {"name", grp.name}}
-			if g.chance(0.5) {
+			if w.shared || g.chance(0.5) {
 				t.set("namespace", grp.ns)
 			}
-			targets, first = []any{t}, grp.name
+			targets = append(targets, t)
+		}
+		if w.shared {
+			owner = pick(g, g.mems).name
 		} else {
-			policy = pick(g, policiesFor(false))
-			var pool []string
-			switch policy.kind {
-			case catalog.KindPackage:
-				pool = pkgs
-			case catalog.KindHardwareModel:
-				pool = g.hardware
-			case catalog.KindService:
-				for _, s := range g.svcs {
-					pool = append(pool, s.name)
-				}
-			case catalog.KindBaseline:
-				pool = sharedBases
-			}
-			for _, t := range some(g, pool, g.between(1, 3)) {
-				targets = append(targets, obj{{"kind", policy.kind}, {"name", t}})
-				if first == "" {
-					first = t
-				}
-			}
+			ns, file, owner = w.groups[0].ns, "members/"+w.groups[0].ns+"/waivers.yaml", w.groups[0].ns
 		}
-		nm := name(ns, policy.id, first)
-		expires := daysAgo(-g.between(14, 365))
-		if g.chance(0.2) {
-			expires = daysAgo(g.between(1, 120))
-		}
+		nm := name(ns, w.kind.policy, w.groups[0].name)
 		spec := obj{}
-		spec.set("policy", policy.id)
+		spec.set("policy", w.kind.policy)
 		spec.set("targets", targets)
-		spec.set("reason", policy.reason)
+		spec.set("reason", w.kind.reason)
 		spec.set("approvedBy", pick(g, []string{"Strategigruppen", "Strategigruppen, beslut 2026-14", "Säkerhetsrådet", "Samverkansråd klient"}))
-		spec.set("expires", date(expires))
+		spec.set("expires", date(daysAgo(-g.between(60, 365))))
 		md := obj{{"name", nm}}
 		if ns != "" {
 			md = append(md, kv{"namespace", ns})
 		} else {
 			file = "waivers/" + nm + ".yaml"
 		}
-		md.set("owner", pick(g, g.mems).name)
+		md.set("owner", owner)
 		g.emit(file, catalog.KindWaiver, md, spec)
 	}
 }

@@ -36,10 +36,41 @@ func (p *prod) pkgName(version string) string {
 
 type baseline struct {
 	name, ns, family string
+	extends          []*baseline
+	osReleases       []string
+	// values are the values of the baseline's own settings, by id.
+	values map[string]any
+	// covers holds the OS releases for which the baseline, with what it extends, applies its
+	// family's core settings (the ones policy SV-BL-001 requires): the base carries them for
+	// every release it lists, any other baseline covers the releases it lists that a baseline
+	// it extends covers.
+	covers map[string]bool
 }
 
-type group struct {
-	name, ns string
+// closure returns the baselines b extends, directly or not, each once.
+func (b *baseline) closure() []*baseline {
+	var out []*baseline
+	var walk func(*baseline)
+	walk = func(b *baseline) {
+		for _, e := range b.extends {
+			if !slices.Contains(out, e) {
+				out = append(out, e)
+				walk(e)
+			}
+		}
+	}
+	walk(b)
+	return out
+}
+
+// coversAll says whether b covers every release in releases.
+func (b *baseline) coversAll(releases []string) bool {
+	for _, r := range releases {
+		if !b.covers[r] {
+			return false
+		}
+	}
+	return true
 }
 
 // osOf returns the names of the OS releases of family.
@@ -506,6 +537,10 @@ func (g *gen) hardwareModels(n int) {
 					status = "certified"
 				}
 			}
+			if status == "certified" {
+				g.certified[r.name] = append(g.certified[r.name], name)
+				g.certifiedOn[[2]string{r.name, name}] = true
+			}
 			if status != "" {
 				certs = append(certs, g.certification(name, s, r, status))
 			}
@@ -576,24 +611,37 @@ func (g *gen) certification(model string, s seriesT, r osRelease, status string)
 	return c
 }
 
+// choice is a setting template and the value a baseline gives it.
+type choice struct {
+	t     settingT
+	value any
+}
+
 func (g *gen) baselines(n int) {
 	shared := max(3, n*6/10)
 	winN := max(1, shared*3/4)
 	linN := shared - winN
 	pool := map[string][]settingT{"windows": windowsSettings, "linux": linuxSettings}
 	var sharedList []*baseline
-	add := func(b *baseline, description string, extends []*baseline, settings []settingT, oses []string) {
+	add := func(b *baseline, description string, settings []choice) {
+		b.values = make(map[string]any, len(settings))
+		b.covers = make(map[string]bool, len(b.osReleases))
+		for _, r := range b.osReleases {
+			// Only a family's base extends nothing, and it carries the core settings.
+			b.covers[r] = len(b.extends) == 0 || slices.ContainsFunc(b.extends, func(e *baseline) bool { return e.covers[r] })
+		}
 		var ext []string
-		for _, e := range extends {
+		for _, e := range b.extends {
 			ext = append(ext, e.name)
 		}
 		var sets []any
-		for _, st := range settings {
-			sets = append(sets, g.setting(st, len(extends) > 0))
+		for _, c := range settings {
+			b.values[c.t.id] = c.value
+			sets = append(sets, setting(c.t, c.value))
 		}
 		spec := obj{}
 		spec.set("description", description)
-		spec.set("osReleases", oses)
+		spec.set("osReleases", b.osReleases)
 		spec.set("extends", ext)
 		spec.set("settings", sets)
 		md := obj{{"name", b.name}}
@@ -630,22 +678,39 @@ func (g *gen) baselines(n int) {
 		if len(same) < len(list) {
 			nm = list[len(same)]
 		}
-		b := &baseline{name: nm.slug, family: family}
-		oses := osOf(family)
-		var extends []*baseline
-		settings := some(g, pool[family], g.between(len(pool[family])/2, len(pool[family])))
-		if len(same) > 0 {
-			parent := pick(g, same)
-			extends = append(extends, parent)
-			if parent != same[0] && g.chance(0.3) {
-				extends = append(extends, same[0])
+		b := &baseline{name: nm.slug, family: family, osReleases: osOf(family)}
+		var settings []choice
+		if len(same) == 0 {
+			// The base: every core setting, and half or more of the others.
+			var rest []settingT
+			for _, t := range pool[family] {
+				if !t.core {
+					rest = append(rest, t)
+				}
 			}
-			settings = some(g, pool[family], g.between(3, 10))
+			chosen := map[string]bool{}
+			for _, t := range some(g, rest, g.between(len(rest)/2, len(rest))) {
+				chosen[t.id] = true
+			}
+			for _, t := range pool[family] {
+				if t.core || chosen[t.id] {
+					settings = append(settings, choice{t, t.value})
+				}
+			}
+		} else {
+			parent := pick(g, same)
+			b.extends = append(b.extends, parent)
+			if parent != same[0] && g.chance(0.3) {
+				b.extends = append(b.extends, same[0])
+			}
+			for _, t := range some(g, pool[family], g.between(3, 10)) {
+				settings = append(settings, choice{t, g.variant(t)})
+			}
 			if family == "windows" {
-				oses = some(g, oses, g.between(2, len(oses)))
+				b.osReleases = some(g, b.osReleases, g.between(2, len(b.osReleases)))
 			}
 		}
-		add(b, nm.display, extends, settings, oses)
+		add(b, nm.display, settings)
 		sharedList = append(sharedList, b)
 	}
 	perNS := map[string][]*baseline{}
@@ -660,40 +725,99 @@ func (g *gen) baselines(n int) {
 		if len(own) >= len(memberBaselinePurposes) {
 			name = fmt.Sprintf("%s-%d", name, len(own)/len(memberBaselinePurposes)+1)
 		}
-		b := &baseline{name: name, ns: m.name, family: family}
+		b := &baseline{name: name, ns: m.name, family: family, osReleases: osOf(family)}
 		var parents []*baseline
 		for _, s := range sharedList {
 			if s.family == family {
 				parents = append(parents, s)
 			}
 		}
-		extends := []*baseline{pick(g, parents)}
+		b.extends = []*baseline{pick(g, parents)}
 		for _, o := range own {
 			if o.family == family && g.chance(0.3) {
-				extends = append(extends, o)
+				b.extends = append(b.extends, o)
 				break
 			}
 		}
-		add(b, "Local additions of "+m.display, extends, some(g, pool[family], g.between(2, 8)), osOf(family))
+		add(b, "Local additions of "+m.display, some(g, memberChoices(b, pool[family]), g.between(2, 8)))
 		perNS[m.name] = append(own, b)
 	}
 }
 
-// setting writes a template, and in a derived baseline sometimes a stricter or different value.
-func (g *gen) setting(t settingT, derived bool) obj {
-	value := t.value
-	if derived && g.chance(0.3) {
-		switch v := value.(type) {
-		case int:
-			if t.enforce == "at-most" && v > 1 {
-				value = v / 2
-			}
-		case string:
-			if t.typ == "service" {
-				value = map[string]string{"running": "disabled", "disabled": "stopped", "stopped": "running"}[v]
-			}
+// memberChoices are the settings a member baseline b may write: its own additions, which no
+// shared baseline it extends sets, and overrides of shared settings that only tighten them
+// (SV-BL-002: a member never weakens a shared setting).
+func memberChoices(b *baseline, pool []settingT) []choice {
+	inherited := map[string][]any{}
+	for _, e := range b.closure() {
+		if e.ns != "" {
+			continue
+		}
+		for id, v := range e.values {
+			inherited[id] = append(inherited[id], v)
 		}
 	}
+	var out []choice
+	for _, t := range pool {
+		values, ok := inherited[t.id]
+		if !ok {
+			out = append(out, choice{t, t.value})
+			continue
+		}
+		if v, ok := stricter(t, strictest(t, values)); ok {
+			out = append(out, choice{t, v})
+		}
+	}
+	return out
+}
+
+// strictest is the strictest of the values shared baselines give a setting, or nil when they
+// are not all numbers.
+func strictest(t settingT, values []any) any {
+	var best int
+	for i, v := range values {
+		n, ok := v.(int)
+		if !ok {
+			return nil
+		}
+		if i == 0 || t.enforce == "at-most" && n < best || t.enforce == "at-least" && n > best {
+			best = n
+		}
+	}
+	return best
+}
+
+// stricter returns a value stricter than v in the direction the setting's enforce allows, if
+// there is one: a longer password, a shorter timeout.
+func stricter(t settingT, v any) (any, bool) {
+	n, ok := v.(int)
+	switch {
+	case !ok:
+	case t.enforce == "at-most" && n > 1:
+		return n * 2 / 3, true
+	case t.enforce == "at-least":
+		return n + max(1, n/7), true
+	}
+	return nil, false
+}
+
+// variant is the value a derived shared baseline gives a setting: mostly the template's,
+// sometimes a stricter or an alternative one.
+func (g *gen) variant(t settingT) any {
+	if !g.chance(0.3) {
+		return t.value
+	}
+	if v, ok := stricter(t, t.value); ok {
+		return v
+	}
+	if t.alt != nil {
+		return t.alt
+	}
+	return t.value
+}
+
+// setting writes a template with value.
+func setting(t settingT, value any) obj {
 	s := obj{{"id", t.id}}
 	s.set("title", t.title)
 	s.set("type", t.typ)

@@ -88,11 +88,13 @@ func Files(opt Options) (map[string][]byte, Stats, error) {
 		return nil, Stats{}, err
 	}
 	g := &gen{
-		rng:        rand.New(rand.NewPCG(uint64(opt.Seed), uint64(opt.Seed)^0x9e3779b97f4a7c15)),
-		files:      make(map[string]*emitter),
-		runtimesOf: make(map[string][]*prod),
-		appsOf:     make(map[string][]*prod),
-		stats:      Stats{ByKind: make(map[string]int)},
+		rng:         rand.New(rand.NewPCG(uint64(opt.Seed), uint64(opt.Seed)^0x9e3779b97f4a7c15)),
+		files:       make(map[string]*emitter),
+		runtimesOf:  make(map[string][]*prod),
+		appsOf:      make(map[string][]*prod),
+		certified:   make(map[string][]string),
+		certifiedOn: make(map[[2]string]bool),
+		stats:       Stats{ByKind: make(map[string]int)},
 	}
 	g.osReleases()
 	g.members(c.members)
@@ -100,8 +102,8 @@ func Files(opt Options) (map[string][]byte, Stats, error) {
 	g.hardwareModels(c.hardware)
 	g.baselines(c.baselines)
 	g.services(c.services)
-	g.deviceGroups(c.deviceGroups)
-	g.waivers(c.waivers)
+	g.deviceGroups(c.deviceGroups, c.waivers)
+	g.waivers()
 
 	out := make(map[string][]byte, len(g.files))
 	for name, e := range g.files {
@@ -170,9 +172,14 @@ type gen struct {
 	// runtimesOf and appsOf are the products, by family, that later products may depend on.
 	runtimesOf, appsOf map[string][]*prod
 	hardware           []string
-	bases              []*baseline
-	svcs               []*service
-	groups             []*group
+	// certified lists, per OS release, the hardware models certified for it; certifiedOn
+	// holds each certified [release, model] pair.
+	certified   map[string][]string
+	certifiedOn map[[2]string]bool
+	bases       []*baseline
+	svcs        []*service
+	groups      []*group
+	waiverPlans []*waiverPlan
 }
 
 // emit adds a document to file.

@@ -5,7 +5,8 @@
 #   direction the shared setting's enforce allows: exact keeps the value, at-least allows a value
 #   at least as high (a longer password), at-most one at most as high (a shorter screen-lock
 #   timeout). A shared setting without enforce is not meant to be overridden: a member may
-#   repeat its value, not change it.
+#   repeat its value, not change it. The at-least and at-most checks compare numbers: a shared
+#   setting whose value is missing or not a number gives nothing to compare with, and no finding.
 # custom:
 #   id: SV-BL-002
 #   severity: deny
@@ -36,18 +37,40 @@ how(t) := sprintf("enforce: %s", [t.enforce]) if t.enforce
 
 how(t) := "no enforce: not to be changed by members" if not t.enforce
 
-weaker("exact", want, got) := sprintf("is %v but must stay %v as in", [got, want]) if got != want
+weaker("exact", want, got) := sprintf("is %v but must stay %v as in", [got, want]) if {
+	got != want
+	want != null
+	got != null
+}
 
-weaker("at-least", want, got) := sprintf("must be a number of at least %v as in", [want]) if not is_number(got)
+weaker("exact", want, got) := sprintf("has no value but must stay %v as in", [want]) if {
+	want != null
+	got == null
+}
+
+weaker("exact", want, got) := sprintf("is %v but has no value in", [got]) if {
+	want == null
+	got != null
+}
+
+weaker("at-least", want, got) := sprintf("must be a number of at least %v as in", [want]) if {
+	is_number(want)
+	not is_number(got)
+}
 
 weaker("at-least", want, got) := sprintf("is %v, lower than %v in", [got, want]) if {
+	is_number(want)
 	is_number(got)
 	got < want
 }
 
-weaker("at-most", want, got) := sprintf("must be a number of at most %v as in", [want]) if not is_number(got)
+weaker("at-most", want, got) := sprintf("must be a number of at most %v as in", [want]) if {
+	is_number(want)
+	not is_number(got)
+}
 
 weaker("at-most", want, got) := sprintf("is %v, higher than %v in", [got, want]) if {
+	is_number(want)
 	is_number(got)
 	got > want
 }

@@ -74,3 +74,30 @@ test_settings_without_enforce_keep_their_value if {
 	f.path == ["spec", "settings", 0, "value"]
 	contains(f.msg, "no enforce")
 }
+
+# shared_without_numbers has at-least and at-most settings whose value is missing (a command
+# setting may leave it out) or not a number: there is nothing to compare a member's value with.
+shared_without_numbers := json.patch(testing.baseline_ok, [{"op": "replace", "path": "/spec/settings", "value": [
+	object.union(json.remove(testing.setting("password-min-length", 0), ["/value"]), {"enforce": "at-least"}),
+	object.union(testing.setting("screen-lock-timeout", "15 minutes"), {"enforce": "at-most"}),
+	json.remove(testing.setting("wallpaper", ""), ["/value"]),
+]}])
+
+test_shared_value_that_is_not_a_number_is_not_compared if {
+	every settings in [
+		[testing.setting("password-min-length", 8), testing.setting("screen-lock-timeout", 3600)],
+		[json.remove(testing.setting("password-min-length", 0), ["/value"]), testing.setting("screen-lock-timeout", "short")],
+	] {
+		count(rule.deny) == 0 with input as testing.mock(array.concat([shared_without_numbers], member(settings)))
+	}
+}
+
+test_missing_values_are_named_not_printed_as_null if {
+	fs := rule.deny with input as testing.mock(array.concat([shared_without_numbers], member([testing.setting("wallpaper", "red")])))
+	[f] := [f | some f in fs]
+	contains(f.msg, "is red but has no value in shared baseline windows-base")
+	not contains(f.msg, "null")
+	[g] := [g | some g in findings([json.remove(testing.setting("wallpaper", ""), ["/value"])])]
+	contains(g.msg, "has no value but must stay blue as in")
+	not contains(g.msg, "null")
+}
