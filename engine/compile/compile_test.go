@@ -623,3 +623,25 @@ spec: {product: [not, a, string]}
 		t.Errorf("profile %v", p)
 	}
 }
+
+func TestOSReleasesSharingABuild(t *testing.T) {
+	cat := fixture(t, `apiVersion: samverk.io/v1
+kind: OSRelease
+metadata: {name: a-win11-ltsc-2024}
+spec: {family: windows, edition: Enterprise LTSC, version: 24H2, build: "26100", channel: ltsc, releaseDate: 2024-10-01, endOfSupport: 2029-10-09}
+`)
+	ix := newIndexT(t, cat)
+	tests := []struct{ edition, want string }{
+		{"", "win11-24h2"},                       // a general release before an LTSC one
+		{"Enterprise LTSC", "a-win11-ltsc-2024"}, // the edition tells them apart
+		{"enterprise ltsc ", "a-win11-ltsc-2024"},
+		{"Education", "win11-24h2"}, // no such edition: the general one
+	}
+	for _, tt := range tests {
+		d := onBuild(dell, "26100")
+		d.OSEdition = tt.edition
+		if p := ix.ProfileOf(d); p.OSRelease != tt.want {
+			t.Errorf("edition %q: %s, want %s", tt.edition, p.OSRelease, tt.want)
+		}
+	}
+}

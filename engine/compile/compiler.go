@@ -102,7 +102,9 @@ func (c *Compiler) state(o outcome) *desired.State {
 // inputs changed: documents are compared by content hash, so only the outcomes that read a
 // changed, added or removed document (or product, or set of a member's groups) compile again,
 // and even those reuse the untouched parts they share with others. Specs of unchanged
-// documents are not decoded again either. c stays usable.
+// documents are not decoded again either, and documents newCat shares with c's catalog (as
+// loads through a catalog.Cache do) are not even hashed: documents are read-only. c stays
+// usable.
 func (c *Compiler) Next(newCat *catalog.Catalog, newRevision string) *Compiler {
 	ix := newIndex(newCat, c.ix)
 	changed := diff(c.ix, ix)

@@ -26,12 +26,14 @@ type Device struct {
 	Vendor string
 	Model  string
 	// OSFamily ("windows", "linux") and OSBuild ("22631", "6.8") identify the OS release the
-	// device runs now, through the OSRelease documents' family and build.
-	OSFamily string
-	OSBuild  string
+	// device runs now, through the OSRelease documents' family and build. OSEdition
+	// ("Enterprise LTSC"), optional, tells apart releases that share a build.
+	OSFamily  string
+	OSBuild   string
+	OSEdition string
 }
 
-// FromFacts is the Device of member's PC that reported facts.
+// FromFacts is the Device of member's PC that reported facts. Facts carry no OS edition yet.
 func FromFacts(member string, f desired.Facts) Device {
 	return Device{Member: member, Labels: f.Labels, Vendor: f.Vendor, Model: f.Model, OSFamily: f.OSFamily, OSBuild: f.OSBuild}
 }
@@ -45,18 +47,21 @@ func FromFacts(member string, f desired.Facts) Device {
 //	model: Latitude 5450
 //	osFamily: windows
 //	osBuild: "22631"
+//	osEdition: Enterprise   # optional
 type DeviceFile struct {
-	Member   string            `json:"member" yaml:"member"`
-	Labels   map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
-	Vendor   string            `json:"vendor" yaml:"vendor"`
-	Model    string            `json:"model" yaml:"model"`
-	OSFamily string            `json:"osFamily" yaml:"osFamily"`
-	OSBuild  string            `json:"osBuild" yaml:"osBuild"`
+	Member    string            `json:"member" yaml:"member"`
+	Labels    map[string]string `json:"labels,omitempty" yaml:"labels,omitempty"`
+	Vendor    string            `json:"vendor" yaml:"vendor"`
+	Model     string            `json:"model" yaml:"model"`
+	OSFamily  string            `json:"osFamily" yaml:"osFamily"`
+	OSBuild   string            `json:"osBuild" yaml:"osBuild"`
+	OSEdition string            `json:"osEdition,omitempty" yaml:"osEdition,omitempty"`
 }
 
 // Device returns the device the file describes.
 func (f DeviceFile) Device() Device {
-	return Device{Member: f.Member, Labels: f.Labels, Vendor: f.Vendor, Model: f.Model, OSFamily: f.OSFamily, OSBuild: f.OSBuild}
+	return Device{Member: f.Member, Labels: f.Labels, Vendor: f.Vendor, Model: f.Model,
+		OSFamily: f.OSFamily, OSBuild: f.OSBuild, OSEdition: f.OSEdition}
 }
 
 // ParseDeviceFile reads a DeviceFile in YAML or JSON. Unknown fields are refused, so a typo
@@ -126,7 +131,7 @@ func (ix *Index) profileOf(dev Device) (Profile, *group) {
 	if hw != nil {
 		p.HardwareModel = hw.name
 	}
-	if os := ix.osOf(dev.OSFamily, dev.OSBuild); os != nil {
+	if os := ix.osOf(dev.OSFamily, dev.OSBuild, dev.OSEdition); os != nil {
 		p.OSRelease = os.name
 	}
 	if sel := ix.selectors[dev.Member]; sel != nil {
@@ -233,10 +238,23 @@ func foldHW(vendor, model string) hwKey {
 	return hwKey{strings.ToLower(strings.TrimSpace(vendor)), strings.ToLower(strings.TrimSpace(model))}
 }
 
-// osOf finds the OSRelease of a family and build.
-func (ix *Index) osOf(family, build string) *osRelease {
-	if os := ix.osByBuild[osKey{family, build}]; os != nil {
-		return os
+// osOf finds the OSRelease of a family, build and edition. The edition only tells apart
+// releases of one build (Windows 11 24H2 and LTSC 2024 are both 26100); without it, or when
+// none matches, a general release wins over an LTSC one.
+func (ix *Index) osOf(family, build, edition string) *osRelease {
+	rs := ix.osByBuild[osKey{family, build}]
+	if rs == nil {
+		rs = ix.osByBuild[osKey{strings.ToLower(strings.TrimSpace(family)), strings.TrimSpace(build)}]
 	}
-	return ix.osByBuild[osKey{strings.ToLower(strings.TrimSpace(family)), strings.TrimSpace(build)}]
+	if len(rs) > 1 && edition != "" {
+		for _, r := range rs {
+			if strings.EqualFold(r.spec.Edition, strings.TrimSpace(edition)) {
+				return r
+			}
+		}
+	}
+	if len(rs) == 0 {
+		return nil
+	}
+	return rs[0]
 }

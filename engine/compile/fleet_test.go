@@ -348,8 +348,19 @@ func newSynthFleet(tb testing.TB, devices int, seed uint64) *synthFleet {
 }
 
 // withChangedPackage returns the fleet's catalog with the newest version of product promoted
-// (or demoted) between user-test and approved: the commit of a packager.
+// (or demoted) between user-test and approved: the commit of a packager. The other documents
+// are shared with the fleet's catalog, as a load through a catalog.Cache shares them.
 func (f *synthFleet) withChangedPackage(tb testing.TB, product string) *catalog.Catalog {
+	return f.changePackage(tb, product, false)
+}
+
+// withChangedPackageFresh is withChangedPackage with every document a new one, as a load
+// without a cache makes them.
+func (f *synthFleet) withChangedPackageFresh(tb testing.TB, product string) *catalog.Catalog {
+	return f.changePackage(tb, product, true)
+}
+
+func (f *synthFleet) changePackage(tb testing.TB, product string, fresh bool) *catalog.Catalog {
 	tb.Helper()
 	var last *catalog.Document
 	for _, d := range f.docs {
@@ -379,8 +390,12 @@ func (f *synthFleet) withChangedPackage(tb testing.TB, product string) *catalog.
 	changed.Object = obj
 	docs := make([]*catalog.Document, 0, len(f.docs))
 	for _, d := range f.docs {
-		if d == last {
+		switch {
+		case d == last:
 			d = &changed
+		case fresh:
+			c := *d
+			d = &c
 		}
 		docs = append(docs, d)
 	}
@@ -389,13 +404,13 @@ func (f *synthFleet) withChangedPackage(tb testing.TB, product string) *catalog.
 }
 
 var (
-	synthOnce sync.Once
-	synth     *synthFleet
+	ownFleetOnce sync.Once
+	ownFleet     *synthFleet
 )
 
 func benchFleet(b *testing.B) *synthFleet {
-	synthOnce.Do(func() { synth = newSynthFleet(b, 370_000, 1) })
-	return synth
+	ownFleetOnce.Do(func() { ownFleet = newSynthFleet(b, 370_000, 1) })
+	return ownFleet
 }
 
 // serve computes the desired state of every device on all processors, as the daemon's pollers

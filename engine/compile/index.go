@@ -29,8 +29,10 @@ type Index struct {
 	// docs holds every document of a kind compilation reads, with its content hash.
 	docs map[finding.DocRef]*indexed
 
-	osByName  map[string]*osRelease
-	osByBuild map[osKey]*osRelease
+	osByName map[string]*osRelease
+	// osByBuild are the releases of a family and build: usually one, but an LTSC release may
+	// share its build with a general one. The general ones come first, then by name.
+	osByBuild map[osKey][]*osRelease
 	hwByName  map[string]*hwModel
 	hwExact   map[hwKey]*hwModel
 	hwFold    map[hwKey]*hwModel
@@ -61,6 +63,9 @@ type hwKey struct{ vendor, model string }
 
 // indexed is one document's content hash and decoded form (nil if it did not decode).
 type indexed struct {
+	// doc is the document read; a catalog loaded through a catalog.Cache shares the
+	// documents of unchanged files with the previous one, and those need no hashing.
+	doc  *catalog.Document
 	hash digest
 	val  any
 	err  error
@@ -177,7 +182,7 @@ func (ix *Index) Err() error { return joinErrs(ix.problems) }
 func (ix *Index) Catalog() *catalog.Catalog { return ix.cat }
 
 // newIndex indexes cat, reusing the decoded form of every document prev has with the same
-// reference and content hash.
+// reference and content hash (not computed again for the very same *Document).
 func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 	var docs []*catalog.Document
 	for _, k := range compiledKinds {
@@ -188,15 +193,21 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 		var h hasher
 		for i := lo; i < hi; i++ {
 			d := docs[i]
-			sum := h.sum(d.Object)
+			var old *indexed
 			if prev != nil {
-				if old := prev.docs[d.Ref()]; old != nil && old.hash == sum {
-					entries[i] = old
-					continue
-				}
+				old = prev.docs[d.Ref()]
+			}
+			if old != nil && old.doc == d {
+				entries[i] = old // the very same document: documents are read-only
+				continue
+			}
+			sum := h.sum(d.Object)
+			if old != nil && old.hash == sum {
+				entries[i] = &indexed{doc: d, hash: sum, val: old.val, err: old.err}
+				continue
 			}
 			val, err := decode(d)
-			entries[i] = &indexed{hash: sum, val: val, err: err}
+			entries[i] = &indexed{doc: d, hash: sum, val: val, err: err}
 		}
 	})
 
@@ -204,7 +215,7 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 		cat:          cat,
 		docs:         make(map[finding.DocRef]*indexed, len(docs)),
 		osByName:     map[string]*osRelease{},
-		osByBuild:    map[osKey]*osRelease{},
+		osByBuild:    map[osKey][]*osRelease{},
 		hwByName:     map[string]*hwModel{},
 		hwExact:      map[hwKey]*hwModel{},
 		hwFold:       map[hwKey]*hwModel{},
@@ -230,14 +241,13 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 		case *osRelease:
 			ix.osByName[v.name] = v
 			k := osKey{strings.ToLower(v.spec.Family), v.spec.Build}
-			if other := ix.osByBuild[k]; other != nil {
-				ix.problems = append(ix.problems, fmt.Errorf("compile: OSRelease %s and %s both have family %s build %s; using %s",
-					other.name, v.name, k.family, k.build, min(other.name, v.name)))
-				if other.name < v.name {
-					continue
+			for _, other := range ix.osByBuild[k] {
+				if strings.EqualFold(other.spec.Edition, v.spec.Edition) {
+					ix.problems = append(ix.problems, fmt.Errorf("compile: OSRelease %s and %s both have family %s build %s edition %q; using %s",
+						other.name, v.name, k.family, k.build, v.spec.Edition, min(other.name, v.name)))
 				}
 			}
-			ix.osByBuild[k] = v
+			ix.osByBuild[k] = append(ix.osByBuild[k], v)
 		case *hwModel:
 			ix.hwByName[v.name] = v
 			k := hwKey{v.spec.Vendor, v.spec.Model}
@@ -267,6 +277,17 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 		case *group:
 			ix.groups[v.ref.Namespace] = append(ix.groups[v.ref.Namespace], v)
 		}
+	}
+	for _, rs := range ix.osByBuild {
+		slices.SortFunc(rs, func(a, b *osRelease) int {
+			general := func(r *osRelease) int {
+				if r.spec.Channel == "" || r.spec.Channel == "ga" {
+					return 0
+				}
+				return 1
+			}
+			return cmp.Or(cmp.Compare(general(a), general(b)), cmp.Compare(a.name, b.name))
+		})
 	}
 	for _, p := range ix.products {
 		slices.SortFunc(p.versions, func(a, b *pkg) int {

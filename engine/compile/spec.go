@@ -153,6 +153,7 @@ func readOSRelease(r *specReader) (s catalog.OSReleaseSpec) {
 	m := r.spec()
 	s.Family, s.Edition = r.str(m, "family", "spec"), r.str(m, "edition", "spec")
 	s.Version, s.Build = r.str(m, "version", "spec"), r.str(m, "build", "spec")
+	s.Channel = r.str(m, "channel", "spec")
 	return s
 }
 

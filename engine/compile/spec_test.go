@@ -21,7 +21,7 @@ func TestSpecReadersAgreeWithDecodeSpec(t *testing.T) {
 			case catalog.KindOSRelease:
 				var s catalog.OSReleaseSpec
 				decodeSpec(t, d, &s)
-				got, want = readOSRelease(r), catalog.OSReleaseSpec{Family: s.Family, Edition: s.Edition, Version: s.Version, Build: s.Build}
+				got, want = readOSRelease(r), catalog.OSReleaseSpec{Family: s.Family, Edition: s.Edition, Version: s.Version, Build: s.Build, Channel: s.Channel}
 			case catalog.KindHardwareModel:
 				var s catalog.HardwareModelSpec
 				decodeSpec(t, d, &s)
