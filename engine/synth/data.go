@@ -16,8 +16,8 @@ var osReleases = []osRelease{
 	{"windows-11-24h2", "windows", "Enterprise", "24H2", "26100", "ga", "2024-10-01", "2027-10-12"},
 	{"windows-11-25h2", "windows", "Enterprise", "25H2", "26200", "ga", "2025-09-30", "2028-10-10"},
 	{"windows-11-ltsc-2024", "windows", "Enterprise LTSC", "24H2", "26100", "ltsc", "2024-10-01", "2029-10-09"},
-	{"ubuntu-22-04", "linux", "Desktop", "22.04", "5.15", "lts", "2022-04-21", "2027-06-01"},
-	{"ubuntu-24-04", "linux", "Desktop", "24.04", "6.8", "lts", "2024-04-25", "2029-05-31"},
+	{"ubuntu-22-04", "linux", "Desktop", "22.04", "22.04", "lts", "2022-04-21", "2027-06-01"},
+	{"ubuntu-24-04", "linux", "Desktop", "24.04", "24.04", "lts", "2024-04-25", "2029-05-31"},
 }
 
 // named is a DNS-label name with the display name people use for it.

@@ -224,7 +224,11 @@ func (e *Engine) Run(ctx context.Context, st *desired.State) Result {
 			if res.Products == nil {
 				res.Products = map[string]string{}
 			}
-			res.Products[n.r.Package.Product] = n.r.Package.Version
+			// A version to be removed but still installed (noop, detect mode, a failed
+			// uninstall) must not hide the wanted version that is installed too.
+			if _, seen := res.Products[n.r.Package.Product]; !seen || n.r.Ensure != "absent" {
+				res.Products[n.r.Package.Product] = n.r.Package.Version
+			}
 		}
 	}
 	return res

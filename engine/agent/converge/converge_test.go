@@ -981,3 +981,27 @@ func TestStopGrace(t *testing.T) {
 		})
 	}
 }
+
+// TestProductsPreferWantedVersion: with the old version still installed beside the new one (as
+// in detect mode, before the old one is removed), the inventory reports the wanted version.
+func TestProductsPreferWantedVersion(t *testing.T) {
+	for _, order := range []string{"present first", "absent first"} {
+		t.Run(order, func(t *testing.T) {
+			root := t.TempDir()
+			writeFile(t, root+"/opt/app/1.1", "", 0o644)
+			writeFile(t, root+"/opt/app/1.0", "", 0o644)
+			cur := scriptPkg("package/app", "app", "/opt/app/1.1", "exit 1", "exit 1")
+			cur.Package.Version = "1.1"
+			old := scriptPkg("package/app@1.0", "app", "/opt/app/1.0", "exit 1", "exit 1")
+			old.Ensure = Absent
+			rs := []desired.Resource{cur, old}
+			if order == "absent first" {
+				rs = []desired.Resource{old, cur}
+			}
+			res := newEngine(t, root).Run(context.Background(), state(ModeDetect, rs...))
+			if !mapsEqual(res.Products, map[string]string{"app": "1.1"}) {
+				t.Errorf("products %v, want app 1.1", res.Products)
+			}
+		})
+	}
+}
