@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"samverk.io/samverk/engine/diff"
-	"samverk.io/samverk/engine/policy"
+	"samverk.io/samverk/engine/gitfs"
 )
 
 func newDiffCmd() *cobra.Command {
@@ -113,7 +113,7 @@ func diffSource(repo, subdir, arg string) (diff.Source, error) {
 	if subdir != "" {
 		dir = strings.TrimSuffix(repo, "/") + "/" + subdir
 	}
-	fsys, hash, err := policy.RevisionFS(dir, arg)
+	fsys, hash, err := gitfs.DirAt(dir, arg)
 	if err != nil {
 		return diff.Source{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/gitfs"
 	"samverk.io/samverk/engine/policy"
 )
 
@@ -220,7 +221,7 @@ I/O or Rego error.`,
 			var old *policy.Set
 			baseName := baseDir
 			if base != "" {
-				fsys, hash, err := policy.RevisionFS(headDir, base)
+				fsys, hash, err := gitfs.DirAt(headDir, base)
 				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}

@@ -14,6 +14,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/gitfs"
 	"samverk.io/samverk/engine/policy"
 	"samverk.io/samverk/policies"
 )
@@ -100,7 +101,7 @@ spec:
 	}
 	commitAll(t, repo, "Time-limited access lasts at most 90 days")
 
-	baseFS, hash, err := policy.RevisionFS(polDir, "HEAD~1")
+	baseFS, hash, err := gitfs.DirAt(polDir, "HEAD~1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +112,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	headFS, _, err := policy.RevisionFS(polDir, "HEAD")
+	headFS, _, err := gitfs.DirAt(polDir, "HEAD")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,10 +155,10 @@ spec:
 		}
 	}
 
-	if _, _, err := policy.RevisionFS(polDir, "no-such-branch"); err == nil {
+	if _, _, err := gitfs.DirAt(polDir, "no-such-branch"); err == nil {
 		t.Error("an unknown revision must be an error")
 	}
-	if _, _, err := policy.RevisionFS(t.TempDir(), "HEAD"); err == nil {
+	if _, _, err := gitfs.DirAt(t.TempDir(), "HEAD"); err == nil {
 		t.Error("a directory outside any repository must be an error")
 	}
 }
