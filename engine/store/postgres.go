@@ -102,11 +102,13 @@ func (s *Postgres) Write(ctx context.Context, b *Batch) error {
 }
 
 const pgEnroll = `WITH e AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[])
-		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
+		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote, vendor, model, os_family, os_build, facts_digest)
 ), d AS (
-	INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, enrolled_at, last_seen)
-	SELECT id, member, credential_hash, hostname, facts, labels, at, at FROM e
+	INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest,
+		enrolled_at, last_seen)
+	SELECT id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest, at, at FROM e
 )
 INSERT INTO enrollments (device_id, member, at, hostname, serial, remote)
 SELECT id, member, at, hostname, serial, remote FROM e`
@@ -120,23 +122,29 @@ WHERE d.id = s.id`
 const pgReport = `WITH r AS (
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[],
 		$7::boolean[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::text[], $14::jsonb[],
-		$15::jsonb[], $16::text[], $17::json[])
+		$15::jsonb[], $16::text[], $17::json[], $19::text[], $20::text[], $21::text[], $22::text[], $23::bigint[], $24::boolean[])
 		AS r(id, at, revision, hash, started_at, duration_ms, noop, unchanged, corrected, failed, skipped, drifted,
-			compliance, facts, labels, hostname, results)
+			compliance, facts, labels, hostname, results, vendor, model, os_family, os_build, facts_digest, noteworthy)
 ), u AS (
 	UPDATE devices d SET last_seen = greatest(d.last_seen, r.at), report_at = r.at, report_revision = r.revision,
 		applied_hash = r.hash, unchanged = r.unchanged, corrected = r.corrected, failed = r.failed,
 		skipped = r.skipped, drifted = r.drifted, compliance = r.compliance,
 		facts = coalesce(r.facts, d.facts), labels = coalesce(r.labels, d.labels),
-		hostname = coalesce(r.hostname, d.hostname), reports = d.reports + 1
+		hostname = coalesce(r.hostname, d.hostname), vendor = coalesce(r.vendor, d.vendor),
+		model = coalesce(r.model, d.model), os_family = coalesce(r.os_family, d.os_family),
+		os_build = coalesce(r.os_build, d.os_build), facts_digest = coalesce(r.facts_digest, d.facts_digest),
+		reports = d.reports + 1,
+		hash_streak = CASE WHEN d.applied_hash = r.hash THEN d.hash_streak + 1 ELSE 1 END,
+		history_seq = d.history_seq + CASE WHEN r.noteworthy OR d.applied_hash <> r.hash THEN 1 ELSE 0 END
 	FROM r WHERE d.id = r.id
-	RETURNING d.id, d.reports
+	RETURNING d.id, d.history_seq, d.hash_streak, r.noteworthy
 )
 INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms, noop,
 	unchanged, corrected, failed, skipped, drifted, compliance, results)
-SELECT r.id, u.reports % $18, u.reports, r.at, r.revision, r.hash, r.started_at, r.duration_ms, r.noop,
+SELECT r.id, u.history_seq % $18, u.history_seq, r.at, r.revision, r.hash, r.started_at, r.duration_ms, r.noop,
 	r.unchanged, r.corrected, r.failed, r.skipped, r.drifted, r.compliance, r.results
 FROM r JOIN u ON u.id = r.id
+WHERE u.noteworthy OR u.hash_streak = 1
 ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, received_at = excluded.received_at,
 	revision = excluded.revision, hash = excluded.hash, started_at = excluded.started_at,
 	duration_ms = excluded.duration_ms, noop = excluded.noop, unchanged = excluded.unchanged,
@@ -147,9 +155,11 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 	if n := len(b.Enrollments); n > 0 {
 		var (
 			ids, members, hosts, serials, remotes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+			vendors, models, families, builds     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			creds                                 = make([][]byte, n)
 			facts, labels                         = make([]string, n), make([]string, n)
 			ats                                   = make([]time.Time, n)
+			digests                               = make([]int64, n)
 		)
 		for i := range b.Enrollments {
 			e := &b.Enrollments[i]
@@ -157,14 +167,12 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			if err != nil {
 				return err
 			}
-			l, err := encodeLabels(e.Facts.Labels)
-			if err != nil {
-				return err
-			}
-			ids[i], members[i], creds[i], hosts[i], facts[i], labels[i] = e.ID, e.Member, e.CredentialHash, e.Facts.Hostname, string(f), string(l)
+			ids[i], members[i], creds[i], hosts[i], facts[i], labels[i] = e.ID, e.Member, e.CredentialHash, f.Hostname, string(f.JSON), string(f.Labels)
 			ats[i], serials[i], remotes[i] = e.At, e.Facts.Serial, e.Remote
+			vendors[i], models[i], families[i], builds[i], digests[i] = f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest)
 		}
-		if _, err := tx.Exec(ctx, pgEnroll, ids, members, creds, hosts, facts, labels, ats, serials, remotes); err != nil {
+		if _, err := tx.Exec(ctx, pgEnroll, ids, members, creds, hosts, facts, labels, ats, serials, remotes,
+			vendors, models, families, builds, digests); err != nil {
 			return fmt.Errorf("insert devices: %w", err)
 		}
 	}
@@ -217,6 +225,10 @@ func (s *Postgres) writeReports(ctx context.Context, tx pgx.Tx, rs []Report) err
 	var (
 		ids, revs, hashes, comps, hosts = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]*string, n)
 		facts, labels                   = make([]*string, n), make([]*string, n)
+		vendors, models                 = make([]*string, n), make([]*string, n)
+		families, builds                = make([]*string, n), make([]*string, n)
+		digests                         = make([]*int64, n)
+		noteworthy                      = make([]bool, n)
 		results                         = make([]string, n)
 		ats, starts                     = make([]time.Time, n), make([]time.Time, n)
 		durs                            = make([]int64, n)
@@ -228,14 +240,16 @@ func (s *Postgres) writeReports(ctx context.Context, tx pgx.Tx, rs []Report) err
 		ids[i], ats[i], revs[i], hashes[i], starts[i], durs[i], noops[i] = r.DeviceID, r.At, r.Revision, r.Hash, r.StartedAt, r.DurationMs, r.Noop
 		unch[i], corr[i], fail[i] = int32(r.Counts.Unchanged), int32(r.Counts.Corrected), int32(r.Counts.Failed)
 		skip[i], drift[i], comps[i] = int32(r.Counts.Skipped), int32(r.Counts.Drifted), r.Counts.Judge()
-		if r.Facts != nil {
-			f, l, h := string(r.Facts), string(r.Labels), r.Hostname
-			facts[i], labels[i], hosts[i] = &f, &l, &h
+		noteworthy[i] = r.Counts.noteworthy()
+		if e := r.Facts; e != nil {
+			f, l, d := string(e.JSON), string(e.Labels), int64(e.Digest)
+			facts[i], labels[i], hosts[i], digests[i] = &f, &l, &e.Hostname, &d
+			vendors[i], models[i], families[i], builds[i] = &e.Vendor, &e.Model, &e.OSFamily, &e.OSBuild
 		}
 		results[i] = string(r.Results)
 	}
 	if _, err := tx.Exec(ctx, pgReport, ids, ats, revs, hashes, starts, durs, noops, unch, corr, fail, skip, drift,
-		comps, facts, labels, hosts, results, s.history); err != nil {
+		comps, facts, labels, hosts, results, s.history, vendors, models, families, builds, digests, noteworthy); err != nil {
 		return fmt.Errorf("write reports: %w", err)
 	}
 	return nil
@@ -346,6 +360,37 @@ func (s *Postgres) Reports(ctx context.Context, deviceID string, limit int) ([]S
 		return nil, fmt.Errorf("read reports: %w", err)
 	}
 	return rs, nil
+}
+
+// Identities streams every device's identity.
+func (s *Postgres) Identities(ctx context.Context, fn func(*Identity) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT id, member, credential_hash, labels::text, vendor, model, os_family, os_build, facts_digest FROM devices`)
+	if err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	defer rows.Close()
+	var (
+		id     Identity
+		labels []byte
+		digest int64
+	)
+	for rows.Next() {
+		id = Identity{}
+		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest); err != nil {
+			return fmt.Errorf("read identities: %w", err)
+		}
+		if err := decodeLabels(labels, &id.Labels); err != nil {
+			return fmt.Errorf("read identities: device %s: %w", id.ID, err)
+		}
+		id.FactsDigest = uint64(digest)
+		if err := fn(&id); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	return nil
 }
 
 func scanPGDevice(sc scanner) (*Device, error) {

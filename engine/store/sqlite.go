@@ -38,7 +38,10 @@ func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) 
 	common.Add("_pragma", "busy_timeout(10000)")
 	common.Add("_pragma", "foreign_keys(0)")
 	wq := url.Values{"_txlock": {"immediate"}}
-	wq["_pragma"] = append([]string{"journal_mode(WAL)", "synchronous(FULL)"}, common["_pragma"]...)
+	// The writer updates rows all over the table (one per reporting device): a page cache of
+	// 128 MiB keeps their pages at hand.
+	wq["_pragma"] = append([]string{"journal_mode(WAL)", "synchronous(FULL)", "cache_size(-131072)",
+		"journal_size_limit(67108864)"}, common["_pragma"]...)
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
@@ -112,15 +115,19 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		st **sql.Stmt
 		q  string
 	}{
-		{&s.stmts.insertDevice, `INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, enrolled_at, last_seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.insertDevice, `INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model,
+			os_family, os_build, facts_digest, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.stmts.insertEvent, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
 			served_revision = ?4, group_name = ?5, ring = ?6 WHERE id = ?7`},
 		{&s.stmts.report, `UPDATE devices SET last_seen = max(last_seen, ?1), report_at = ?1, report_revision = ?2,
 			applied_hash = ?3, unchanged = ?4, corrected = ?5, failed = ?6, skipped = ?7, drifted = ?8, compliance = ?9,
 			facts = coalesce(?10, facts), labels = coalesce(?11, labels), hostname = coalesce(?12, hostname),
-			reports = reports + 1 WHERE id = ?13 RETURNING reports`},
+			vendor = coalesce(?13, vendor), model = coalesce(?14, model), os_family = coalesce(?15, os_family),
+			os_build = coalesce(?16, os_build), facts_digest = coalesce(?17, facts_digest), reports = reports + 1,
+			hash_streak = CASE WHEN applied_hash = ?3 THEN hash_streak + 1 ELSE 1 END,
+			history_seq = history_seq + CASE WHEN ?19 OR applied_hash <> ?3 THEN 1 ELSE 0 END
+			WHERE id = ?18 RETURNING history_seq, hash_streak`},
 		{&s.stmts.history, `INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms,
 			noop, unchanged, corrected, failed, skipped, drifted, compliance, results)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -178,16 +185,13 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 		ins, ev := tx.StmtContext(ctx, s.stmts.insertDevice), tx.StmtContext(ctx, s.stmts.insertEvent)
 		for i := range b.Enrollments {
 			e := &b.Enrollments[i]
-			facts, err := EncodeFacts(&e.Facts)
-			if err != nil {
-				return err
-			}
-			labels, err := encodeLabels(e.Facts.Labels)
+			f, err := EncodeFacts(&e.Facts)
 			if err != nil {
 				return err
 			}
 			at := ms64(e.At)
-			if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, e.Facts.Hostname, facts, labels, at, at); err != nil {
+			if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, f.Hostname, f.JSON, f.Labels, f.Vendor, f.Model,
+				f.OSFamily, f.OSBuild, int64(f.Digest), at, at); err != nil {
 				return fmt.Errorf("insert device: %w", err)
 			}
 			if _, err := ev.ExecContext(ctx, e.ID, e.Member, at, e.Facts.Hostname, e.Facts.Serial, e.Remote); err != nil {
@@ -209,15 +213,24 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 		for i := range b.Reports {
 			r := &b.Reports[i]
 			judged := r.Counts.Judge()
-			var seq int64
+			var (
+				seq, streak int64
+				f           [8]any // all nil: the row's facts stay
+			)
+			if e := r.Facts; e != nil {
+				f = [8]any{string(e.JSON), string(e.Labels), e.Hostname, e.Vendor, e.Model, e.OSFamily, e.OSBuild, int64(e.Digest)}
+			}
 			err := up.QueryRowContext(ctx, ms64(r.At), r.Revision, r.Hash, r.Counts.Unchanged, r.Counts.Corrected,
-				r.Counts.Failed, r.Counts.Skipped, r.Counts.Drifted, judged, nullText(r.Facts), nullText(r.Labels),
-				nullString(r.Hostname), r.DeviceID).Scan(&seq)
+				r.Counts.Failed, r.Counts.Skipped, r.Counts.Drifted, judged, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7],
+				r.DeviceID, r.Counts.noteworthy()).Scan(&seq, &streak)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // the device is gone; its report has nothing to attach to
 			}
 			if err != nil {
 				return fmt.Errorf("update device report: %w", err)
+			}
+			if streak > 1 && !r.Counts.noteworthy() {
+				continue // the same state, all in line: nothing for the history
 			}
 			if _, err := hist.ExecContext(ctx, r.DeviceID, seq%int64(s.history), seq, ms64(r.At), r.Revision, r.Hash,
 				ms64(r.StartedAt), r.DurationMs, r.Noop, r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Failed,
@@ -340,6 +353,37 @@ func (s *SQLite) Reports(ctx context.Context, deviceID string, limit int) ([]Sto
 	return rs, nil
 }
 
+// Identities streams every device's identity, in table order.
+func (s *SQLite) Identities(ctx context.Context, fn func(*Identity) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, member, credential_hash, labels, vendor, model, os_family, os_build, facts_digest FROM devices`)
+	if err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	defer rows.Close()
+	var (
+		id     Identity
+		labels []byte
+		digest int64
+	)
+	for rows.Next() {
+		id = Identity{}
+		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest); err != nil {
+			return fmt.Errorf("read identities: %w", err)
+		}
+		if err := decodeLabels(labels, &id.Labels); err != nil {
+			return fmt.Errorf("read identities: device %s: %w", id.ID, err)
+		}
+		id.FactsDigest = uint64(digest)
+		if err := fn(&id); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	return nil
+}
+
 type scanner interface{ Scan(dest ...any) error }
 
 func scanSQLiteDevice(sc scanner) (*Device, error) {
@@ -381,17 +425,3 @@ func (p *Page) trim(limit int) *Page {
 func ms64(t time.Time) int64 { return t.UnixMilli() }
 
 func fromMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-func nullText(b []byte) any {
-	if b == nil {
-		return nil
-	}
-	return string(b)
-}
-
-func nullString(s string) any {
-	if s == "" {
-		return nil
-	}
-	return s
-}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type Store interface {
 	Summary(ctx context.Context, staleBefore time.Time) ([]Count, error)
 	// Reports returns up to limit of a device's most recent reports, newest first.
 	Reports(ctx context.Context, deviceID string, limit int) ([]StoredReport, error)
+	// Identities calls fn for every device, in no particular order, with what the daemon keeps
+	// of it in memory. It stops at the first error fn returns.
+	Identities(ctx context.Context, fn func(*Identity) error) error
 	// Close releases the database.
 	Close() error
 }
@@ -52,8 +56,10 @@ var ComplianceStates = []string{Compliant, Drifted, Failed, Stale}
 
 // Options tune a store. The zero value is a working default.
 type Options struct {
-	// History is the number of reports kept per device (default 10). Older ones are
-	// overwritten in place, so the history table never grows past History rows a device.
+	// History is the number of reports kept per device (default 10): the first report of
+	// each state a device applied, and every report that corrected, skipped, failed or found
+	// drift. Older ones are overwritten in place, so the history table never grows past
+	// History rows a device. A run that found everything in line updates the device only.
 	History int
 	// Readers is the number of SQLite reader connections (default 4), or the PostgreSQL pool
 	// size (default 8).
@@ -109,6 +115,9 @@ func (c Counts) Judge() string {
 	}
 	return Compliant
 }
+
+// noteworthy reports whether a run did or found anything: such runs are kept in history.
+func (c Counts) noteworthy() bool { return c.Corrected+c.Failed+c.Skipped+c.Drifted > 0 }
 
 // CountOutcomes counts results by outcome; an unknown outcome counts as failed.
 func CountOutcomes(rs []desired.ResourceResult) Counts {
@@ -193,29 +202,28 @@ type Report struct {
 	DurationMs int64
 	Noop       bool
 	Counts     Counts
-	// Hostname, Facts and Labels are empty when the report carried no facts; Facts, Labels and
-	// Results are JSON: desired.Facts, its labels, []desired.ResourceResult.
-	Hostname string
-	Facts    []byte
-	Labels   []byte
-	Results  []byte
+	// Facts is nil when the report carried no facts, or the caller knows they did not change.
+	Facts *EncodedFacts
+	// Results is the JSON of the []desired.ResourceResult whose outcome is not unchanged.
+	Results []byte
 }
 
 // NewReport encodes r, received from deviceID at at, for storage.
 func NewReport(deviceID string, at time.Time, r *desired.Report) (Report, error) {
-	var facts, labels []byte
+	var facts *EncodedFacts
 	if hasFacts(&r.Facts) {
 		var err error
 		if facts, err = EncodeFacts(&r.Facts); err != nil {
 			return Report{}, err
 		}
-		if labels, err = encodeLabels(r.Facts.Labels); err != nil {
-			return Report{}, err
-		}
 	}
-	results := r.Resources
-	if results == nil {
-		results = []desired.ResourceResult{}
+	// History keeps what happened: the resources that ended other than unchanged (their
+	// number is in Counts).
+	results := make([]desired.ResourceResult, 0, 4)
+	for _, rr := range r.Resources {
+		if rr.Outcome != desired.Unchanged {
+			results = append(results, rr)
+		}
 	}
 	res, err := json.Marshal(results)
 	if err != nil {
@@ -224,7 +232,7 @@ func NewReport(deviceID string, at time.Time, r *desired.Report) (Report, error)
 	return Report{
 		DeviceID: deviceID, At: at, Revision: r.Revision, Hash: r.Hash, StartedAt: r.StartedAt,
 		DurationMs: r.DurationMs, Noop: r.Noop, Counts: CountOutcomes(r.Resources),
-		Hostname: r.Facts.Hostname, Facts: facts, Labels: labels, Results: res,
+		Facts: facts, Results: res,
 	}, nil
 }
 
@@ -233,13 +241,59 @@ func hasFacts(f *desired.Facts) bool {
 	return f.Hostname != "" || f.Vendor != "" || f.Model != "" || f.OSFamily != "" || f.OSBuild != ""
 }
 
-// EncodeFacts is the stored form of facts: their JSON, the same bytes for the same facts.
-func EncodeFacts(f *desired.Facts) ([]byte, error) {
+// EncodedFacts are facts as stored: their JSON, their labels' JSON, the fields compilation
+// reads, and a digest that tells whether facts changed without comparing them.
+type EncodedFacts struct {
+	JSON, Labels                               []byte
+	Hostname, Vendor, Model, OSFamily, OSBuild string
+	Digest                                     uint64
+}
+
+// EncodeFacts encodes f for storage. The same facts always give the same JSON and Digest.
+func EncodeFacts(f *desired.Facts) (*EncodedFacts, error) {
 	b, err := json.Marshal(f)
 	if err != nil {
 		return nil, fmt.Errorf("encode facts: %w", err)
 	}
-	return b, nil
+	l, err := encodeLabels(f.Labels)
+	if err != nil {
+		return nil, err
+	}
+	h := fnv.New64a()
+	h.Write(b)
+	return &EncodedFacts{JSON: b, Labels: l, Hostname: f.Hostname, Vendor: f.Vendor, Model: f.Model,
+		OSFamily: f.OSFamily, OSBuild: f.OSBuild, Digest: h.Sum64()}, nil
+}
+
+// Identity is what the daemon keeps of a device in memory: who it is, how it authenticates,
+// what its desired state is compiled from, and the digest of its stored facts.
+type Identity struct {
+	ID             string
+	Member         string
+	CredentialHash []byte
+	Labels         map[string]string
+	Vendor         string
+	Model          string
+	OSFamily       string
+	OSBuild        string
+	FactsDigest    uint64
+}
+
+// Facts returns the facts compilation reads, as desired.Facts.
+func (id *Identity) Facts() desired.Facts {
+	return desired.Facts{Labels: id.Labels, Vendor: id.Vendor, Model: id.Model, OSFamily: id.OSFamily, OSBuild: id.OSBuild}
+}
+
+// decodeLabels decodes a labels column; "{}" (the common case of none) costs nothing.
+func decodeLabels(b []byte, into *map[string]string) error {
+	*into = nil
+	if len(b) == 0 || string(b) == "{}" {
+		return nil
+	}
+	if err := json.Unmarshal(b, into); err != nil {
+		return fmt.Errorf("decode labels: %w", err)
+	}
+	return nil
 }
 
 func encodeLabels(l map[string]string) ([]byte, error) {
@@ -255,16 +309,18 @@ func encodeLabels(l map[string]string) ([]byte, error) {
 
 // StoredReport is one report of a device's history.
 type StoredReport struct {
-	Seq        int64                    `json:"seq"`
-	At         time.Time                `json:"at"`
-	Revision   string                   `json:"revision"`
-	Hash       string                   `json:"hash"`
-	StartedAt  time.Time                `json:"startedAt"`
-	DurationMs int64                    `json:"durationMs"`
-	Noop       bool                     `json:"noop,omitempty"`
-	Counts     Counts                   `json:"counts"`
-	Compliance string                   `json:"compliance"`
-	Resources  []desired.ResourceResult `json:"resources"`
+	// Seq numbers the reports kept in the device's history, from 1.
+	Seq        int64     `json:"seq"`
+	At         time.Time `json:"at"`
+	Revision   string    `json:"revision"`
+	Hash       string    `json:"hash"`
+	StartedAt  time.Time `json:"startedAt"`
+	DurationMs int64     `json:"durationMs"`
+	Noop       bool      `json:"noop,omitempty"`
+	Counts     Counts    `json:"counts"`
+	Compliance string    `json:"compliance"`
+	// Resources are the results other than unchanged; Counts has them all.
+	Resources []desired.ResourceResult `json:"resources"`
 }
 
 // Batch is what one transaction writes.

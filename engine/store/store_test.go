@@ -125,7 +125,7 @@ var storeCases = []storeCase{
 	{"history is bounded and newest first", func(t *testing.T, s store.Store) {
 		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0), enrollment("d2", "m", t0)}})
 		for i := range 5 {
-			write(t, s, &store.Batch{Reports: []store.Report{newReport(t, "d1", t0.Add(time.Duration(i)*time.Minute), fmt.Sprint("h", i), desired.Unchanged)}})
+			write(t, s, &store.Batch{Reports: []store.Report{newReport(t, "d1", t0.Add(time.Duration(i)*time.Minute), fmt.Sprint("h", i), desired.Corrected, desired.Unchanged)}})
 		}
 		rs, err := s.Reports(ctx(t), "d1", 100)
 		if err != nil {
@@ -138,17 +138,49 @@ var storeCases = []storeCase{
 		if want := []string{"5:h4", "4:h3", "3:h2"}; !slices.Equal(got, want) {
 			t.Errorf("history %v, want %v (History 3)", got, want)
 		}
-		if len(rs) > 0 && (rs[0].Resources[0].ID != "r0" || rs[0].Compliance != store.Compliant || rs[0].DurationMs != 1500) {
+		if len(rs) > 0 && (len(rs[0].Resources) != 1 || rs[0].Resources[0].ID != "r0" || rs[0].Counts.Unchanged != 1 ||
+			rs[0].Compliance != store.Compliant || rs[0].DurationMs != 1500) {
 			t.Errorf("newest report %+v", rs[0])
 		}
 		if rs, _ := s.Reports(ctx(t), "d2", 10); len(rs) != 0 {
 			t.Errorf("d2 has %d reports, want 0", len(rs))
 		}
 	}},
+	{"history keeps what is worth keeping", func(t *testing.T, s store.Store) {
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0)}})
+		for i, r := range []struct {
+			hash     string
+			outcomes []string
+		}{
+			{"h1", []string{desired.Unchanged}},                    // first report: kept
+			{"h1", []string{desired.Unchanged}},                    // all in line: not kept
+			{"h1", []string{desired.Unchanged, desired.Corrected}}, // corrected: kept
+			{"h1", nil},                         // not kept
+			{"h2", []string{desired.Unchanged}}, // a new state applied: kept
+			{"h2", []string{desired.Drifted}},   // kept
+		} {
+			write(t, s, &store.Batch{Reports: []store.Report{newReport(t, "d1", t0.Add(time.Duration(i)*time.Minute), r.hash, r.outcomes...)}})
+		}
+		rs, err := s.Reports(ctx(t), "d1", 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range rs {
+			got = append(got, fmt.Sprintf("%d:%s@%d", r.Seq, r.Hash, r.At.Sub(t0)/time.Minute))
+		}
+		if want := []string{"4:h2@5", "3:h2@4", "2:h1@2"}; !slices.Equal(got, want) {
+			t.Errorf("history %v, want %v (History 3)", got, want)
+		}
+		d, _ := s.Device(ctx(t), "d1", t0)
+		if d.LastReport.AppliedHash != "h2" || d.LastReport.Counts.Drifted != 1 {
+			t.Errorf("device %+v", d.LastReport)
+		}
+	}},
 	{"one batch: same device twice, unknown device, facts kept when absent", func(t *testing.T, s store.Store) {
 		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0)}})
 		noFacts := newReport(t, "d1", t0.Add(3*time.Minute), "h3", desired.Failed)
-		noFacts.Hostname, noFacts.Facts, noFacts.Labels = "", nil, nil
+		noFacts.Facts = nil
 		r1 := newReport(t, "d1", t0.Add(time.Minute), "h1", desired.Unchanged)
 		r1b, err := store.NewReport("d1", t0.Add(2*time.Minute), &desired.Report{Revision: "rev-h2", Hash: "h2",
 			Facts: desired.Facts{Hostname: "renamed", OSBuild: "26100", Labels: map[string]string{"site": "lulea"}}})
@@ -172,6 +204,34 @@ var storeCases = []storeCase{
 		}
 		if _, err := s.Device(ctx(t), "ghost", t0); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("a report created device ghost: %v", err)
+		}
+	}},
+	{"identities carry what the daemon keeps in memory", func(t *testing.T, s store.Store) {
+		a, b := enrollment("a", "m1", t0), enrollment("b", "m2", t0)
+		b.Facts.Labels = nil
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{a, b}})
+		moved := newReport(t, "a", t0.Add(time.Minute), "h1")
+		mf := desired.Facts{Hostname: "pc-a", Vendor: "HP", Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", Labels: map[string]string{"role": "lab"}}
+		var err error
+		if moved.Facts, err = store.EncodeFacts(&mf); err != nil {
+			t.Fatal(err)
+		}
+		write(t, s, &store.Batch{Reports: []store.Report{moved}})
+		got := map[string]store.Identity{}
+		if err := s.Identities(ctx(t), func(id *store.Identity) error { got[id.ID] = *id; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]store.Identity{"a": {ID: "a", Member: "m1", CredentialHash: a.CredentialHash, Labels: mf.Labels, Vendor: "HP",
+			Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", FactsDigest: moved.Facts.Digest}}
+		bf, _ := store.EncodeFacts(&b.Facts)
+		want["b"] = store.Identity{ID: "b", Member: "m2", CredentialHash: b.CredentialHash, Vendor: "Dell Inc.", Model: "Latitude 5450",
+			OSFamily: "windows", OSBuild: "22631", FactsDigest: bf.Digest}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("identities\n got %+v\nwant %+v", got, want)
+		}
+		stop := errors.New("stop")
+		if err := s.Identities(ctx(t), func(*store.Identity) error { return stop }); !errors.Is(err, stop) {
+			t.Errorf("fn's error: got %v", err)
 		}
 	}},
 	{"list filters and pages", func(t *testing.T, s store.Store) {
@@ -251,7 +311,7 @@ var storeCases = []storeCase{
 				}
 				b.Served(store.Served{DeviceID: id, At: t0, Hash: "h0"})
 				for j := range perDevice {
-					if err := b.Report(ctx(t), newReport(t, id, t0.Add(time.Duration(j)*time.Second), "h0", desired.Unchanged)); err != nil {
+					if err := b.Report(ctx(t), newReport(t, id, t0.Add(time.Duration(j)*time.Second), "h0", desired.Corrected)); err != nil {
 						t.Errorf("report: %v", err)
 					}
 				}
