@@ -78,7 +78,7 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 	k, cred, hash := newDevice()
 	id := k.String()
 	facts, err := store.EncodeFacts(&req.Facts)
-	if err != nil {
+	if err != nil { // cannot happen: facts are strings
 		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
 		return
 	}
@@ -87,7 +87,7 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		s.writeFailed(w, r, "enroll", err)
 		return
 	}
-	s.ix.put(k, hash, member, &req.Facts, factsSum(facts))
+	s.ix.put(k, hash, member, &req.Facts, facts.Digest)
 	s.m.enrollments.WithLabelValues(member).Inc()
 	s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
 	w.Header().Set("Location", "/api/v1/devices/"+id)
@@ -215,7 +215,12 @@ func (s *Service) fetch(ctx context.Context, k devKey) bool {
 		}
 		return false
 	}
-	return s.index(d) == nil
+	f, err := store.EncodeFacts(&d.Facts)
+	if err != nil {
+		return false
+	}
+	return s.index(&store.Identity{ID: d.ID, Member: d.Member, CredentialHash: d.CredentialHash, Labels: d.Facts.Labels,
+		Vendor: d.Facts.Vendor, Model: d.Facts.Model, OSFamily: d.Facts.OSFamily, OSBuild: d.Facts.OSBuild, FactsDigest: f.Digest}) == nil
 }
 
 // writeFailed answers a write that did not commit: 503 with Retry-After, since the agent will

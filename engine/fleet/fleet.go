@@ -146,35 +146,20 @@ func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
 
 // load reads every device from the store into the index.
 func (s *Service) load(ctx context.Context) error {
-	q := store.Query{Limit: store.MaxLimit}
-	for {
-		p, err := s.st.Devices(ctx, q)
-		if err != nil {
-			return fmt.Errorf("load devices: %w", err)
-		}
-		for i := range p.Devices {
-			if err := s.index(&p.Devices[i]); err != nil {
-				return fmt.Errorf("load devices: %w", err)
-			}
-		}
-		if p.Next == "" {
-			return nil
-		}
-		q.After = p.Next
+	if err := s.st.Identities(ctx, s.index); err != nil {
+		return fmt.Errorf("load devices: %w", err)
 	}
+	return nil
 }
 
 // index adds a device read from the store to the index.
-func (s *Service) index(d *store.Device) error {
-	k, ok := parseID(d.ID)
-	if !ok || len(d.CredentialHash) != len(entry{}.cred) {
-		return fmt.Errorf("device %q: malformed id or credential hash", d.ID)
+func (s *Service) index(id *store.Identity) error {
+	k, ok := parseID(id.ID)
+	if !ok || len(id.CredentialHash) != len(entry{}.cred) {
+		return fmt.Errorf("device %q: malformed id or credential hash", id.ID)
 	}
-	facts, err := store.EncodeFacts(&d.Facts)
-	if err != nil {
-		return err
-	}
-	s.ix.put(k, [32]byte(d.CredentialHash), d.Member, &d.Facts, factsSum(facts))
+	f := id.Facts()
+	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest)
 	return nil
 }
 
@@ -266,18 +251,15 @@ func (s *Service) ingest(ctx context.Context, k devKey, member string, known uin
 	if err != nil {
 		return err
 	}
-	var sum uint64
-	if rep.Facts != nil {
-		if sum = factsSum(rep.Facts); sum == known {
-			rep.Hostname, rep.Facts, rep.Labels = "", nil, nil // unchanged: leave the row's facts be
-		}
+	if rep.Facts != nil && rep.Facts.Digest == known {
+		rep.Facts = nil // unchanged: leave the row's facts be
 	}
 	if err := s.b.Report(ctx, rep); err != nil {
 		return err
 	}
 	s.m.reports.Inc()
 	if rep.Facts != nil {
-		s.ix.refacts(k, member, &r.Facts, sum)
+		s.ix.refacts(k, member, &r.Facts, rep.Facts.Digest)
 	}
 	return nil
 }

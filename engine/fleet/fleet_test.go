@@ -271,7 +271,8 @@ func TestEndToEnd(t *testing.T) {
 			}
 			var hist struct{ Reports []store.StoredReport }
 			json.Unmarshal(h.do("GET", "/api/v1/devices/"+a.DeviceID+"/reports", adminToken, nil).body, &hist)
-			if len(hist.Reports) != 1 || len(hist.Reports[0].Resources) != 2 || hist.Reports[0].DurationMs != 900 {
+			if len(hist.Reports) != 1 || len(hist.Reports[0].Resources) != 1 || hist.Reports[0].Resources[0].ID != "package/firefox" ||
+				hist.Reports[0].Counts.Unchanged != 1 || hist.Reports[0].DurationMs != 900 {
 				t.Errorf("history: %+v", hist)
 			}
 			var sum fleet.Summary

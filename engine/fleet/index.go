@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
-	"hash/fnv"
 	"maps"
 	"slices"
 	"strconv"
@@ -48,7 +47,7 @@ type entry struct {
 	cred  [sha256.Size]byte
 	cls   *class
 	tat   int64  // rate limit: theoretical arrival time (GCRA), in Unix nanoseconds
-	facts uint64 // FNV-1a of the facts last stored, to skip rewriting unchanged ones
+	facts uint64 // digest of the facts last stored, to skip rewriting unchanged ones
 }
 
 // class is the set of devices sharing compile inputs.
@@ -308,11 +307,4 @@ func classKey(member string, f *desired.Facts) string {
 		add(f.Labels[k])
 	}
 	return string(b)
-}
-
-// factsSum fingerprints facts as stored (their JSON).
-func factsSum(encoded []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(encoded)
-	return h.Sum64()
 }
