@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
 )
@@ -151,6 +152,9 @@ func (b *Batcher) Run(ctx context.Context) error {
 			}
 		case it := <-b.queue:
 			b.add(&batch, &dones, it)
+			// Let the requests that are ready to queue do so before the batch closes: with
+			// few CPUs the writer would otherwise commit one write at a time.
+			runtime.Gosched()
 			b.collect(&batch, &dones)
 			b.flush(ctx, &batch, &dones)
 		}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -15,12 +16,27 @@ import (
 
 // SQLite is the embedded store: one database file in WAL mode, written through a single
 // connection and read through a small pool. Commits are synchronous (synchronous=FULL), so a
-// committed batch survives a crash of the process or the machine.
+// committed batch survives a crash of the process or the machine. A connection of its own
+// checkpoints the WAL in the background, so that copying pages back into the database does
+// not stall the writer's commits.
 type SQLite struct {
 	w, r    *sql.DB
+	ckpt    *sql.DB
 	history int
 	stmts   sqliteStmts
+	stop    chan struct{}
+	stopped chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
 }
+
+// checkpointEvery is how often the background checkpoint runs. The writer checkpoints by
+// itself only if the WAL outgrows walBackstop pages, which the background one prevents.
+const (
+	checkpointEvery = time.Second
+	walBackstop     = 100_000
+)
 
 var _ Store = (*SQLite)(nil)
 
@@ -41,7 +57,7 @@ func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) 
 	// The writer updates rows all over the table (one per reporting device): a page cache of
 	// 128 MiB keeps their pages at hand.
 	wq["_pragma"] = append([]string{"journal_mode(WAL)", "synchronous(FULL)", "cache_size(-131072)",
-		"journal_size_limit(67108864)"}, common["_pragma"]...)
+		"journal_size_limit(67108864)", fmt.Sprintf("wal_autocheckpoint(%d)", walBackstop)}, common["_pragma"]...)
 	w, err := sql.Open("sqlite", path+"?"+wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
@@ -65,11 +81,38 @@ func OpenSQLite(ctx context.Context, path string, opt Options) (*SQLite, error) 
 	r.SetMaxIdleConns(opt.Readers)
 	r.SetConnMaxIdleTime(0)
 	s.r = r
+	ckpt, err := sql.Open("sqlite", path+"?"+url.Values{"_pragma": common["_pragma"]}.Encode())
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	ckpt.SetMaxOpenConns(1)
+	s.ckpt = ckpt
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
+	s.stop, s.stopped = make(chan struct{}), make(chan struct{})
+	go s.checkpoints()
 	return s, nil
+}
+
+// checkpoints copies committed WAL pages into the database file every checkpointEvery, without
+// blocking the writer (PASSIVE), until Close.
+func (s *SQLite) checkpoints() {
+	defer close(s.stopped)
+	t := time.NewTicker(checkpointEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			// A failed checkpoint is retried on the next tick; past walBackstop pages the
+			// writer checkpoints by itself.
+			s.ckpt.Exec(`PRAGMA wal_checkpoint(PASSIVE)`)
+		}
+	}
 }
 
 func (s *SQLite) migrate(ctx context.Context) error {
@@ -146,16 +189,27 @@ func (s *SQLite) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close closes both connection pools.
+// Close stops the checkpoints and closes the connections. Closing again does nothing.
 func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.close() })
+	return s.closeErr
+}
+
+func (s *SQLite) close() error {
+	if s.stop != nil {
+		close(s.stop)
+		<-s.stopped
+	}
 	var errs []error
 	for _, st := range []*sql.Stmt{s.stmts.insertDevice, s.stmts.insertEvent, s.stmts.served, s.stmts.report, s.stmts.history} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
 	}
-	if s.r != nil {
-		errs = append(errs, s.r.Close())
+	for _, db := range []*sql.DB{s.ckpt, s.r} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
 	}
 	errs = append(errs, s.w.Close())
 	if err := errors.Join(errs...); err != nil {
