@@ -28,14 +28,19 @@ var _ Store = (*Postgres)(nil)
 const migrateLock = 0x73616d7665726b // "samverk"
 
 // OpenPostgres connects to the database at dsn (a postgres:// URL) and migrates its schema.
+//
+// The pool holds Options.Readers connections, else pool_max_conns of dsn, else 8.
 func OpenPostgres(ctx context.Context, dsn string, opt Options) (*Postgres, error) {
+	explicit := opt.Readers > 0
 	opt = opt.withDefaults(8)
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parse error may quote the connection string, password and all.
 		return nil, errors.New("open postgres store: invalid connection string")
 	}
-	cfg.MaxConns = int32(opt.Readers)
+	if explicit || !strings.Contains(dsn, "pool_max_conns=") {
+		cfg.MaxConns = int32(opt.Readers)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("open postgres store: %w", err)
