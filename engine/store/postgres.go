@@ -374,28 +374,7 @@ func (s *Postgres) Identities(ctx context.Context, fn func(*Identity) error) err
 		return fmt.Errorf("read identities: %w", err)
 	}
 	defer rows.Close()
-	var (
-		id     Identity
-		labels []byte
-		digest int64
-	)
-	for rows.Next() {
-		id = Identity{}
-		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest); err != nil {
-			return fmt.Errorf("read identities: %w", err)
-		}
-		if err := decodeLabels(labels, &id.Labels); err != nil {
-			return fmt.Errorf("read identities: device %s: %w", id.ID, err)
-		}
-		id.FactsDigest = uint64(digest)
-		if err := fn(&id); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read identities: %w", err)
-	}
-	return nil
+	return scanIdentities(rows, fn)
 }
 
 func scanPGDevice(sc scanner) (*Device, error) {

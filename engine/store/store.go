@@ -386,3 +386,37 @@ type Count struct {
 // staleExpr is the SQL for a device's compliance with staleness applied; the one parameter is
 // the stale horizon. Both dialects share it (placeholders are filled in per dialect).
 const staleExpr = `CASE WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
+
+// identityRows is what both databases' result sets offer for reading identities.
+type identityRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanIdentities reads rows of (id, member, credential_hash, labels, vendor, model, os_family,
+// os_build, facts_digest) and hands each identity to fn.
+func scanIdentities(rows identityRows, fn func(*Identity) error) error {
+	var (
+		id     Identity
+		labels []byte
+		digest int64
+	)
+	for rows.Next() {
+		id = Identity{}
+		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest); err != nil {
+			return fmt.Errorf("read identities: %w", err)
+		}
+		if err := decodeLabels(labels, &id.Labels); err != nil {
+			return fmt.Errorf("read identities: device %s: %w", id.ID, err)
+		}
+		id.FactsDigest = uint64(digest)
+		if err := fn(&id); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read identities: %w", err)
+	}
+	return nil
+}
