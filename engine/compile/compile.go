@@ -34,7 +34,6 @@ const (
 	CondUnresolvedReference   = "UnresolvedReference"
 	CondBaselineCycle         = "BaselineCycle"
 	CondInvalidSetting        = "InvalidSetting"
-	CondIncompleteSetting     = "IncompleteSetting"
 )
 
 // OS actions and the reasons for staying.
@@ -477,9 +476,6 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		if s.p.invalid != "" {
 			sb.conds.add(CondInvalidSetting, "Setting", "setting %s of baseline %s is left out: %s", id, s.chain[len(s.chain)-1], s.p.invalid)
 			continue
-		}
-		if s.p.note != "" {
-			sb.conds.add(CondIncompleteSetting, "ExpectedOutput", "%s", s.p.note)
 		}
 		it := item{r: s.p.res, part: s.p.part}
 		it.r.Why = settingWhy(s)

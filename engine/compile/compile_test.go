@@ -458,7 +458,7 @@ spec:
 `)
 		st, _ := newIndexT(t, cat).Compile(with(dell, map[string]string{"role": "staff"}), "r")
 		got := condTypes(st)
-		for _, want := range []string{"BaselineCycle/Extends", "UnresolvedReference/Baseline", "InvalidSetting/Setting", "IncompleteSetting/ExpectedOutput"} {
+		for _, want := range []string{"BaselineCycle/Extends", "UnresolvedReference/Baseline", "InvalidSetting/Setting"} {
 			if !slices.Contains(got, want) {
 				t.Errorf("conditions %v lack %s", got, want)
 			}

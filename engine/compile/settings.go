@@ -20,9 +20,6 @@ type prepared struct {
 	part []byte
 	// invalid says why the setting cannot be applied; res is unset then.
 	invalid string
-	// note is a caveat the device's owner should read, e.g. a check's expected output that the
-	// wire form cannot carry.
-	note string
 	// cache holds the resource's JSON for the Why it had last.
 	cache *atomic.Pointer[encodedSetting]
 }
@@ -68,10 +65,9 @@ func prepare(s catalog.Setting, raw any) prepared {
 			p.invalid = "command setting needs both check and set"
 			return p
 		}
+		// A command's value is what its check verifies; the check's exit status decides, so
+		// the value itself does not travel to the device.
 		r.Command = &desired.Command{Check: s.Check, Set: s.Set, TimeoutSeconds: s.TimeoutSeconds}
-		if raw != nil {
-			p.note = fmt.Sprintf("setting %s expects check to print %q, but the desired state carries no expected output: the check's exit status alone decides", s.ID, scalarText(raw))
-		}
 	case desired.TypeService:
 		state, _ := raw.(string)
 		switch state {
