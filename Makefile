@@ -41,6 +41,7 @@ bench: ## run the benchmarks (BENCH=regexp to pick)
 
 .PHONY: synth
 synth: ## write the 10,000-document synthetic catalog to $(SYNTH_DIR)
+	rm -rf $(SYNTH_DIR)
 	$(GO) test ./engine/synth -run TestWriteSynth -count=1 -synth.out=$(abspath $(SYNTH_DIR))
 
 .PHONY: run
