@@ -300,18 +300,7 @@ func (s *Postgres) Devices(ctx context.Context, q Query) (*Page, error) {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	defer rows.Close()
-	p := &Page{Devices: make([]Device, 0, min(limit, 1024))}
-	for rows.Next() {
-		d, err := scanPGDevice(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list devices: %w", err)
-		}
-		p.Devices = append(p.Devices, *d)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list devices: %w", err)
-	}
-	return p.trim(limit), nil
+	return collectPage(rows, limit, func() (*Device, error) { return scanPGDevice(rows) })
 }
 
 // Summary counts devices by member, group and compliance.

@@ -387,8 +387,8 @@ type Count struct {
 // the stale horizon. Both dialects share it (placeholders are filled in per dialect).
 const staleExpr = `CASE WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
 
-// identityRows is what both databases' result sets offer for reading identities.
-type identityRows interface {
+// resultRows is what both databases' result sets offer.
+type resultRows interface {
 	Next() bool
 	Scan(dest ...any) error
 	Err() error
@@ -396,7 +396,7 @@ type identityRows interface {
 
 // scanIdentities reads rows of (id, member, credential_hash, labels, vendor, model, os_family,
 // os_build, facts_digest) and hands each identity to fn.
-func scanIdentities(rows identityRows, fn func(*Identity) error) error {
+func scanIdentities(rows resultRows, fn func(*Identity) error) error {
 	var (
 		id     Identity
 		labels []byte
@@ -419,4 +419,21 @@ func scanIdentities(rows identityRows, fn func(*Identity) error) error {
 		return fmt.Errorf("read identities: %w", err)
 	}
 	return nil
+}
+
+// collectPage reads a page of devices, scanning each row with scan; it fetched limit+1 rows
+// to learn whether another page follows.
+func collectPage(rows resultRows, limit int, scan func() (*Device, error)) (*Page, error) {
+	p := &Page{Devices: make([]Device, 0, min(limit, 1024))}
+	for rows.Next() {
+		d, err := scan()
+		if err != nil {
+			return nil, fmt.Errorf("list devices: %w", err)
+		}
+		p.Devices = append(p.Devices, *d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list devices: %w", err)
+	}
+	return p.trim(limit), nil
 }
