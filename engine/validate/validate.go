@@ -97,6 +97,12 @@ func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) 
 	}
 	findings = append(findings, sf...)
 	findings = append(findings, refs.Check(lr.Catalog)...)
+	if len(lr.Catalog.OfKind(catalog.KindMember)) == 0 {
+		// An empty or gutted tree would otherwise pass and take every device's state away.
+		findings = append(findings, finding.Finding{Rule: finding.RuleNoMember, Severity: finding.Deny,
+			Message: fmt.Sprintf("the catalog has no Member document (%d documents in %d files): an empty or gutted tree is not a catalog; each member lives in %s/<member>/member.yaml",
+				lr.Catalog.Len(), lr.Files, catalog.MembersDir)})
+	}
 	rules := finding.BuiltinRules()
 	if opt.Policies != nil && ctx.Err() == nil {
 		pf, err := opt.Policies.Evaluate(ctx, lr.Catalog, now())
