@@ -584,6 +584,9 @@ func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
 		if !strings.HasPrefix(f.Rule, "SV-") {
 			t.Errorf("planted document is not schema- and reference-clean: %s", f)
 		}
+		if strings.Contains(f.Message, "%!") {
+			t.Errorf("message shows a Go format verb: %s", f)
+		}
 	}
 	if hit == nil {
 		t.Fatalf("no %s finding:\n%s", p.rule, join(res.Report.Findings))
@@ -617,6 +620,50 @@ func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
 	}
 	if hit.Severity == finding.Deny && res.Report.Passed {
 		t.Errorf("a deny finding must fail the run")
+	}
+}
+
+// TestSchemaInvalidGetsNoPolicyFinding: a document that fails its schema is reported by the
+// schema alone. With maxDays: "180" (a string), SV-SVC-003 used to compare and print a string
+// as a number: a false finding reading "maxDays is %!d(string=180)". No planted document, valid
+// or not, may show a Go format verb in any message.
+func TestSchemaInvalidGetsNoPolicyFinding(t *testing.T) {
+	pol := bundled(t)
+	svc := plantedDocs[slices.IndexFunc(plantedDocs, func(p planted) bool { return p.rule == "SV-SVC-003" })].doc
+	tests := []struct {
+		name, from, to string
+		schemaRule     string
+	}{
+		{"maxDays a string", "maxDays: 400 #!", `maxDays: "180" #!`, finding.RuleSchemaType},
+		{"maxDays a string over the limit", "maxDays: 400 #!", `maxDays: "4000" #!`, finding.RuleSchemaType},
+		{"maxDays a list", "maxDays: 400 #!", `maxDays: [400] #!`, finding.RuleSchemaType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, "testdata/catalog", dir)
+			file, line, col := writePlanted(t, dir, strings.Replace(svc, tt.from, tt.to, 1))
+			res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var schemaHit bool
+			for _, f := range res.Report.Findings {
+				if strings.Contains(f.Message, "%!") {
+					t.Errorf("message shows a Go format verb: %s", f)
+				}
+				if f.File != file {
+					continue
+				}
+				if strings.HasPrefix(f.Rule, "SV-") {
+					t.Errorf("policy finding on a document that failed its schema: %s", f)
+				}
+				schemaHit = schemaHit || f.Rule == tt.schemaRule && f.Line == line && f.Column == col
+			}
+			if !schemaHit || res.Report.Passed {
+				t.Errorf("want %s at %s:%d:%d failing the run:\n%s", tt.schemaRule, file, line, col, join(res.Report.Findings))
+			}
+		})
 	}
 }
 
