@@ -202,6 +202,7 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 		findings = append(findings, d.Finding(finding.RuleDuplicateName, finding.Deny, Path{"metadata", "name"},
 			"%s is already defined at %s:%d", d.Ref(), first.File, first.Start.Line))
 	}
+	findings = append(findings, checkLayout(cat)...)
 	return &Result{Catalog: cat, Findings: findings, Files: len(files)}, nil
 }
 

@@ -204,12 +204,12 @@ spec: {family: windows, build: "26100", releaseDate: 2024-10-01}
 
 func TestLoadFS(t *testing.T) {
 	fsys := fstest.MapFS{
-		"os/win.yaml":       {Data: []byte(osRelease)},
-		"os/.hidden.yaml":   {Data: []byte("not: [yaml")},
-		"_drafts/x.yaml":    {Data: []byte("not: [yaml")},
-		"README.md":         {Data: []byte("# hi")},
-		"members/m.cue":     {Data: []byte("apiVersion: \"samverk.io/v1\"\nkind: \"Member\"\nmetadata: name: \"region-norr\"\nspec: type: \"region\"\n")},
-		"members/multi.cue": {Data: []byte("_base: {apiVersion: \"samverk.io/v1\", kind: \"Member\"}\na: _base & {metadata: name: \"kommun-a\"}\nb: _base & {metadata: name: \"kommun-b\"}\n")},
+		"os/win.yaml":               {Data: []byte(osRelease)},
+		"os/.hidden.yaml":           {Data: []byte("not: [yaml")},
+		"_drafts/x.yaml":            {Data: []byte("not: [yaml")},
+		"README.md":                 {Data: []byte("# hi")},
+		"members/region-norr/m.cue": {Data: []byte("apiVersion: \"samverk.io/v1\"\nkind: \"Member\"\nmetadata: name: \"region-norr\"\nspec: type: \"region\"\n")},
+		"hardware/multi.cue":        {Data: []byte("_base: {apiVersion: \"samverk.io/v1\", kind: \"HardwareModel\"}\na: _base & {metadata: name: \"model-a\"}\nb: _base & {metadata: name: \"model-b\"}\n")},
 	}
 	res, err := Load(fsys, Options{})
 	if err != nil {
@@ -228,7 +228,7 @@ func TestLoadFS(t *testing.T) {
 	if p := m.Pos(ParsePath("spec.type")); p.Line != 4 {
 		t.Errorf("CUE position of spec.type = %d:%d, want line 4", p.Line, p.Column)
 	}
-	if res.Catalog.Get(KindMember, "", "kommun-b") == nil {
+	if res.Catalog.Get(KindHardwareModel, "", "model-b") == nil {
 		t.Error("second document of a multi-document CUE file not loaded")
 	}
 }
@@ -312,7 +312,7 @@ func TestMergeKeys(t *testing.T) {
 func TestLoadCache(t *testing.T) {
 	v1 := fstest.MapFS{
 		"a.yaml":   {Data: []byte(osRelease)},
-		"b.yaml":   {Data: []byte("apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: region-norr}\n")},
+		"b.yaml":   {Data: []byte("apiVersion: samverk.io/v1\nkind: HardwareModel\nmetadata: {name: region-norr}\n")},
 		"bad.yaml": {Data: []byte("kind: [x\n")},
 	}
 	cache := NewCache()
@@ -321,7 +321,7 @@ func TestLoadCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	v2 := fstest.MapFS{"a.yaml": v1["a.yaml"], "bad.yaml": v1["bad.yaml"],
-		"b.yaml": {Data: []byte("apiVersion: samverk.io/v1\nkind: Member\nmetadata: {name: region-syd}\n")}}
+		"b.yaml": {Data: []byte("apiVersion: samverk.io/v1\nkind: HardwareModel\nmetadata: {name: region-syd}\n")}}
 	second, err := Load(v2, Options{Cache: cache})
 	if err != nil {
 		t.Fatal(err)
@@ -329,7 +329,7 @@ func TestLoadCache(t *testing.T) {
 	if first.Catalog.Get(KindOSRelease, "", "windows-11-24h2") != second.Catalog.Get(KindOSRelease, "", "windows-11-24h2") {
 		t.Error("an unchanged file was parsed again")
 	}
-	if second.Catalog.Get(KindMember, "", "region-syd") == nil || second.Catalog.Get(KindMember, "", "region-norr") != nil {
+	if second.Catalog.Get(KindHardwareModel, "", "region-syd") == nil || second.Catalog.Get(KindHardwareModel, "", "region-norr") != nil {
 		t.Error("a changed file was not parsed again")
 	}
 	if len(second.Findings) != 1 || second.Findings[0].File != "bad.yaml" {

@@ -181,6 +181,7 @@ type MemberSpec struct {
 	Type               string       `json:"type"`
 	DisplayName        string       `json:"displayName"`
 	OrganisationNumber string       `json:"organisationNumber,omitempty"`
+	Teams              []string     `json:"teams,omitempty"`
 	Contacts           []Contact    `json:"contacts"`
 	CostCentres        []CostCentre `json:"costCentres,omitempty"`
 }

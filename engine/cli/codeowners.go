@@ -15,12 +15,14 @@ func newCodeownersCmd() *cobra.Command {
 	var out string
 	cmd := &cobra.Command{
 		Use:   "codeowners [DIR]",
-		Short: "Write a CODEOWNERS file from the documents' metadata.owner",
-		Long: `codeowners maps every catalog file to the members that own its documents (metadata.owner,
-or the namespace of a member-scoped document), so a change to a member's documents asks that
-member for review. Without --out the file goes to standard output.`,
+		Short: "Write a CODEOWNERS file from the catalog's layout",
+		Long: `codeowners derives review ownership from where files live, never from what documents say
+about themselves: members/<member>/ belongs to that member, a shared file (outside members/) to
+the owners its documents name in metadata.owner (or --fallback), and with --strategy the
+policies/ and schemas/ folders of the repository to the strategy group. Without --out the file
+goes to standard output.`,
 		Example: `  samverk codeowners --prefix catalog --handle '@eklient/{owner}' --fallback @eklient/forvaltning \
-    --out .github/CODEOWNERS catalog`,
+    --strategy @eklient/strategigruppen --out .github/CODEOWNERS catalog`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := "."
@@ -46,6 +48,7 @@ member for review. Without --out the file goes to standard output.`,
 	f.StringVar(&opt.Handle, "handle", "@{owner}", "review handle for an owner; {owner} is replaced by the member name")
 	f.StringVar(&opt.Prefix, "prefix", "", "the catalog's directory inside the repository, e.g. catalog")
 	f.StringVar(&opt.Fallback, "fallback", "", "handle that owns files whose documents name no owner")
+	f.StringVar(&opt.Strategy, "strategy", "", "the strategy group's handle, which owns the repository's policies/ and schemas/")
 	f.StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
 	return cmd
 }

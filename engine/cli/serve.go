@@ -46,6 +46,8 @@ type serveOptions struct {
 	enrollTokens     string
 }
 
+var _ reconcile.Enrollment = store.Enrolled{}
+
 func newServeCmd() *cobra.Command {
 	var o serveOptions
 	cmd := &cobra.Command{
@@ -254,9 +256,11 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Origin:   origin,
 		StateDir: o.data,
 		Validate: validate.Options{Policies: pol},
-		Interval: o.interval,
-		Metrics:  recMetrics,
-		Logger:   log.With("component", "reconcile"),
+		// A commit may not take the Member or last device group away from enrolled devices.
+		Enrollment: store.Enrolled{Store: devStore},
+		Interval:   o.interval,
+		Metrics:    recMetrics,
+		Logger:     log.With("component", "reconcile"),
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return devices.Publish(ctx, p.Revision, p.Catalog)
 		}},

@@ -28,21 +28,52 @@ metadata: {name: firefox-2, owner: kommun-vasterby}
 kind: DeviceGroup
 metadata: {name: pilot, namespace: region-norr}
 `)
+	// The attack as found: a file in kommun-vasterby's folder whose documents claim
+	// region-norr's namespace and owner. The path decides: kommun-vasterby reviews it.
+	add("members/kommun-vasterby/sub/evil.yaml", `apiVersion: samverk.io/v1
+kind: Baseline
+metadata: {name: root, namespace: region-norr, owner: region-norr}
+`)
 	add("os/windows.yaml", `apiVersion: samverk.io/v1
 kind: OSRelease
 metadata: {name: w11}
 `)
 	cat, _ := catalog.New(docs)
-	var b strings.Builder
-	if err := Write(&b, cat, Options{Handle: "@eklient/{owner}", Prefix: "catalog", Fallback: "@eklient/forvaltning"}); err != nil {
-		t.Fatal(err)
-	}
-	want := `/catalog/members/region-norr/groups.yaml @eklient/region-norr
-/catalog/os/windows.yaml @eklient/forvaltning
+	tests := []struct {
+		name string
+		opt  Options
+		want string
+	}{
+		{
+			name: "strategy group",
+			opt:  Options{Handle: "@eklient/{owner}", Prefix: "catalog", Fallback: "@eklient/forvaltning", Strategy: "@eklient/strategigruppen"},
+			want: `/catalog/os/windows.yaml @eklient/forvaltning
 /catalog/packages/firefox.yaml @eklient/kommun-vasterby @eklient/region-norr
-`
-	got := b.String()[strings.Index(b.String(), "\n")+1:]
-	if got != want {
-		t.Errorf("got\n%s\nwant\n%s", got, want)
+/catalog/members/kommun-vasterby/ @eklient/kommun-vasterby
+/catalog/members/region-norr/ @eklient/region-norr
+/policies/ @eklient/strategigruppen
+/schemas/ @eklient/strategigruppen
+`,
+		},
+		{
+			name: "defaults",
+			opt:  Options{},
+			want: `/packages/firefox.yaml @kommun-vasterby @region-norr
+/members/kommun-vasterby/ @kommun-vasterby
+/members/region-norr/ @region-norr
+`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var b strings.Builder
+			if err := Write(&b, cat, tt.opt); err != nil {
+				t.Fatal(err)
+			}
+			got := b.String()[strings.Index(b.String(), "\n")+1:]
+			if got != tt.want {
+				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
+			}
+		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/policy"
 	"samverk.io/samverk/engine/refs"
+	"samverk.io/samverk/engine/schema"
 	"samverk.io/samverk/engine/validate"
 )
 
@@ -55,9 +56,9 @@ type Source struct {
 	Label string
 }
 
-// Compare loads both catalogs and tells what changes from base to head. Schemas are not
-// checked here (samverk validate does that); load and reference findings and policy findings
-// are compared.
+// Compare loads both catalogs and tells what changes from base to head: load, schema,
+// reference and policy findings are compared. As in samverk validate, policies see only the
+// documents that passed their schema.
 func Compare(ctx context.Context, base, head Source, opt Options) (*Report, error) {
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()
@@ -66,11 +67,13 @@ func Compare(ctx context.Context, base, head Source, opt Options) (*Report, erro
 		// Head usually shares most files with base: parse those once.
 		opt.Load.Cache = catalog.NewCache()
 	}
-	bc, bf, err := loadSide(ctx, base, opt)
+	// Schema results of the files both sides share are reused too.
+	sc := schema.NewCache()
+	bc, bf, err := loadSide(ctx, base, opt, sc)
 	if err != nil {
 		return nil, fmt.Errorf("diff: base %s: %w", base.Label, err)
 	}
-	hc, hf, err := loadSide(ctx, head, opt)
+	hc, hf, err := loadSide(ctx, head, opt, sc)
 	if err != nil {
 		return nil, fmt.Errorf("diff: head %s: %w", head.Label, err)
 	}
@@ -90,14 +93,19 @@ func Compare(ctx context.Context, base, head Source, opt Options) (*Report, erro
 	return rep, nil
 }
 
-func loadSide(ctx context.Context, src Source, opt Options) (*catalog.Catalog, []finding.Finding, error) {
+func loadSide(ctx context.Context, src Source, opt Options, sc *schema.Cache) (*catalog.Catalog, []finding.Finding, error) {
 	lr, err := catalog.Load(src.FS, opt.Load)
 	if err != nil {
 		return nil, nil, err
 	}
-	fs := append(lr.Findings, refs.Check(lr.Catalog)...)
+	sf, err := schema.Validate(lr.Catalog, schema.Options{Cache: sc})
+	if err != nil {
+		return nil, nil, err
+	}
+	fs := append(lr.Findings, sf...)
+	fs = append(fs, refs.Check(lr.Catalog)...)
 	if opt.Policies != nil {
-		pf, err := opt.Policies.Evaluate(ctx, lr.Catalog, opt.Now)
+		pf, err := opt.Policies.Evaluate(ctx, validate.SchemaValid(lr.Catalog, sf), opt.Now)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -69,16 +69,21 @@ var builtin = map[string]Rule{
 
 // Builtin returns the built-in rule with the given id.
 func Builtin(id string) (Rule, bool) {
-	r, ok := builtin[id]
+	if r, ok := builtin[id]; ok {
+		return r, true
+	}
+	r, ok := layoutRules[id]
 	return r, ok
 }
 
 // BuiltinRules returns every built-in rule, sorted by id.
 func BuiltinRules() []Rule {
 	ids := slices.Sorted(maps.Keys(builtin))
+	ids = slices.Sorted(slices.Values(append(ids, slices.Collect(maps.Keys(layoutRules))...)))
 	out := make([]Rule, 0, len(ids))
 	for _, id := range ids {
-		out = append(out, builtin[id])
+		r, _ := Builtin(id)
+		out = append(out, r)
 	}
 	return out
 }

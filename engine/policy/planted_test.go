@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -449,6 +450,45 @@ spec:
   expires: 2027-01-01`},
 }
 
+var (
+	namespaceRE = regexp.MustCompile(`(?m)^  namespace: (\S+)`)
+	memberRE    = regexp.MustCompile(`(?m)^kind: Member\n(?:.*\n)*?  name: (\S+)`)
+)
+
+// writePlanted writes each document of a planted source to its own file, in the folder the
+// catalog's layout gives it: members/<namespace>/ for a member's document, members/<name>/ for
+// a Member, the catalog root for shared documents. It returns where the "#!" marker landed.
+func writePlanted(t *testing.T, dir, doc string) (file string, line, col int) {
+	t.Helper()
+	for i, part := range strings.Split(doc, "\n---\n") {
+		src := "apiVersion: samverk.io/v1\n" + part + "\n"
+		folder := ""
+		if m := namespaceRE.FindStringSubmatch(part); m != nil {
+			folder = "members/" + m[1] + "/"
+		} else if m := memberRE.FindStringSubmatch(part); m != nil {
+			folder = "members/" + m[1] + "/"
+		}
+		name := folder + "zz-planted.yaml"
+		if i > 0 {
+			name = fmt.Sprintf("%szz-planted-%d.yaml", folder, i)
+		}
+		if err := os.MkdirAll(filepath.Join(dir, filepath.FromSlash(folder)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(part, "#!") {
+			file = name
+			line, col = markedPosition(t, src)
+		}
+	}
+	if file == "" {
+		t.Fatalf("no #! marker in\n%s", doc)
+	}
+	return file, line, col
+}
+
 // markedPosition finds the "#!" line and the column of its key or list item.
 func markedPosition(t *testing.T, src string) (line, col int) {
 	t.Helper()
@@ -531,12 +571,7 @@ func TestPlantedViolations(t *testing.T) {
 func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
 	dir := t.TempDir()
 	copyDir(t, baseDir, dir)
-	src := "apiVersion: samverk.io/v1\n" + strings.ReplaceAll(p.doc, "\n---\n", "\n---\napiVersion: samverk.io/v1\n") + "\n"
-	file := "zz-planted.yaml"
-	if err := os.WriteFile(filepath.Join(dir, file), []byte(src), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	line, col := markedPosition(t, src)
+	file, line, col := writePlanted(t, dir, p.doc)
 	res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
 	if err != nil {
 		t.Fatal(err)
@@ -548,6 +583,9 @@ func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
 		}
 		if !strings.HasPrefix(f.Rule, "SV-") {
 			t.Errorf("planted document is not schema- and reference-clean: %s", f)
+		}
+		if strings.Contains(f.Message, "%!") {
+			t.Errorf("message shows a Go format verb: %s", f)
 		}
 	}
 	if hit == nil {
@@ -582,6 +620,50 @@ func plant(t *testing.T, pol validate.Policies, baseDir string, p planted) {
 	}
 	if hit.Severity == finding.Deny && res.Report.Passed {
 		t.Errorf("a deny finding must fail the run")
+	}
+}
+
+// TestSchemaInvalidGetsNoPolicyFinding: a document that fails its schema is reported by the
+// schema alone. With maxDays: "180" (a string), SV-SVC-003 used to compare and print a string
+// as a number: a false finding reading "maxDays is %!d(string=180)". No planted document, valid
+// or not, may show a Go format verb in any message.
+func TestSchemaInvalidGetsNoPolicyFinding(t *testing.T) {
+	pol := bundled(t)
+	svc := plantedDocs[slices.IndexFunc(plantedDocs, func(p planted) bool { return p.rule == "SV-SVC-003" })].doc
+	tests := []struct {
+		name, from, to string
+		schemaRule     string
+	}{
+		{"maxDays a string", "maxDays: 400 #!", `maxDays: "180" #!`, finding.RuleSchemaType},
+		{"maxDays a string over the limit", "maxDays: 400 #!", `maxDays: "4000" #!`, finding.RuleSchemaType},
+		{"maxDays a list", "maxDays: 400 #!", `maxDays: [400] #!`, finding.RuleSchemaType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, "testdata/catalog", dir)
+			file, line, col := writePlanted(t, dir, strings.Replace(svc, tt.from, tt.to, 1))
+			res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var schemaHit bool
+			for _, f := range res.Report.Findings {
+				if strings.Contains(f.Message, "%!") {
+					t.Errorf("message shows a Go format verb: %s", f)
+				}
+				if f.File != file {
+					continue
+				}
+				if strings.HasPrefix(f.Rule, "SV-") {
+					t.Errorf("policy finding on a document that failed its schema: %s", f)
+				}
+				schemaHit = schemaHit || f.Rule == tt.schemaRule && f.Line == line && f.Column == col
+			}
+			if !schemaHit || res.Report.Passed {
+				t.Errorf("want %s at %s:%d:%d failing the run:\n%s", tt.schemaRule, file, line, col, join(res.Report.Findings))
+			}
+		})
 	}
 }
 

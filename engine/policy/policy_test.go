@@ -175,7 +175,7 @@ func TestEvaluateTestdataCatalog(t *testing.T) {
 	}
 	f := fs[0]
 	want := finding.Finding{
-		Rule: "SV-DG-001", Severity: finding.Deny, File: "groups.yaml", Line: 27, Column: 3, Path: "spec.osRelease",
+		Rule: "SV-DG-001", Severity: finding.Deny, File: "members/kommun-vasterby/groups.yaml", Line: 12, Column: 3, Path: "spec.osRelease",
 		Message:  "targets windows-10-22h2, which left support on 2025-10-14",
 		Document: &finding.DocRef{Kind: "DeviceGroup", Namespace: "kommun-vasterby", Name: "legacy"},
 		WaivedBy: &finding.Waiver{Name: "legacy-esu", Namespace: "kommun-vasterby", Expires: "2026-10-13"},
@@ -218,8 +218,8 @@ func TestWaiverExpiry(t *testing.T) {
 				}
 				got = append(got, f.Rule)
 				if f.Rule == policy.RuleWaiverExpired || f.Rule == policy.RuleWaiverExpiring {
-					if f.File != "waivers.yaml" || f.Line != 14 || f.Path != "spec.expires" {
-						t.Errorf("%s at %s %s, want waivers.yaml:14 spec.expires", f.Rule, f.Location(), f.Path)
+					if f.File != "members/kommun-vasterby/waivers.yaml" || f.Line != 14 || f.Path != "spec.expires" {
+						t.Errorf("%s at %s %s, want members/kommun-vasterby/waivers.yaml:14 spec.expires", f.Rule, f.Location(), f.Path)
 					}
 				}
 			}

@@ -27,6 +27,8 @@ type Source interface {
 	Verify(commit plumbing.Hash) (string, error)
 	// Snapshot returns a commit's tree.
 	Snapshot(commit plumbing.Hash) (*gitfs.FS, error)
+	// Message returns a commit's message (read for its AllowRemovalTrailer).
+	Message(commit plumbing.Hash) (string, error)
 }
 
 var _ Source = (*source.Source)(nil)
@@ -73,6 +75,10 @@ type Options struct {
 	History int
 	// OnPublish hooks run before each revision is served.
 	OnPublish []Hook
+	// Enrollment, when set, counts enrolled devices per member, and a commit that removes the
+	// Member or every device group of a member with enrolled devices is refused unless its
+	// message carries an AllowRemovalTrailer for that member.
+	Enrollment Enrollment
 	// Metrics, when set, records attempts and the applied revision.
 	Metrics *Metrics
 	// Logger receives one record per attempt (default: discard).
@@ -266,7 +272,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.setInProgress(a)
 		go func() {
 			defer cancel(nil)
-			r.runSteps(actx, a, []step{r.verify, r.snapshot, r.validate, r.publish}, true)
+			r.runSteps(actx, a, []step{r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 			done <- a
 		}()
 	}
@@ -317,7 +323,7 @@ func (r *Reconciler) restore(ctx context.Context) {
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
 	r.setInProgress(a)
-	r.runSteps(ctx, a, []step{r.verify, r.snapshot, r.validate, r.publish}, true)
+	r.runSteps(ctx, a, []step{r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 }
 
 // Error reasons, as they appear in status conditions and attempts.

