@@ -337,6 +337,81 @@ var storeCases = []storeCase{
 			t.Errorf("d007 history: %d reports, newest seq %d; want 3, %d", len(rs), rs[0].Seq, perDevice)
 		}
 	}},
+	{"batcher: a write the database refuses fails alone", func(t *testing.T, s store.Store) {
+		// A report storm from many devices, queued before the writer starts so that one
+		// batch carries it all, with two bad writes inside: an enrollment of an id that
+		// exists, and a report whose facts hold a NUL byte (which PostgreSQL refuses in text
+		// and jsonb; SQLite stores it).
+		const devices = 300
+		pre := &store.Batch{}
+		for i := range devices {
+			pre.Enrollments = append(pre.Enrollments, enrollment(fmt.Sprintf("d%03d", i), "m", t0))
+		}
+		write(t, s, pre)
+		b := store.NewBatcher(s, store.BatcherOptions{MaxBatch: 10 * devices})
+		errs := make([]error, devices)
+		var dupErr, nulErr error
+		var wg sync.WaitGroup
+		for i := range devices {
+			wg.Go(func() {
+				errs[i] = b.Report(ctx(t), newReport(t, fmt.Sprintf("d%03d", i), t0.Add(time.Minute), "h1", desired.Corrected))
+			})
+			if i == devices/3 {
+				wg.Go(func() { dupErr = b.Enroll(ctx(t), enrollment("d007", "m", t0)) })
+			}
+			if i == 2*devices/3 {
+				wg.Go(func() {
+					rep := newReport(t, "d100", t0.Add(time.Minute), "h1", desired.Corrected)
+					f := desired.Facts{Hostname: "pc-\x00-d100", OSFamily: "windows"}
+					enc, err := store.EncodeFacts(&f)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					rep.Facts = enc
+					nulErr = b.Report(ctx(t), rep)
+				})
+			}
+		}
+		for b.Pending() < devices+2 {
+			time.Sleep(time.Millisecond) // wait for every writer to queue
+		}
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- b.Run(runCtx) }()
+		wg.Wait()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("device d%03d: its report failed with another's bad write: %v", i, err)
+			}
+		}
+		if dupErr == nil {
+			t.Error("the enrollment of an existing id committed")
+		}
+		if _, pg := s.(*store.Postgres); pg && nulErr == nil {
+			t.Error("postgres: the report with a NUL byte committed")
+		}
+		if b.Bisected() == 0 {
+			t.Error("the batch never failed: the test did not put a bad write in it")
+		}
+		p, err := s.Devices(ctx(t), store.Query{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reported := 0
+		for _, d := range p.Devices {
+			if d.LastReport != nil && d.LastReport.Counts.Corrected == 1 {
+				reported++
+			}
+		}
+		if reported != devices {
+			t.Errorf("%d of %d devices have their report stored", reported, devices)
+		}
+	}},
 }
 
 // seed enrolls a1..a3 (member ma) and b1, b2 (mb) in various states.
