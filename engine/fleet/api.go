@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,19 +24,19 @@ var (
 	noCache         = []string{"no-cache"}
 )
 
-// shed turns requests away with 503 while MaxInFlight are being handled.
-func (s *Service) shed(h http.HandlerFunc) http.HandlerFunc {
-	limit := int64(s.opt.MaxInFlight)
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.inflight.Add(1) > limit {
-			s.inflight.Add(-1)
-			s.busy(w, "the server is busy")
-			return
-		}
-		defer s.inflight.Add(-1)
-		h(w, r)
+// enter takes one of the MaxInFlight slots of agent work, or answers 503 and reports false.
+// It is called once a request is authenticated and its body read, so that slow or
+// unauthenticated clients never hold a slot; leave gives it back.
+func (s *Service) enter(w http.ResponseWriter) bool {
+	if s.inflight.Add(1) > int64(s.opt.MaxInFlight) {
+		s.inflight.Add(-1)
+		s.busy(w, "the server is busy")
+		return false
 	}
+	return true
 }
+
+func (s *Service) leave() { s.inflight.Add(-1) }
 
 // busy answers 503 with a Retry-After of RetryAfter plus up to as much again.
 func (s *Service) busy(w http.ResponseWriter, reason string) {
@@ -66,6 +67,10 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "facts: hostname is required")
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	rev, known := s.ix.published(member)
 	switch {
 	case rev == "":
@@ -103,9 +108,10 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cls, _, admin, ok := s.authDevice(w, r, k, true)
-	if !ok {
+	if !ok || !s.enter(w) {
 		return
 	}
+	defer s.leave()
 	v := cls.cur.Load()
 	if v == nil {
 		s.busy(w, "no catalog revision is published yet")
@@ -148,6 +154,10 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	if err := s.ingest(r.Context(), k, cls.dev.Member, sum, s.opt.Now().UTC(), &rep); err != nil {
 		s.writeFailed(w, r, "ingest report", err)
 		return
@@ -162,7 +172,17 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 	ck, hash, parsed := parseCredential(tok)
 	if !parsed {
 		if allowAdmin && s.admin.match(tok) {
-			if cls = s.classOf(r.Context(), k); cls == nil {
+			if cls = s.ix.lookup(k); cls == nil {
+				// Not in memory: read the store, in a slot.
+				if !s.enter(w) {
+					return nil, 0, false, false
+				}
+				if s.fetch(r.Context(), k) {
+					cls = s.ix.lookup(k)
+				}
+				s.leave()
+			}
+			if cls == nil {
 				writeError(w, http.StatusNotFound, "no such device")
 				return nil, 0, false, false
 			}
@@ -173,9 +193,17 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		return nil, 0, false, false
 	}
 	cls, sum, wait, res := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
-	if res == authUnknown && s.fetch(r.Context(), ck) {
-		// Enrolled through another replica sharing the store.
-		cls, sum, wait, res = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	if res == authUnknown {
+		// Perhaps enrolled through another replica sharing the store. The store read takes a
+		// slot, so that made-up device ids cannot flood the database.
+		if !s.enter(w) {
+			return nil, 0, false, false
+		}
+		found := s.fetch(r.Context(), ck)
+		s.leave()
+		if found {
+			cls, sum, wait, res = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+		}
 	}
 	switch res {
 	case authUnknown, authBadSecret:
@@ -193,17 +221,6 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		return nil, 0, false, false
 	}
 	return cls, sum, false, true
-}
-
-// classOf returns device k's class, reading the device from the store if memory lacks it.
-func (s *Service) classOf(ctx context.Context, k devKey) *class {
-	if c := s.ix.lookup(k); c != nil {
-		return c
-	}
-	if s.fetch(ctx, k) {
-		return s.ix.lookup(k)
-	}
-	return nil
 }
 
 // fetch reads device k from the store into memory and reports whether it exists.
@@ -282,13 +299,20 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body (%d bytes) exceeds the limit of %d bytes", r.ContentLength, limit))
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errTrailing
-			if terr != nil && !isSyntax(terr) {
-				err = terr
+		if terr := checkText(body); terr != nil {
+			writeError(w, http.StatusBadRequest, terr.Error())
+			return false
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		err = dec.Decode(v)
+		if err == nil {
+			if _, terr := dec.Token(); terr != io.EOF {
+				err = errTrailing
+				if terr != nil && !isSyntax(terr) {
+					err = terr
+				}
 			}
 		}
 	}

