@@ -87,12 +87,22 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
 		return
 	}
+	// The device's class is taken before the write, so that a device is never stored
+	// without a place in memory.
+	cls := s.ix.classFor(member, &req.Facts, false)
+	if cls == nil {
+		s.m.classFull.Inc()
+		s.log.Warn("enrollment refused: the device index holds the most distinct device classes it may", "member", member, "classes", s.opt.MaxClasses)
+		s.busy(w, "the server holds as many distinct device classes (member, labels, hardware, OS) as it may")
+		return
+	}
 	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r)}
 	if err := s.b.Enroll(r.Context(), e); err != nil {
+		s.ix.release(cls)
 		s.writeFailed(w, r, "enroll", err)
 		return
 	}
-	s.ix.put(k, hash, member, &req.Facts, facts.Digest)
+	s.ix.place(k, hash, cls, facts.Digest)
 	s.m.enrollments.WithLabelValues(member).Inc()
 	s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
 	w.Header().Set("Location", "/api/v1/devices/"+id)
@@ -350,10 +360,13 @@ func isSyntax(err error) bool {
 
 // Limits on what a device may tell about itself.
 const (
-	maxField    = 256
-	maxLabels   = 64
-	maxProducts = 10_000
-	maxResults  = 100_000
+	maxField  = 256
+	maxLabels = 64
+	// maxLabelBytes bounds a device's labels together (keys and values): with MaxClasses it
+	// bounds the memory the classes' labels take.
+	maxLabelBytes = 4096
+	maxProducts   = 10_000
+	maxResults    = 100_000
 )
 
 func checkFacts(f *desired.Facts) error {
@@ -368,10 +381,15 @@ func checkFacts(f *desired.Facts) error {
 	if len(f.Labels) > maxLabels {
 		return fmt.Errorf("%d labels; at most %d", len(f.Labels), maxLabels)
 	}
+	size := 0
 	for k, v := range f.Labels {
 		if k == "" || len(k) > maxField || len(v) > maxField {
 			return fmt.Errorf("label %.40q: keys must be 1 to %d bytes, values at most %d", k, maxField, maxField)
 		}
+		size += len(k) + len(v)
+	}
+	if size > maxLabelBytes {
+		return fmt.Errorf("labels take %d bytes; at most %d together", size, maxLabelBytes)
 	}
 	if len(f.Products) > maxProducts {
 		return fmt.Errorf("%d products; at most %d", len(f.Products), maxProducts)

@@ -47,6 +47,13 @@ type Options struct {
 	// larger ones are refused with 413.
 	MaxReportBytes int64
 	MaxEnrollBytes int64
+	// MaxClasses bounds the distinct device classes held in memory (default 100,000): the
+	// devices that share member, labels, hardware and OS share one class and one compiled
+	// state. A class is forgotten when its last device leaves it. An enrollment that would
+	// need a new class past the bound is refused with 503; a report whose facts would move
+	// its device to a new one is stored, and the device keeps its old state until there is
+	// room. Devices already in the store are always loaded.
+	MaxClasses int
 	// StaleAfter is how long a device may go without reporting before it counts as stale
 	// (default 24h).
 	StaleAfter time.Duration
@@ -83,6 +90,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEnrollBytes <= 0 {
 		o.MaxEnrollBytes = 64 << 10
+	}
+	if o.MaxClasses <= 0 {
+		o.MaxClasses = 100_000
 	}
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = 24 * time.Hour
@@ -131,8 +141,14 @@ func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
 		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
 	s := &Service{
-		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(), m: m,
+		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(opt.MaxClasses), m: m,
 		admin: newSecret(opt.AdminToken), refresh: make(chan struct{}, 1), ready: make(chan struct{}),
+	}
+	if err := opt.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "samverk", Subsystem: "fleet", Name: "device_classes",
+		Help: "Distinct device classes (member, labels, hardware, OS) held in memory; at most MaxClasses.",
+	}, func() float64 { return float64(s.ix.classCount()) })); err != nil {
+		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
 	if opt.DeviceInterval > 0 {
 		s.limit = limit{interval: int64(opt.DeviceInterval), burst: int64(opt.DeviceBurst)}
@@ -160,7 +176,7 @@ func (s *Service) index(id *store.Identity) error {
 		return fmt.Errorf("device %q: malformed id or credential hash", id.ID)
 	}
 	f := id.Facts()
-	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest)
+	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest, true)
 	return nil
 }
 
@@ -243,6 +259,9 @@ func (s *Service) Register(mux *http.ServeMux) {
 // Ready is closed once a revision has been published.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
 
+// Classes is the number of distinct device classes in memory.
+func (s *Service) Classes() int { return s.ix.classCount() }
+
 // Devices is the number of devices in memory.
 func (s *Service) Devices() int { return s.ix.len() }
 
@@ -259,8 +278,9 @@ func (s *Service) ingest(ctx context.Context, k devKey, member string, known uin
 		return err
 	}
 	s.m.reports.Inc()
-	if rep.Facts != nil {
-		s.ix.refacts(k, member, &r.Facts, rep.Facts.Digest)
+	if rep.Facts != nil && !s.ix.refacts(k, member, &r.Facts, rep.Facts.Digest) {
+		// Stored, but served by its old facts until a class is free; its next report tries again.
+		s.m.classFull.Inc()
 	}
 	return nil
 }

@@ -479,6 +479,68 @@ func TestReportStormWithBadText(t *testing.T) {
 	}
 }
 
+// TestLabelChurn: devices enroll and report ever-new labels; the classes they leave are
+// forgotten, the count never passes MaxClasses, and past it an enrollment needing a new class
+// is refused with 503 while reports are still accepted.
+func TestLabelChurn(t *testing.T) {
+	const devices, bound = 10, 12
+	h := start(t, "sqlite", fleet.Options{MaxClasses: bound, DeviceInterval: -1})
+	facts := func(i, round int) desired.Facts {
+		f := norrFacts
+		f.Hostname, f.Serial = fmt.Sprintf("rn-%03d", i), fmt.Sprintf("SN-%03d", i)
+		f.Labels = map[string]string{"role": "staff", "churn": fmt.Sprintf("%d-%d", i, round)}
+		return f
+	}
+	big := desired.EnrollRequest{Facts: desired.Facts{Hostname: "h", Labels: bigLabels(20, 250)}}
+	if r := h.do("POST", "/api/v1/enroll", norrToken, big); r.code != http.StatusBadRequest || !strings.Contains(r.errorMsg(), "at most 4096 together") {
+		t.Errorf("labels of 5 KB: %d %s, want 400", r.code, r.body)
+	}
+	devs := make([]desired.EnrollResponse, devices)
+	for i := range devs {
+		devs[i] = h.enroll(norrToken, facts(i, 0))
+	}
+	for round := 1; round <= 20; round++ {
+		for i, d := range devs {
+			rep := desired.Report{Revision: "rev1", Facts: facts(i, round)}
+			if r := h.do("POST", "/api/v1/devices/"+d.DeviceID+"/reports", d.Credential, rep); r.code != http.StatusAccepted {
+				t.Fatalf("round %d, device %d: %d %s", round, i, r.code, r.body)
+			}
+		}
+		if n := h.svc.Classes(); n != devices {
+			t.Fatalf("round %d: %d classes for %d devices", round, n, devices)
+		}
+	}
+	for i := devices; i < bound; i++ {
+		h.enroll(norrToken, facts(i, 0))
+	}
+	r := h.do("POST", "/api/v1/enroll", norrToken, desired.EnrollRequest{Facts: facts(99, 0)})
+	if r.code != http.StatusServiceUnavailable || !strings.Contains(r.errorMsg(), "distinct device classes") {
+		t.Errorf("enrollment past the class bound: %d %s, want 503", r.code, r.body)
+	}
+	// A report that would need a new class is stored; the device keeps its state.
+	d := devs[0]
+	if r := h.do("POST", "/api/v1/devices/"+d.DeviceID+"/reports", d.Credential, desired.Report{Revision: "rev1", Facts: facts(0, 99)}); r.code != http.StatusAccepted {
+		t.Errorf("report past the class bound: %d %s", r.code, r.body)
+	}
+	if n := h.svc.Classes(); n != bound {
+		t.Errorf("%d classes, want the bound %d", n, bound)
+	}
+	if got := metricValues(t, h.reg, "samverk_fleet_class_limit_hits_total"); got[""] != 2 {
+		t.Errorf("class limit hits %v, want 2", got)
+	}
+	if got := metricValues(t, h.reg, "samverk_fleet_device_classes"); got[""] != bound {
+		t.Errorf("device classes gauge %v, want %d", got, bound)
+	}
+}
+
+func bigLabels(n, size int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprint("k", i)] = strings.Repeat("v", size)
+	}
+	return m
+}
+
 func manyLabels(n int) map[string]string {
 	m := map[string]string{}
 	for i := range n {

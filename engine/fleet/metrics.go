@@ -18,6 +18,7 @@ type metrics struct {
 	reports     prometheus.Counter
 	enrollments *prometheus.CounterVec
 	shed        *prometheus.CounterVec
+	classFull   prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -37,10 +38,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "samverk", Subsystem: "fleet", Name: "requests_shed_total",
 			Help: "Agent requests turned away: busy (503, too many in flight or the write queue full) or rate (429, one device too often).",
 		}, []string{"reason"}),
+		classFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "samverk", Subsystem: "fleet", Name: "class_limit_hits_total",
+			Help: "Enrollments refused, and reported facts not yet applied, because the device index held MaxClasses distinct device classes.",
+		}),
 	}
 	m.shed.WithLabelValues("busy")
 	m.shed.WithLabelValues("rate")
-	for _, c := range []prometheus.Collector{m.devices, m.reports, m.enrollments, m.shed} {
+	for _, c := range []prometheus.Collector{m.devices, m.reports, m.enrollments, m.shed, m.classFull} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
