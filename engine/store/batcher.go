@@ -70,6 +70,7 @@ type item struct {
 	enroll *Enrollment
 	served *Served
 	report *Report
+	cred   *CredentialChange
 	done   chan error // nil: nobody waits
 }
 
@@ -87,6 +88,11 @@ func (b *Batcher) Enroll(ctx context.Context, e Enrollment) error {
 // Report queues a report and returns once it is committed.
 func (b *Batcher) Report(ctx context.Context, r Report) error {
 	return b.wait(ctx, item{report: &r, done: make(chan error, 1)})
+}
+
+// Credential queues a credential change and returns once it is committed.
+func (b *Batcher) Credential(ctx context.Context, c CredentialChange) error {
+	return b.wait(ctx, item{cred: &c, done: make(chan error, 1)})
 }
 
 // Served queues a served-state record without waiting; it reports whether there was room.
@@ -200,6 +206,8 @@ func (b *Batcher) flush(ctx context.Context, items []item) {
 			batch.Served = append(batch.Served, *it.served)
 		case it.report != nil:
 			batch.Reports = append(batch.Reports, *it.report)
+		case it.cred != nil:
+			batch.Credentials = append(batch.Credentials, *it.cred)
 		}
 	}
 	err := b.w.Write(ctx, &batch)

@@ -222,10 +222,10 @@ var storeCases = []storeCase{
 			t.Fatal(err)
 		}
 		want := map[string]store.Identity{"a": {ID: "a", Member: "m1", CredentialHash: a.CredentialHash, Labels: mf.Labels, Vendor: "HP",
-			Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", FactsDigest: moved.Facts.Digest}}
+			Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", FactsDigest: moved.Facts.Digest, EnrollToken: "tok-m1"}}
 		bf, _ := store.EncodeFacts(&b.Facts)
 		want["b"] = store.Identity{ID: "b", Member: "m2", CredentialHash: b.CredentialHash, Vendor: "Dell Inc.", Model: "Latitude 5450",
-			OSFamily: "windows", OSBuild: "22631", FactsDigest: bf.Digest}
+			OSFamily: "windows", OSBuild: "22631", FactsDigest: bf.Digest, EnrollToken: "tok-m2"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("identities\n got %+v\nwant %+v", got, want)
 		}
@@ -335,6 +335,71 @@ var storeCases = []storeCase{
 		rs, _ := s.Reports(ctx(t), "d007", 10)
 		if len(rs) != 3 || rs[0].Seq != perDevice {
 			t.Errorf("d007 history: %d reports, newest seq %d; want 3, %d", len(rs), rs[0].Seq, perDevice)
+		}
+	}},
+	{"credentials: rotate, revoke, enroll again", func(t *testing.T, s store.Store) {
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0), enrollment("d2", "m", t0)}})
+		if id, err := s.DeviceBySerial(ctx(t), "m", "SN-d2"); err != nil || id != "d2" {
+			t.Errorf("by serial: %q, %v", id, err)
+		}
+		if _, err := s.DeviceBySerial(ctx(t), "other", "SN-d2"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("another member's serial: %v, want ErrNotFound", err)
+		}
+		identity := func(id string) store.Identity {
+			var got store.Identity
+			err := s.Identities(ctx(t), func(i *store.Identity) error {
+				if i.ID == id {
+					got = *i
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if i := identity("d1"); i.EnrollToken != "tok-m" || i.Revoked || i.PrevCredentialHash != nil {
+			t.Errorf("enrolled: %+v", i)
+		}
+		old := enrollment("d1", "m", t0).CredentialHash
+		next := sha256.Sum256([]byte("next"))
+		until := t0.Add(10 * time.Minute)
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", At: t0.Add(time.Minute), Hash: next[:], Prev: old, PrevUntil: until}}})
+		if i := identity("d1"); string(i.CredentialHash) != string(next[:]) || string(i.PrevCredentialHash) != string(old) || !i.PrevUntil.Equal(until) {
+			t.Errorf("rotated: %+v", i)
+		}
+		var changed []string
+		collect := func(since time.Time) []string {
+			changed = nil
+			if err := s.CredentialsChanged(ctx(t), since, func(i *store.Identity) error { changed = append(changed, i.ID); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return changed
+		}
+		if got := collect(t0); !slices.Equal(got, []string{"d1"}) {
+			t.Errorf("changed since t0: %v", got)
+		}
+		if got := collect(t0.Add(2 * time.Minute)); len(got) != 0 {
+			t.Errorf("changed since later: %v", got)
+		}
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d2", At: t0.Add(3 * time.Minute), Hash: store.RevokedHash, Revoked: true}}})
+		if i := identity("d2"); !i.Revoked || string(i.CredentialHash) != string(store.RevokedHash) {
+			t.Errorf("revoked: %+v", i)
+		}
+		again := enrollment("d2", "m", t0.Add(4*time.Minute))
+		again.CredentialHash, again.Replaces, again.Token = next[:], true, "tok-2"
+		again.Facts.Hostname = "pc-d2-reimaged"
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{again}})
+		if i := identity("d2"); i.Revoked || string(i.CredentialHash) != string(next[:]) || i.EnrollToken != "tok-2" {
+			t.Errorf("enrolled again: %+v", i)
+		}
+		if d, err := s.Device(ctx(t), "d2", t0); err != nil || d.Facts.Hostname != "pc-d2-reimaged" || !d.EnrolledAt.Equal(t0) {
+			t.Errorf("enrolled again: %+v, %v", d, err)
+		}
+		ghost := enrollment("d9", "m", t0)
+		ghost.Replaces = true
+		if err := s.Write(ctx(t), &store.Batch{Enrollments: []store.Enrollment{ghost}}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("enrolling a missing device again: %v, want ErrNotFound", err)
 		}
 	}},
 	{"batcher: a write the database refuses fails alone", func(t *testing.T, s store.Store) {
@@ -448,7 +513,7 @@ func ids(t *testing.T, s store.Store, q store.Query) []string {
 
 func enrollment(id, member string, at time.Time) store.Enrollment {
 	h := sha256.Sum256([]byte("secret-" + id))
-	return store.Enrollment{ID: id, Member: member, CredentialHash: h[:], At: at, Remote: "192.0.2.1",
+	return store.Enrollment{ID: id, Member: member, CredentialHash: h[:], At: at, Remote: "192.0.2.1", Token: "tok-" + member,
 		Facts: desired.Facts{Hostname: "pc-" + id, Vendor: "Dell Inc.", Model: "Latitude 5450", OSFamily: "windows",
 			OSBuild: "22631", Serial: "SN-" + id, Labels: map[string]string{"site": "umea"}, Products: map[string]string{"firefox": "128.0"}}}
 }
