@@ -47,12 +47,22 @@ func (s *Service) busy(w http.ResponseWriter, reason string) {
 	writeError(w, http.StatusServiceUnavailable, reason)
 }
 
-// enroll registers a device of the member whose enrollment token the request carries.
+// enroll registers a device of the member whose enrollment token the request carries. A
+// device of that member with the same hardware serial enrolls again: it keeps its id and
+// history, and its old credential stops working.
 func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
-	member, ok := s.opt.EnrollTokens.Match(bearer(r))
+	tok, ok := s.opt.EnrollTokens.Lookup(bearer(r))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid enrollment token")
+		return
+	}
+	member := tok.Member
+	perHour, quota := s.limits(tok)
+	if wait, ok := s.gate.take(tok.ID, perHour, s.opt.EnrollBurst, s.opt.Now().UnixNano()); !ok {
+		s.m.shed.WithLabelValues("enroll").Inc()
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("this enrollment token enrolls at most %d devices an hour", perHour))
 		return
 	}
 	var req desired.EnrollRequest
@@ -80,31 +90,62 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("member %s is not in the catalog", member))
 		return
 	}
-	k, cred, hash := newDevice()
-	id := k.String()
 	facts, err := store.EncodeFacts(&req.Facts)
 	if err != nil { // cannot happen: facts are strings
 		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
+		return
+	}
+	k, cred, hash := newDevice()
+	again := false
+	if identifiesDevice(req.Facts.Serial) {
+		id, err := s.st.DeviceBySerial(r.Context(), member, req.Facts.Serial)
+		switch {
+		case err == nil:
+			if old, ok := parseID(id); ok {
+				k, again = old, true
+				cred, hash = newCredential(k)
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			s.writeFailed(w, r, "find device by serial", err)
+			return
+		}
+	}
+	if !again && !s.gate.reserve(tok.ID, quota) {
+		s.log.Warn("enrollment refused: the token has enrolled its quota", "member", member, "token", tok.ID, "quota", quota)
+		writeError(w, http.StatusForbidden, fmt.Sprintf("this enrollment token has enrolled its quota of %d devices", quota))
 		return
 	}
 	// The device's class is taken before the write, so that a device is never stored
 	// without a place in memory.
 	cls := s.ix.classFor(member, &req.Facts, false)
 	if cls == nil {
+		if !again {
+			s.gate.release(tok.ID)
+		}
 		s.m.classFull.Inc()
 		s.log.Warn("enrollment refused: the device index holds the most distinct device classes it may", "member", member, "classes", s.opt.MaxClasses)
 		s.busy(w, "the server holds as many distinct device classes (member, labels, hardware, OS) as it may")
 		return
 	}
-	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r)}
+	id := k.String()
+	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r),
+		Token: tok.ID, Replaces: again}
 	if err := s.b.Enroll(r.Context(), e); err != nil {
 		s.ix.release(cls)
+		if !again {
+			s.gate.release(tok.ID)
+		}
 		s.writeFailed(w, r, "enroll", err)
 		return
 	}
 	s.ix.place(k, hash, cls, facts.Digest)
 	s.m.enrollments.WithLabelValues(member).Inc()
-	s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	if again {
+		s.m.credentials.WithLabelValues("replaced").Inc()
+		s.log.Info("device enrolled again; its previous credential is revoked", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	} else {
+		s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	}
 	w.Header().Set("Location", "/api/v1/devices/"+id)
 	writeJSON(w, http.StatusCreated, desired.EnrollResponse{DeviceID: id, Credential: cred, Member: member})
 }
@@ -202,7 +243,7 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		writeError(w, http.StatusUnauthorized, "missing or malformed device credential")
 		return nil, 0, false, false
 	}
-	cls, sum, wait, res := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	cls, sum, wait, res, firstNew := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
 	if res == authUnknown {
 		// Perhaps enrolled through another replica sharing the store. The store read takes a
 		// slot, so that made-up device ids cannot flood the database.
@@ -212,10 +253,17 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		found := s.fetch(r.Context(), ck)
 		s.leave()
 		if found {
-			cls, sum, wait, res = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+			cls, sum, wait, res, firstNew = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
 		}
 	}
+	if firstNew {
+		s.endGrace(ck, hash)
+	}
 	switch res {
+	case authRevoked:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "the device credential is revoked; enroll the device again")
+		return nil, 0, false, false
 	case authUnknown, authBadSecret:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid device credential")

@@ -47,6 +47,20 @@ type Options struct {
 	// larger ones are refused with 413.
 	MaxReportBytes int64
 	MaxEnrollBytes int64
+	// EnrollPerHour and EnrollBurst limit each enrollment token's enrollments: on average
+	// EnrollPerHour an hour (default 2,000), up to EnrollBurst at once (default 500). Past it
+	// the answer is 429 with Retry-After. A token's line in the token file may set its own
+	// rate (perHour=N).
+	EnrollPerHour int
+	EnrollBurst   int
+	// EnrollQuota is the most devices one enrollment token may enroll in total (default
+	// 50,000); past it the answer is 403. A device of the same member enrolling again (the
+	// same hardware serial) does not count again. A token's line may set its own (quota=N).
+	// Each replica counts the devices in its store at start and those it enrolls.
+	EnrollQuota int
+	// CredentialGrace is how long a device's previous credential keeps working after a
+	// rotation, unless the new one is used first (default 10m).
+	CredentialGrace time.Duration
 	// MaxClasses bounds the distinct device classes held in memory (default 100,000): the
 	// devices that share member, labels, hardware and OS share one class and one compiled
 	// state. A class is forgotten when its last device leaves it. An enrollment that would
@@ -91,6 +105,18 @@ func (o Options) withDefaults() Options {
 	if o.MaxEnrollBytes <= 0 {
 		o.MaxEnrollBytes = 64 << 10
 	}
+	if o.EnrollPerHour <= 0 {
+		o.EnrollPerHour = 2000
+	}
+	if o.EnrollBurst <= 0 {
+		o.EnrollBurst = 500
+	}
+	if o.EnrollQuota <= 0 {
+		o.EnrollQuota = 50_000
+	}
+	if o.CredentialGrace <= 0 {
+		o.CredentialGrace = 10 * time.Minute
+	}
 	if o.MaxClasses <= 0 {
 		o.MaxClasses = 100_000
 	}
@@ -123,6 +149,9 @@ type Service struct {
 	m     *metrics
 	admin secret
 	limit limit
+	gate  enrollGate
+	// credSync is when syncCredentials last read the store; Run's alone.
+	credSync time.Time
 
 	inflight atomic.Int64
 	// refresh asks Run to recount the device gauges now.
@@ -177,15 +206,21 @@ func (s *Service) index(id *store.Identity) error {
 	}
 	f := id.Facts()
 	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest, true)
+	s.applyCredential(k, id)
+	if id.EnrollToken != "" {
+		s.gate.count(id.EnrollToken)
+	}
 	return nil
 }
 
-// Run writes enrollments and reports in batches and keeps the device gauges current, until
+// Run writes enrollments and reports in batches, keeps the device gauges current and picks up
+// the credential changes of other replicas (every MetricsInterval), until
 // ctx ends; then it writes what is still queued and returns.
 func (s *Service) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.b.Run(ctx) }()
 	s.recount(ctx)
+	s.syncCredentials(ctx)
 	t := time.NewTicker(s.opt.MetricsInterval)
 	defer t.Stop()
 	for {
@@ -194,6 +229,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return <-done
 		case <-t.C:
 			s.recount(ctx)
+			s.syncCredentials(ctx)
 		case <-s.refresh:
 			s.recount(ctx)
 		}
@@ -250,6 +286,8 @@ func (s *Service) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /api/v1/enroll", s.enroll)
 	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.desired)
 	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.report)
+	mux.HandleFunc("POST /api/v1/devices/{id}/credential", s.rotate)
+	mux.HandleFunc("POST /api/v1/devices/{id}/revoke", s.revoke)
 	mux.HandleFunc("GET /api/v1/devices", s.viewer(s.list))
 	mux.HandleFunc("GET /api/v1/devices/{id}", s.viewer(s.device))
 	mux.HandleFunc("GET /api/v1/devices/{id}/reports", s.viewer(s.history))

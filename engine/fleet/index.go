@@ -42,8 +42,19 @@ type index struct {
 type shard struct {
 	mu sync.Mutex
 	m  map[devKey]entry
-	_  [64 - 16]byte // keep shards on their own cache lines
+	// prev holds the previous credential of the devices rotating theirs: it is accepted until
+	// until, or until the new one is first used. Nil while none rotates.
+	prev map[devKey]prevCred
+	_    [64 - 24]byte // keep shards on their own cache lines
 }
+
+type prevCred struct {
+	hash  [sha256.Size]byte
+	until int64 // Unix nanoseconds
+}
+
+// revokedCred is the credential hash of a revoked device; no secret hashes to it.
+var revokedCred [sha256.Size]byte
 
 // entry is one device: 64 bytes.
 type entry struct {
@@ -124,6 +135,7 @@ func (ix *index) place(k devKey, cred [sha256.Size]byte, cls *class, sum uint64)
 	s.mu.Lock()
 	old, had := s.m[k]
 	s.m[k] = entry{cred: cred, cls: cls, tat: old.tat, facts: sum}
+	delete(s.prev, k)
 	s.mu.Unlock()
 	if had {
 		ix.release(old.cls)
@@ -154,6 +166,7 @@ const (
 	authUnknown
 	authBadSecret
 	authLimited
+	authRevoked
 )
 
 // limit is the per-device rate: one request per interval, bursts of burst.
@@ -163,27 +176,69 @@ type limit struct {
 }
 
 // auth checks a device's secret and charges its rate limit, under one lock. On authLimited,
-// wait says how long until a request would pass.
-func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult) {
+// wait says how long until a request would pass. firstNew says that this is the first use of
+// a rotated credential, which ended the previous one's grace.
+func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult, firstNew bool) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	switch {
+	case !ok:
+		return nil, 0, 0, authUnknown, false
+	case e.cred == revokedCred:
+		return nil, 0, 0, authRevoked, false
+	case subtle.ConstantTimeCompare(hash[:], e.cred[:]) == 1:
+		if _, rotating := s.prev[k]; rotating {
+			delete(s.prev, k)
+			firstNew = true
+		}
+	default:
+		p, rotating := s.prev[k]
+		if !rotating || now >= p.until || subtle.ConstantTimeCompare(hash[:], p.hash[:]) != 1 {
+			return nil, 0, 0, authBadSecret, false
+		}
+	}
+	if l.interval > 0 {
+		tat := max(e.tat, now)
+		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
+			return e.cls, e.facts, time.Duration(over), authLimited, firstNew
+		}
+		e.tat = tat + l.interval
+		s.m[k] = e
+	}
+	return e.cls, e.facts, 0, authOK, firstNew
+}
+
+// setCredential replaces device k's credential: prev, when until is after now, is still
+// accepted until then. It reports whether k is in memory.
+func (ix *index) setCredential(k devKey, cred [sha256.Size]byte, prev *[sha256.Size]byte, until int64) bool {
 	s := ix.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
 	if !ok {
-		return nil, 0, 0, authUnknown
+		return false
 	}
-	if subtle.ConstantTimeCompare(hash[:], e.cred[:]) != 1 {
-		return nil, 0, 0, authBadSecret
-	}
-	if l.interval > 0 {
-		tat := max(e.tat, now)
-		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
-			return e.cls, e.facts, time.Duration(over), authLimited
+	e.cred = cred
+	s.m[k] = e
+	delete(s.prev, k)
+	if prev != nil {
+		if s.prev == nil {
+			s.prev = map[devKey]prevCred{}
 		}
-		e.tat = tat + l.interval
-		s.m[k] = e
+		s.prev[k] = prevCred{hash: *prev, until: until}
 	}
-	return e.cls, e.facts, 0, authOK
+	return true
+}
+
+// credential returns device k's current credential hash.
+func (ix *index) credential(k devKey) (cred [sha256.Size]byte, ok bool) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	return e.cred, ok
 }
 
 // lookup returns a device's class, or nil.

@@ -126,6 +126,9 @@ const pgReenroll = `UPDATE devices SET credential_hash = $2, hostname = $3, fact
 	prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = $11
 	WHERE id = $1`
 
+const pgEndGrace = `UPDATE devices SET prev_credential_hash = NULL, prev_credential_until = NULL
+	WHERE id = $1 AND credential_hash = $2`
+
 const pgCredential = `UPDATE devices SET credential_hash = $2, prev_credential_hash = $3, prev_credential_until = $4,
 	revoked_at = CASE WHEN $5 THEN $6::timestamptz END, credential_at = $6 WHERE id = $1`
 
@@ -226,7 +229,11 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 		if c.Prev != nil {
 			until = &c.PrevUntil
 		}
-		if _, err := tx.Exec(ctx, pgCredential, c.DeviceID, c.Hash, c.Prev, until, c.Revoked, c.At); err != nil {
+		q, args := pgCredential, []any{c.DeviceID, c.Hash, c.Prev, until, c.Revoked, c.At}
+		if c.EndGrace {
+			q, args = pgEndGrace, []any{c.DeviceID, c.Hash}
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
 			return fmt.Errorf("change credential of %s: %w", c.DeviceID, err)
 		}
 	}

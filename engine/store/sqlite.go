@@ -277,6 +277,13 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 			if c.Prev != nil {
 				until = ms64(c.PrevUntil)
 			}
+			if c.EndGrace {
+				if _, err := tx.ExecContext(ctx, `UPDATE devices SET prev_credential_hash = NULL, prev_credential_until = NULL
+					WHERE id = ? AND credential_hash = ?`, c.DeviceID, c.Hash); err != nil {
+					return fmt.Errorf("end credential grace of %s: %w", c.DeviceID, err)
+				}
+				continue
+			}
 			if _, err := st.ExecContext(ctx, c.DeviceID, c.Hash, c.Prev, until, c.Revoked, ms64(c.At)); err != nil {
 				return fmt.Errorf("change credential of %s: %w", c.DeviceID, err)
 			}

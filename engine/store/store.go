@@ -205,6 +205,9 @@ type CredentialChange struct {
 	Prev      []byte
 	PrevUntil time.Time
 	Revoked   bool
+	// EndGrace only ends the grace of the previous credential, and only while Hash is still
+	// the current one (a later rotation wins).
+	EndGrace bool
 }
 
 // RevokedHash is the credential hash of a revoked device: no secret hashes to it.

@@ -376,11 +376,20 @@ var storeCases = []storeCase{
 			}
 			return changed
 		}
+		// Ending the grace of a credential that is no longer current changes nothing.
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", Hash: old, EndGrace: true}}})
+		if i := identity("d1"); string(i.PrevCredentialHash) != string(old) {
+			t.Errorf("grace ended by a stale credential: %+v", i)
+		}
 		if got := collect(t0); !slices.Equal(got, []string{"d1"}) {
 			t.Errorf("changed since t0: %v", got)
 		}
 		if got := collect(t0.Add(2 * time.Minute)); len(got) != 0 {
 			t.Errorf("changed since later: %v", got)
+		}
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", Hash: next[:], EndGrace: true}}})
+		if i := identity("d1"); i.PrevCredentialHash != nil || !i.PrevUntil.IsZero() {
+			t.Errorf("grace not ended: %+v", i)
 		}
 		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d2", At: t0.Add(3 * time.Minute), Hash: store.RevokedHash, Revoked: true}}})
 		if i := identity("d2"); !i.Revoked || string(i.CredentialHash) != string(store.RevokedHash) {
