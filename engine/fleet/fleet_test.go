@@ -343,11 +343,11 @@ func TestEndToEnd(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				got := metricValues(t, h.reg, "samverk_fleet_devices")
-				if len(got) == 8 && got["member=region-norr,state=compliant"] == 1 && got["member=kommun-vasterby,state=stale"] == 1 {
+				if len(got) == 10 && got["member=region-norr,state=compliant"] == 1 && got["member=kommun-vasterby,state=stale"] == 1 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("samverk_fleet_devices %v; want 2 members x 4 states, a compliant, b stale", got)
+					t.Errorf("samverk_fleet_devices %v; want 2 members x 5 states, a compliant, b stale", got)
 					break
 				}
 				h.svc.Publish(context.Background(), "rev1", h.cat) // asks for a recount
@@ -600,6 +600,35 @@ func TestReportedFactsMoveDevice(t *testing.T) {
 	_, st := h.desired(a, "")
 	if st.Group != "" || len(st.Conditions) == 0 {
 		t.Fatalf("student device: group %q, conditions %v; want none and NoGroup", st.Group, st.Conditions)
+	}
+	// Served a state of no group, it reports everything in line: it is unmanaged, never
+	// compliant, in the view, the summary and the metrics.
+	lost := desired.Report{Revision: st.Revision, Hash: st.Hash, Facts: f}
+	if r := h.do("POST", "/api/v1/devices/"+a.DeviceID+"/reports", a.Credential, lost); r.code != http.StatusAccepted {
+		t.Fatalf("report: %d %s", r.code, r.body)
+	}
+	var dv fleet.DeviceView
+	json.Unmarshal(h.do("GET", "/api/v1/devices/"+a.DeviceID, adminToken, nil).body, &dv)
+	if dv.Compliance != store.Unmanaged {
+		t.Errorf("device of no group: compliance %q, want unmanaged", dv.Compliance)
+	}
+	var sum fleet.Summary
+	json.Unmarshal(h.do("GET", "/api/v1/fleet/summary", adminToken, nil).body, &sum)
+	if sum.Total.Unmanaged != 1 || sum.Total.Compliant != 0 {
+		t.Errorf("summary total %+v, want 1 unmanaged", sum.Total)
+	}
+	var list fleet.DeviceList
+	json.Unmarshal(h.do("GET", "/api/v1/devices?compliance=unmanaged", adminToken, nil).body, &list)
+	if len(list.Devices) != 1 {
+		t.Errorf("?compliance=unmanaged lists %d devices", len(list.Devices))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValues(t, h.reg, "samverk_fleet_devices")["member=region-norr,state=unmanaged"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("samverk_fleet_devices %v, want region-norr unmanaged 1", metricValues(t, h.reg, "samverk_fleet_devices"))
+		}
+		h.svc.Publish(context.Background(), "rev1", h.cat) // asks for a recount
+		time.Sleep(20 * time.Millisecond)
 	}
 	rep := desired.Report{Revision: st.Revision, Hash: st.Hash, Facts: norrFacts}
 	if r := h.do("POST", "/api/v1/devices/"+a.DeviceID+"/reports", a.Credential, rep); r.code != http.StatusAccepted {

@@ -56,10 +56,13 @@ const (
 	// Stale: no report yet, the last report is older than the stale horizon, or it applied a
 	// state other than the one last served.
 	Stale = "stale"
+	// Unmanaged: no device group of its member selects the device (its last state served
+	// named no group), so nothing is enforced on it and it is never counted compliant.
+	Unmanaged = "unmanaged"
 )
 
 // ComplianceStates lists the states in the order output uses.
-var ComplianceStates = []string{Compliant, Drifted, Failed, Stale}
+var ComplianceStates = []string{Compliant, Drifted, Failed, Stale, Unmanaged}
 
 // Options tune a store. The zero value is a working default.
 type Options struct {
@@ -428,8 +431,10 @@ type Count struct {
 }
 
 // staleExpr is the SQL for a device's compliance with staleness applied; the one parameter is
-// the stale horizon. Both dialects share it (placeholders are filled in per dialect).
-const staleExpr = `CASE WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
+// the stale horizon. Both dialects share it (placeholders are filled in per dialect). A device
+// served a state of no group is unmanaged, whatever it reports.
+const staleExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged'
+	WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
 
 // resultRows is what both databases' result sets offer.
 type resultRows interface {

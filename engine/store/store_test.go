@@ -309,7 +309,7 @@ var storeCases = []storeCase{
 					t.Errorf("enroll %s: %v", id, err)
 					return
 				}
-				b.Served(store.Served{DeviceID: id, At: t0, Hash: "h0"})
+				b.Served(store.Served{DeviceID: id, At: t0, Hash: "h0", Group: "g"})
 				for j := range perDevice {
 					if err := b.Report(ctx(t), newReport(t, id, t0.Add(time.Duration(j)*time.Second), "h0", desired.Corrected)); err != nil {
 						t.Errorf("report: %v", err)
@@ -335,6 +335,33 @@ var storeCases = []storeCase{
 		rs, _ := s.Reports(ctx(t), "d007", 10)
 		if len(rs) != 3 || rs[0].Seq != perDevice {
 			t.Errorf("d007 history: %d reports, newest seq %d; want 3, %d", len(rs), rs[0].Seq, perDevice)
+		}
+	}},
+	{"a device no group selects is unmanaged, never compliant", func(t *testing.T, s store.Store) {
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("lost", "m", t0), enrollment("kept", "m", t0)}})
+		write(t, s, &store.Batch{
+			Served:  []store.Served{{DeviceID: "lost", At: t0, Hash: "h1"}, {DeviceID: "kept", At: t0, Hash: "h1", Group: "g"}},
+			Reports: []store.Report{newReport(t, "lost", t0.Add(time.Minute), "h1"), newReport(t, "kept", t0.Add(time.Minute), "h1")},
+		})
+		if d, err := s.Device(ctx(t), "lost", t0); err != nil || d.Compliance != store.Unmanaged {
+			t.Errorf("device of no group: %+v, %v; want unmanaged", d, err)
+		}
+		if got := ids(t, s, store.Query{Compliance: store.Unmanaged, StaleBefore: t0}); !slices.Equal(got, []string{"lost"}) {
+			t.Errorf("unmanaged devices %v", got)
+		}
+		if got := ids(t, s, store.Query{Compliance: store.Compliant, StaleBefore: t0}); !slices.Equal(got, []string{"kept"}) {
+			t.Errorf("compliant devices %v", got)
+		}
+		cs, err := s.Summary(ctx(t), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range cs {
+			got = append(got, fmt.Sprintf("%s/%s/%s=%d", c.Member, c.Group, c.Compliance, c.Devices))
+		}
+		if want := []string{"m//unmanaged=1", "m/g/compliant=1"}; !slices.Equal(got, want) {
+			t.Errorf("summary %v, want %v", got, want)
 		}
 	}},
 	{"credentials: rotate, revoke, enroll again", func(t *testing.T, s store.Store) {
