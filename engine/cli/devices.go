@@ -140,9 +140,9 @@ func writeDevices(w io.Writer, l *fleet.DeviceList, now time.Time) error {
 func writeSummary(w io.Writer, s *fleet.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
 	row := func(name string, c fleet.StateCounts) {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t\n", name, c.Devices, c.Compliant, c.Drifted, c.Failed, c.Stale)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, c.Devices, c.Compliant, c.Drifted, c.Failed, c.Stale, c.Unmanaged)
 	}
-	fmt.Fprintln(tw, "MEMBER / GROUP\tDEVICES\tCOMPLIANT\tDRIFTED\tFAILED\tSTALE\t")
+	fmt.Fprintln(tw, "MEMBER / GROUP\tDEVICES\tCOMPLIANT\tDRIFTED\tFAILED\tSTALE\tUNMANAGED\t")
 	for _, m := range s.Members {
 		row(m.Member, m.Counts)
 		for _, g := range m.Groups {
@@ -153,7 +153,7 @@ func writeSummary(w io.Writer, s *fleet.Summary) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "stale: no report for %s, or an older state applied\n", s.StaleAfter)
+	_, err := fmt.Fprintf(w, "stale: no report for %s, or an older state applied; unmanaged: no device group selects it\n", s.StaleAfter)
 	return err
 }
 

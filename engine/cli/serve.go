@@ -44,6 +44,8 @@ type serveOptions struct {
 	logLevel         string
 	store            string
 	enrollTokens     string
+	enrollPerHour    int
+	enrollQuota      int
 }
 
 var _ reconcile.Enrollment = store.Enrolled{}
@@ -92,6 +94,8 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
 	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
+	f.IntVar(&o.enrollPerHour, "enroll-per-hour", 2000, "devices one enrollment token may enroll an hour (a token's line may set its own: perHour=N)")
+	f.IntVar(&o.enrollQuota, "enroll-quota", 50_000, "devices one enrollment token may enroll in total (a token's line may set its own: quota=N)")
 	return cmd
 }
 
@@ -228,10 +232,12 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	defer devStore.Close()
 	devices, err := fleet.New(ctx, devStore, fleet.Options{
-		EnrollTokens: enrollTokens,
-		AdminToken:   adminToken,
-		Registerer:   reg,
-		Logger:       log.With("component", "fleet"),
+		EnrollTokens:  enrollTokens,
+		EnrollPerHour: o.enrollPerHour,
+		EnrollQuota:   o.enrollQuota,
+		AdminToken:    adminToken,
+		Registerer:    reg,
+		Logger:        log.With("component", "fleet"),
 	})
 	if err != nil {
 		return err

@@ -142,6 +142,15 @@ type EnrollResponse struct {
 	Member     string `json:"member"`
 }
 
+// CredentialResponse carries a device's new credential after a rotation (POST
+// /api/v1/devices/{id}/credential with the current one). The previous credential keeps
+// working until the new one is first used, or until PreviousValidUntil.
+type CredentialResponse struct {
+	DeviceID           string    `json:"deviceId"`
+	Credential         string    `json:"credential"`
+	PreviousValidUntil time.Time `json:"previousValidUntil"`
+}
+
 // Outcomes of converging one resource.
 const (
 	Unchanged = "unchanged"

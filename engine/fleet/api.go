@@ -1,6 +1,7 @@
 package fleet
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -23,19 +24,19 @@ var (
 	noCache         = []string{"no-cache"}
 )
 
-// shed turns requests away with 503 while MaxInFlight are being handled.
-func (s *Service) shed(h http.HandlerFunc) http.HandlerFunc {
-	limit := int64(s.opt.MaxInFlight)
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.inflight.Add(1) > limit {
-			s.inflight.Add(-1)
-			s.busy(w, "the server is busy")
-			return
-		}
-		defer s.inflight.Add(-1)
-		h(w, r)
+// enter takes one of the MaxInFlight slots of agent work, or answers 503 and reports false.
+// It is called once a request is authenticated and its body read, so that slow or
+// unauthenticated clients never hold a slot; leave gives it back.
+func (s *Service) enter(w http.ResponseWriter) bool {
+	if s.inflight.Add(1) > int64(s.opt.MaxInFlight) {
+		s.inflight.Add(-1)
+		s.busy(w, "the server is busy")
+		return false
 	}
+	return true
 }
+
+func (s *Service) leave() { s.inflight.Add(-1) }
 
 // busy answers 503 with a Retry-After of RetryAfter plus up to as much again.
 func (s *Service) busy(w http.ResponseWriter, reason string) {
@@ -46,12 +47,22 @@ func (s *Service) busy(w http.ResponseWriter, reason string) {
 	writeError(w, http.StatusServiceUnavailable, reason)
 }
 
-// enroll registers a device of the member whose enrollment token the request carries.
+// enroll registers a device of the member whose enrollment token the request carries. A
+// device of that member with the same hardware serial enrolls again: it keeps its id and
+// history, and its old credential stops working.
 func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
-	member, ok := s.opt.EnrollTokens.Match(bearer(r))
+	tok, ok := s.opt.EnrollTokens.Lookup(bearer(r))
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
 		writeError(w, http.StatusUnauthorized, "missing or invalid enrollment token")
+		return
+	}
+	member := tok.Member
+	perHour, quota := s.limits(tok)
+	if wait, ok := s.gate.take(tok.ID, perHour, s.opt.EnrollBurst, s.opt.Now().UnixNano()); !ok {
+		s.m.shed.WithLabelValues("enroll").Inc()
+		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
+		writeError(w, http.StatusTooManyRequests, fmt.Sprintf("this enrollment token enrolls at most %d devices an hour", perHour))
 		return
 	}
 	var req desired.EnrollRequest
@@ -66,6 +77,10 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "facts: hostname is required")
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	rev, known := s.ix.published(member)
 	switch {
 	case rev == "":
@@ -75,21 +90,62 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("member %s is not in the catalog", member))
 		return
 	}
-	k, cred, hash := newDevice()
-	id := k.String()
 	facts, err := store.EncodeFacts(&req.Facts)
 	if err != nil { // cannot happen: facts are strings
 		writeError(w, http.StatusBadRequest, "facts: "+err.Error())
 		return
 	}
-	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r)}
+	k, cred, hash := newDevice()
+	again := false
+	if identifiesDevice(req.Facts.Serial) {
+		id, err := s.st.DeviceBySerial(r.Context(), member, req.Facts.Serial)
+		switch {
+		case err == nil:
+			if old, ok := parseID(id); ok {
+				k, again = old, true
+				cred, hash = newCredential(k)
+			}
+		case !errors.Is(err, store.ErrNotFound):
+			s.writeFailed(w, r, "find device by serial", err)
+			return
+		}
+	}
+	if !again && !s.gate.reserve(tok.ID, quota) {
+		s.log.Warn("enrollment refused: the token has enrolled its quota", "member", member, "token", tok.ID, "quota", quota)
+		writeError(w, http.StatusForbidden, fmt.Sprintf("this enrollment token has enrolled its quota of %d devices", quota))
+		return
+	}
+	// The device's class is taken before the write, so that a device is never stored
+	// without a place in memory.
+	cls := s.ix.classFor(member, &req.Facts, false)
+	if cls == nil {
+		if !again {
+			s.gate.release(tok.ID)
+		}
+		s.m.classFull.Inc()
+		s.log.Warn("enrollment refused: the device index holds the most distinct device classes it may", "member", member, "classes", s.opt.MaxClasses)
+		s.busy(w, "the server holds as many distinct device classes (member, labels, hardware, OS) as it may")
+		return
+	}
+	id := k.String()
+	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r),
+		Token: tok.ID, Replaces: again}
 	if err := s.b.Enroll(r.Context(), e); err != nil {
+		s.ix.release(cls)
+		if !again {
+			s.gate.release(tok.ID)
+		}
 		s.writeFailed(w, r, "enroll", err)
 		return
 	}
-	s.ix.put(k, hash, member, &req.Facts, facts.Digest)
+	s.ix.place(k, hash, cls, facts.Digest)
 	s.m.enrollments.WithLabelValues(member).Inc()
-	s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	if again {
+		s.m.credentials.WithLabelValues("replaced").Inc()
+		s.log.Info("device enrolled again; its previous credential is revoked", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	} else {
+		s.log.Info("device enrolled", "device", id, "member", member, "hostname", req.Facts.Hostname, "remote", e.Remote)
+	}
 	w.Header().Set("Location", "/api/v1/devices/"+id)
 	writeJSON(w, http.StatusCreated, desired.EnrollResponse{DeviceID: id, Credential: cred, Member: member})
 }
@@ -103,9 +159,10 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cls, _, admin, ok := s.authDevice(w, r, k, true)
-	if !ok {
+	if !ok || !s.enter(w) {
 		return
 	}
+	defer s.leave()
 	v := cls.cur.Load()
 	if v == nil {
 		s.busy(w, "no catalog revision is published yet")
@@ -148,6 +205,10 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	if !s.enter(w) {
+		return
+	}
+	defer s.leave()
 	if err := s.ingest(r.Context(), k, cls.dev.Member, sum, s.opt.Now().UTC(), &rep); err != nil {
 		s.writeFailed(w, r, "ingest report", err)
 		return
@@ -162,7 +223,17 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 	ck, hash, parsed := parseCredential(tok)
 	if !parsed {
 		if allowAdmin && s.admin.match(tok) {
-			if cls = s.classOf(r.Context(), k); cls == nil {
+			if cls = s.ix.lookup(k); cls == nil {
+				// Not in memory: read the store, in a slot.
+				if !s.enter(w) {
+					return nil, 0, false, false
+				}
+				if s.fetch(r.Context(), k) {
+					cls = s.ix.lookup(k)
+				}
+				s.leave()
+			}
+			if cls == nil {
 				writeError(w, http.StatusNotFound, "no such device")
 				return nil, 0, false, false
 			}
@@ -172,12 +243,27 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		writeError(w, http.StatusUnauthorized, "missing or malformed device credential")
 		return nil, 0, false, false
 	}
-	cls, sum, wait, res := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
-	if res == authUnknown && s.fetch(r.Context(), ck) {
-		// Enrolled through another replica sharing the store.
-		cls, sum, wait, res = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	cls, sum, wait, res, firstNew := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	if res == authUnknown {
+		// Perhaps enrolled through another replica sharing the store. The store read takes a
+		// slot, so that made-up device ids cannot flood the database.
+		if !s.enter(w) {
+			return nil, 0, false, false
+		}
+		found := s.fetch(r.Context(), ck)
+		s.leave()
+		if found {
+			cls, sum, wait, res, firstNew = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+		}
+	}
+	if firstNew {
+		s.endGrace(ck, hash)
 	}
 	switch res {
+	case authRevoked:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
+		writeError(w, http.StatusUnauthorized, "the device credential is revoked; enroll the device again")
+		return nil, 0, false, false
 	case authUnknown, authBadSecret:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid device credential")
@@ -193,17 +279,6 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		return nil, 0, false, false
 	}
 	return cls, sum, false, true
-}
-
-// classOf returns device k's class, reading the device from the store if memory lacks it.
-func (s *Service) classOf(ctx context.Context, k devKey) *class {
-	if c := s.ix.lookup(k); c != nil {
-		return c
-	}
-	if s.fetch(ctx, k) {
-		return s.ix.lookup(k)
-	}
-	return nil
 }
 
 // fetch reads device k from the store into memory and reports whether it exists.
@@ -282,13 +357,20 @@ func decode(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
 		writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the body (%d bytes) exceeds the limit of %d bytes", r.ContentLength, limit))
 		return false
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	err := dec.Decode(v)
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errTrailing
-			if terr != nil && !isSyntax(terr) {
-				err = terr
+		if terr := checkText(body); terr != nil {
+			writeError(w, http.StatusBadRequest, terr.Error())
+			return false
+		}
+		dec := json.NewDecoder(bytes.NewReader(body))
+		err = dec.Decode(v)
+		if err == nil {
+			if _, terr := dec.Token(); terr != io.EOF {
+				err = errTrailing
+				if terr != nil && !isSyntax(terr) {
+					err = terr
+				}
 			}
 		}
 	}
@@ -326,10 +408,13 @@ func isSyntax(err error) bool {
 
 // Limits on what a device may tell about itself.
 const (
-	maxField    = 256
-	maxLabels   = 64
-	maxProducts = 10_000
-	maxResults  = 100_000
+	maxField  = 256
+	maxLabels = 64
+	// maxLabelBytes bounds a device's labels together (keys and values): with MaxClasses it
+	// bounds the memory the classes' labels take.
+	maxLabelBytes = 4096
+	maxProducts   = 10_000
+	maxResults    = 100_000
 )
 
 func checkFacts(f *desired.Facts) error {
@@ -344,10 +429,15 @@ func checkFacts(f *desired.Facts) error {
 	if len(f.Labels) > maxLabels {
 		return fmt.Errorf("%d labels; at most %d", len(f.Labels), maxLabels)
 	}
+	size := 0
 	for k, v := range f.Labels {
 		if k == "" || len(k) > maxField || len(v) > maxField {
 			return fmt.Errorf("label %.40q: keys must be 1 to %d bytes, values at most %d", k, maxField, maxField)
 		}
+		size += len(k) + len(v)
+	}
+	if size > maxLabelBytes {
+		return fmt.Errorf("labels take %d bytes; at most %d together", size, maxLabelBytes)
 	}
 	if len(f.Products) > maxProducts {
 		return fmt.Errorf("%d products; at most %d", len(f.Products), maxProducts)

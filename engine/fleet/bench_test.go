@@ -189,10 +189,10 @@ func BenchmarkIndexMemory(b *testing.B) {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
 		b.StartTimer()
-		ix := newIndex()
+		ix := newIndex(0)
 		for i := range devices {
 			enc, _ := store.EncodeFacts(&facts[i])
-			ix.put(keys[i], hashes[i], members[i], &facts[i], enc.Digest)
+			ix.put(keys[i], hashes[i], members[i], &facts[i], enc.Digest, true)
 		}
 		start := time.Now()
 		_, classes, states := ix.publish(cat, "rev1")

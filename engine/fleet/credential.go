@@ -28,6 +28,13 @@ func newDevice() (id devKey, credential string, hash [sha256.Size]byte) {
 	return id, credential, sha256.Sum256(sec[:])
 }
 
+// newCredential makes a new credential for device k.
+func newCredential(k devKey) (credential string, hash [sha256.Size]byte) {
+	var sec [32]byte
+	rand.Read(sec[:])
+	return hex.EncodeToString(k[:]) + "." + base64.RawURLEncoding.EncodeToString(sec[:]), sha256.Sum256(sec[:])
+}
+
 func (k devKey) String() string { return hex.EncodeToString(k[:]) }
 
 // parseID decodes a device id; it allocates nothing.

@@ -32,7 +32,8 @@ type Options struct {
 	AdminToken string
 
 	// MaxInFlight bounds the agent requests handled at once (default 4096); past it the
-	// answer is 503 with Retry-After.
+	// answer is 503 with Retry-After. A request counts only once it is authenticated and its
+	// body read: clients that send slowly, or without a valid credential, hold no slot.
 	MaxInFlight int
 	// RetryAfter is the base of the Retry-After a 503 carries (default 10s); each answer adds
 	// up to as much again at random, so that turned-away agents do not return in step.
@@ -46,6 +47,27 @@ type Options struct {
 	// larger ones are refused with 413.
 	MaxReportBytes int64
 	MaxEnrollBytes int64
+	// EnrollPerHour and EnrollBurst limit each enrollment token's enrollments: on average
+	// EnrollPerHour an hour (default 2,000), up to EnrollBurst at once (default 500). Past it
+	// the answer is 429 with Retry-After. A token's line in the token file may set its own
+	// rate (perHour=N).
+	EnrollPerHour int
+	EnrollBurst   int
+	// EnrollQuota is the most devices one enrollment token may enroll in total (default
+	// 50,000); past it the answer is 403. A device of the same member enrolling again (the
+	// same hardware serial) does not count again. A token's line may set its own (quota=N).
+	// Each replica counts the devices in its store at start and those it enrolls.
+	EnrollQuota int
+	// CredentialGrace is how long a device's previous credential keeps working after a
+	// rotation, unless the new one is used first (default 10m).
+	CredentialGrace time.Duration
+	// MaxClasses bounds the distinct device classes held in memory (default 100,000): the
+	// devices that share member, labels, hardware and OS share one class and one compiled
+	// state. A class is forgotten when its last device leaves it. An enrollment that would
+	// need a new class past the bound is refused with 503; a report whose facts would move
+	// its device to a new one is stored, and the device keeps its old state until there is
+	// room. Devices already in the store are always loaded.
+	MaxClasses int
 	// StaleAfter is how long a device may go without reporting before it counts as stale
 	// (default 24h).
 	StaleAfter time.Duration
@@ -83,6 +105,21 @@ func (o Options) withDefaults() Options {
 	if o.MaxEnrollBytes <= 0 {
 		o.MaxEnrollBytes = 64 << 10
 	}
+	if o.EnrollPerHour <= 0 {
+		o.EnrollPerHour = 2000
+	}
+	if o.EnrollBurst <= 0 {
+		o.EnrollBurst = 500
+	}
+	if o.EnrollQuota <= 0 {
+		o.EnrollQuota = 50_000
+	}
+	if o.CredentialGrace <= 0 {
+		o.CredentialGrace = 10 * time.Minute
+	}
+	if o.MaxClasses <= 0 {
+		o.MaxClasses = 100_000
+	}
 	if o.StaleAfter <= 0 {
 		o.StaleAfter = 24 * time.Hour
 	}
@@ -112,6 +149,9 @@ type Service struct {
 	m     *metrics
 	admin secret
 	limit limit
+	gate  enrollGate
+	// credSync is when syncCredentials last read the store; Run's alone.
+	credSync time.Time
 
 	inflight atomic.Int64
 	// refresh asks Run to recount the device gauges now.
@@ -130,8 +170,14 @@ func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
 		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
 	s := &Service{
-		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(), m: m,
+		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(opt.MaxClasses), m: m,
 		admin: newSecret(opt.AdminToken), refresh: make(chan struct{}, 1), ready: make(chan struct{}),
+	}
+	if err := opt.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "samverk", Subsystem: "fleet", Name: "device_classes",
+		Help: "Distinct device classes (member, labels, hardware, OS) held in memory; at most MaxClasses.",
+	}, func() float64 { return float64(s.ix.classCount()) })); err != nil {
+		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
 	if opt.DeviceInterval > 0 {
 		s.limit = limit{interval: int64(opt.DeviceInterval), burst: int64(opt.DeviceBurst)}
@@ -159,16 +205,22 @@ func (s *Service) index(id *store.Identity) error {
 		return fmt.Errorf("device %q: malformed id or credential hash", id.ID)
 	}
 	f := id.Facts()
-	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest)
+	s.ix.put(k, [32]byte(id.CredentialHash), id.Member, &f, id.FactsDigest, true)
+	s.applyCredential(k, id)
+	if id.EnrollToken != "" {
+		s.gate.count(id.EnrollToken)
+	}
 	return nil
 }
 
-// Run writes enrollments and reports in batches and keeps the device gauges current, until
+// Run writes enrollments and reports in batches, keeps the device gauges current and picks up
+// the credential changes of other replicas (every MetricsInterval), until
 // ctx ends; then it writes what is still queued and returns.
 func (s *Service) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.b.Run(ctx) }()
 	s.recount(ctx)
+	s.syncCredentials(ctx)
 	t := time.NewTicker(s.opt.MetricsInterval)
 	defer t.Stop()
 	for {
@@ -177,6 +229,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return <-done
 		case <-t.C:
 			s.recount(ctx)
+			s.syncCredentials(ctx)
 		case <-s.refresh:
 			s.recount(ctx)
 		}
@@ -230,9 +283,11 @@ func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Cat
 
 // Register mounts the API on mux: the agent endpoints and the fleet view, under /api/v1.
 func (s *Service) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/enroll", s.shed(s.enroll))
-	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.shed(s.desired))
-	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.shed(s.report))
+	mux.HandleFunc("POST /api/v1/enroll", s.enroll)
+	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.desired)
+	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.report)
+	mux.HandleFunc("POST /api/v1/devices/{id}/credential", s.rotate)
+	mux.HandleFunc("POST /api/v1/devices/{id}/revoke", s.revoke)
 	mux.HandleFunc("GET /api/v1/devices", s.viewer(s.list))
 	mux.HandleFunc("GET /api/v1/devices/{id}", s.viewer(s.device))
 	mux.HandleFunc("GET /api/v1/devices/{id}/reports", s.viewer(s.history))
@@ -241,6 +296,9 @@ func (s *Service) Register(mux *http.ServeMux) {
 
 // Ready is closed once a revision has been published.
 func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Classes is the number of distinct device classes in memory.
+func (s *Service) Classes() int { return s.ix.classCount() }
 
 // Devices is the number of devices in memory.
 func (s *Service) Devices() int { return s.ix.len() }
@@ -258,8 +316,9 @@ func (s *Service) ingest(ctx context.Context, k devKey, member string, known uin
 		return err
 	}
 	s.m.reports.Inc()
-	if rep.Facts != nil {
-		s.ix.refacts(k, member, &r.Facts, rep.Facts.Digest)
+	if rep.Facts != nil && !s.ix.refacts(k, member, &r.Facts, rep.Facts.Digest) {
+		// Stored, but served by its old facts until a class is free; its next report tries again.
+		s.m.classFull.Inc()
 	}
 	return nil
 }

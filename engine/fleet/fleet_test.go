@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,7 +49,8 @@ func start(t *testing.T, kind string, opt fleet.Options) *harness {
 	return startOn(t, storetest.Open(t, kind, store.Options{}), opt)
 }
 
-func startOn(t *testing.T, st store.Store, opt fleet.Options) *harness {
+// startOn starts a Service on st; wrap, if given, wraps the handler the server runs.
+func startOn(t *testing.T, st store.Store, opt fleet.Options, wrap ...func(http.Handler) http.Handler) *harness {
 	t.Helper()
 	if opt.EnrollTokens.Len() == 0 {
 		tok, err := fleet.ParseTokenList("region-norr=" + norrToken + ",kommun-vasterby=" + vasterbyToken)
@@ -75,7 +78,11 @@ func startOn(t *testing.T, st store.Store, opt fleet.Options) *harness {
 	go func() { done <- svc.Run(ctx) }()
 	mux := http.NewServeMux()
 	svc.Register(mux)
-	srv := httptest.NewServer(mux)
+	var handler http.Handler = mux
+	for _, w := range wrap {
+		handler = w(handler)
+	}
+	srv := httptest.NewServer(handler)
 	t.Cleanup(func() {
 		srv.Close()
 		cancel()
@@ -336,11 +343,11 @@ func TestEndToEnd(t *testing.T) {
 			deadline := time.Now().Add(5 * time.Second)
 			for {
 				got := metricValues(t, h.reg, "samverk_fleet_devices")
-				if len(got) == 8 && got["member=region-norr,state=compliant"] == 1 && got["member=kommun-vasterby,state=stale"] == 1 {
+				if len(got) == 10 && got["member=region-norr,state=compliant"] == 1 && got["member=kommun-vasterby,state=stale"] == 1 {
 					break
 				}
 				if time.Now().After(deadline) {
-					t.Errorf("samverk_fleet_devices %v; want 2 members x 4 states, a compliant, b stale", got)
+					t.Errorf("samverk_fleet_devices %v; want 2 members x 5 states, a compliant, b stale", got)
 					break
 				}
 				h.svc.Publish(context.Background(), "rev1", h.cat) // asks for a recount
@@ -399,6 +406,11 @@ func TestBadRequests(t *testing.T) {
 		{"enroll without hostname", "/api/v1/enroll", norrToken, `{"facts":{"vendor":"x"}}`, nil, 400, "hostname"},
 		{"enroll too large", "/api/v1/enroll", norrToken, `{"facts":{"hostname":"` + strings.Repeat("x", 3000) + `"}}`, nil, 413, "limit of 2048"},
 		{"enroll, too many labels", "/api/v1/enroll", norrToken, desired.EnrollRequest{Facts: desired.Facts{Hostname: "h", Labels: manyLabels(65)}}, nil, 400, "labels"},
+		{"NUL in facts", reports, a.Credential, `{"revision":"r","facts":{"hostname":"pc\u0000"}}`, nil, 400, "facts.hostname: holds a NUL byte"},
+		{"NUL in a label", "/api/v1/enroll", norrToken, `{"facts":{"hostname":"h","labels":{"site":"a\u0000"}}}`, nil, 400, "facts.labels.site: holds a NUL byte"},
+		{"NUL in a resource", reports, a.Credential, `{"resources":[{"id":"x\u0000","outcome":"failed"}]}`, nil, 400, "resources[0].id: holds a NUL byte"},
+		{"invalid UTF-8 in facts", reports, a.Credential, "{\"facts\":{\"model\":\"Lat\xe9\"}}", nil, 400, "facts.model: not valid UTF-8"},
+		{"invalid UTF-8 in enrollment", "/api/v1/enroll", norrToken, "{\"facts\":{\"hostname\":\"\xff\"}}", nil, 400, "facts.hostname: not valid UTF-8"},
 		{"bad list limit", "/api/v1/devices?limit=0", adminToken, nil, nil, 400, "limit"},
 		{"bad compliance", "/api/v1/devices?compliance=great", adminToken, nil, nil, 400, "compliance"},
 	} {
@@ -413,6 +425,120 @@ func TestBadRequests(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReportStormWithBadText: many devices report at once while one sends a NUL byte and
+// another invalid UTF-8; those two are refused with 400 naming the field, and every other
+// report is accepted, on each store.
+func TestReportStormWithBadText(t *testing.T) {
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			h := start(t, kind, fleet.Options{})
+			const devices = 60
+			devs := make([]desired.EnrollResponse, devices)
+			for i := range devs {
+				f := norrFacts
+				f.Hostname, f.Serial = fmt.Sprintf("rn-%03d", i), fmt.Sprintf("SN-%03d", i)
+				devs[i] = h.enroll(norrToken, f)
+			}
+			codes := make([]int, devices)
+			msgs := make([]string, devices)
+			var wg sync.WaitGroup
+			for round := range 3 {
+				for i, d := range devs {
+					wg.Go(func() {
+						body := fmt.Sprintf(`{"revision":"rev1","hash":"h%d","facts":{"hostname":"rn-%03d","osFamily":"windows"}}`, round, i)
+						switch i {
+						case 7:
+							body = `{"revision":"rev1","facts":{"hostname":"rn\u0000","osFamily":"windows"}}`
+						case 8:
+							body = "{\"revision\":\"rev1\",\"facts\":{\"hostname\":\"rn\xc3\",\"osFamily\":\"windows\"}}"
+						}
+						r := h.do("POST", "/api/v1/devices/"+d.DeviceID+"/reports", d.Credential, body)
+						if round == 2 {
+							codes[i], msgs[i] = r.code, r.errorMsg()
+						}
+						if r.code != http.StatusAccepted && i != 7 && i != 8 {
+							t.Errorf("round %d, device %d: %d %s", round, i, r.code, r.body)
+						}
+					})
+				}
+			}
+			wg.Wait()
+			if codes[7] != http.StatusBadRequest || !strings.Contains(msgs[7], "facts.hostname: holds a NUL byte") {
+				t.Errorf("NUL byte: %d %q", codes[7], msgs[7])
+			}
+			if codes[8] != http.StatusBadRequest || !strings.Contains(msgs[8], "facts.hostname: not valid UTF-8") {
+				t.Errorf("invalid UTF-8: %d %q", codes[8], msgs[8])
+			}
+			if got := metricValues(t, h.reg, "samverk_fleet_reports_ingested_total"); got[""] != 3*(devices-2) {
+				t.Errorf("reports ingested %v, want %d", got, 3*(devices-2))
+			}
+		})
+	}
+}
+
+// TestLabelChurn: devices enroll and report ever-new labels; the classes they leave are
+// forgotten, the count never passes MaxClasses, and past it an enrollment needing a new class
+// is refused with 503 while reports are still accepted.
+func TestLabelChurn(t *testing.T) {
+	const devices, bound = 10, 12
+	h := start(t, "sqlite", fleet.Options{MaxClasses: bound, DeviceInterval: -1})
+	facts := func(i, round int) desired.Facts {
+		f := norrFacts
+		f.Hostname, f.Serial = fmt.Sprintf("rn-%03d", i), fmt.Sprintf("SN-%03d", i)
+		f.Labels = map[string]string{"role": "staff", "churn": fmt.Sprintf("%d-%d", i, round)}
+		return f
+	}
+	big := desired.EnrollRequest{Facts: desired.Facts{Hostname: "h", Labels: bigLabels(20, 250)}}
+	if r := h.do("POST", "/api/v1/enroll", norrToken, big); r.code != http.StatusBadRequest || !strings.Contains(r.errorMsg(), "at most 4096 together") {
+		t.Errorf("labels of 5 KB: %d %s, want 400", r.code, r.body)
+	}
+	devs := make([]desired.EnrollResponse, devices)
+	for i := range devs {
+		devs[i] = h.enroll(norrToken, facts(i, 0))
+	}
+	for round := 1; round <= 20; round++ {
+		for i, d := range devs {
+			rep := desired.Report{Revision: "rev1", Facts: facts(i, round)}
+			if r := h.do("POST", "/api/v1/devices/"+d.DeviceID+"/reports", d.Credential, rep); r.code != http.StatusAccepted {
+				t.Fatalf("round %d, device %d: %d %s", round, i, r.code, r.body)
+			}
+		}
+		if n := h.svc.Classes(); n != devices {
+			t.Fatalf("round %d: %d classes for %d devices", round, n, devices)
+		}
+	}
+	for i := devices; i < bound; i++ {
+		h.enroll(norrToken, facts(i, 0))
+	}
+	r := h.do("POST", "/api/v1/enroll", norrToken, desired.EnrollRequest{Facts: facts(99, 0)})
+	if r.code != http.StatusServiceUnavailable || !strings.Contains(r.errorMsg(), "distinct device classes") {
+		t.Errorf("enrollment past the class bound: %d %s, want 503", r.code, r.body)
+	}
+	// A report that would need a new class is stored; the device keeps its state.
+	d := devs[0]
+	if r := h.do("POST", "/api/v1/devices/"+d.DeviceID+"/reports", d.Credential, desired.Report{Revision: "rev1", Facts: facts(0, 99)}); r.code != http.StatusAccepted {
+		t.Errorf("report past the class bound: %d %s", r.code, r.body)
+	}
+	if n := h.svc.Classes(); n != bound {
+		t.Errorf("%d classes, want the bound %d", n, bound)
+	}
+	if got := metricValues(t, h.reg, "samverk_fleet_class_limit_hits_total"); got[""] != 2 {
+		t.Errorf("class limit hits %v, want 2", got)
+	}
+	if got := metricValues(t, h.reg, "samverk_fleet_device_classes"); got[""] != bound {
+		t.Errorf("device classes gauge %v, want %d", got, bound)
+	}
+}
+
+func bigLabels(n, size int) map[string]string {
+	m := map[string]string{}
+	for i := range n {
+		m[fmt.Sprint("k", i)] = strings.Repeat("v", size)
+	}
+	return m
 }
 
 func manyLabels(n int) map[string]string {
@@ -475,6 +601,35 @@ func TestReportedFactsMoveDevice(t *testing.T) {
 	if st.Group != "" || len(st.Conditions) == 0 {
 		t.Fatalf("student device: group %q, conditions %v; want none and NoGroup", st.Group, st.Conditions)
 	}
+	// Served a state of no group, it reports everything in line: it is unmanaged, never
+	// compliant, in the view, the summary and the metrics.
+	lost := desired.Report{Revision: st.Revision, Hash: st.Hash, Facts: f}
+	if r := h.do("POST", "/api/v1/devices/"+a.DeviceID+"/reports", a.Credential, lost); r.code != http.StatusAccepted {
+		t.Fatalf("report: %d %s", r.code, r.body)
+	}
+	var dv fleet.DeviceView
+	json.Unmarshal(h.do("GET", "/api/v1/devices/"+a.DeviceID, adminToken, nil).body, &dv)
+	if dv.Compliance != store.Unmanaged {
+		t.Errorf("device of no group: compliance %q, want unmanaged", dv.Compliance)
+	}
+	var sum fleet.Summary
+	json.Unmarshal(h.do("GET", "/api/v1/fleet/summary", adminToken, nil).body, &sum)
+	if sum.Total.Unmanaged != 1 || sum.Total.Compliant != 0 {
+		t.Errorf("summary total %+v, want 1 unmanaged", sum.Total)
+	}
+	var list fleet.DeviceList
+	json.Unmarshal(h.do("GET", "/api/v1/devices?compliance=unmanaged", adminToken, nil).body, &list)
+	if len(list.Devices) != 1 {
+		t.Errorf("?compliance=unmanaged lists %d devices", len(list.Devices))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValues(t, h.reg, "samverk_fleet_devices")["member=region-norr,state=unmanaged"] != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("samverk_fleet_devices %v, want region-norr unmanaged 1", metricValues(t, h.reg, "samverk_fleet_devices"))
+		}
+		h.svc.Publish(context.Background(), "rev1", h.cat) // asks for a recount
+		time.Sleep(20 * time.Millisecond)
+	}
 	rep := desired.Report{Revision: st.Revision, Hash: st.Hash, Facts: norrFacts}
 	if r := h.do("POST", "/api/v1/devices/"+a.DeviceID+"/reports", a.Credential, rep); r.code != http.StatusAccepted {
 		t.Fatalf("report: %d %s", r.code, r.body)
@@ -514,10 +669,32 @@ func TestRestartKeepsDevices(t *testing.T) {
 	}
 }
 
+// gatedStore is a real store whose writes of reports wait, once armed, until the test
+// releases them: it holds a report's handler inside its slot for as long as the test needs.
+type gatedStore struct {
+	store.Store
+	armed   atomic.Bool
+	entered chan struct{} // a report write is waiting
+	release chan struct{}
+}
+
+func newGatedStore(st store.Store) *gatedStore {
+	return &gatedStore{Store: st, entered: make(chan struct{}, 1), release: make(chan struct{})}
+}
+
+func (g *gatedStore) Write(ctx context.Context, b *store.Batch) error {
+	if len(b.Reports) > 0 && g.armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.release
+	}
+	return g.Store.Write(ctx, b)
+}
+
 // TestLoadShedding: one device too often gets 429, a saturated server 503, both with
 // Retry-After.
 func TestLoadShedding(t *testing.T) {
-	h := start(t, "sqlite", fleet.Options{DeviceInterval: time.Hour, DeviceBurst: 3, MaxInFlight: 1})
+	gs := newGatedStore(storetest.Open(t, "sqlite", store.Options{}))
+	h := startOn(t, gs, fleet.Options{DeviceInterval: time.Hour, DeviceBurst: 3, MaxInFlight: 1})
 	a := h.enroll(norrToken, norrFacts)
 	for i := range 3 {
 		if r, _ := h.desired(a, ""); r.code != http.StatusOK {
@@ -532,40 +709,89 @@ func TestLoadShedding(t *testing.T) {
 		t.Errorf("Retry-After %q, want about an hour", r.header.Get("Retry-After"))
 	}
 
-	// Hold the only slot with a report whose body does not end until the test says so.
+	// Hold the only slot with a report whose commit waits until the test releases it. The
+	// probe asks once, after the report is known to hold the slot, so its own rate limit
+	// (3 at once) is never what answers it.
 	b := h.enroll(vasterbyToken, vasterbyFacts)
 	probe := h.enroll(vasterbyToken, vasterbyFacts)
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(io.ErrUnexpectedEOF) }) // before the server closes
-	req, _ := http.NewRequest("POST", h.url+"/api/v1/devices/"+b.DeviceID+"/reports", pr)
-	req.Header.Set("Authorization", "Bearer "+b.Credential)
-	held := make(chan struct{})
+	gs.armed.Store(true)
+	held := make(chan response, 1)
 	go func() {
-		defer close(held)
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
+		held <- h.do("POST", "/api/v1/devices/"+b.DeviceID+"/reports", b.Credential, desired.Report{Revision: "r"})
 	}()
-	pw.Write([]byte(`{"revision":`))
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		r, _ := h.desired(probe, "")
-		if r.code == http.StatusServiceUnavailable {
-			if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 10 || ra > 21 {
-				t.Errorf("503 Retry-After %q, want 10 to 21", r.header.Get("Retry-After"))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no 503 while the slot is held: %d", r.code)
-		}
-		time.Sleep(10 * time.Millisecond)
+	<-gs.entered
+	r, _ = h.desired(probe, "")
+	if r.code != http.StatusServiceUnavailable {
+		t.Errorf("while the slot is held: %d %s, want 503", r.code, r.body)
 	}
-	pw.Write([]byte(`"r"}`))
-	pw.Close()
-	<-held
-	if r, _ := h.desired(b, ""); r.code != http.StatusOK {
+	if ra, err := strconv.Atoi(r.header.Get("Retry-After")); err != nil || ra < 10 || ra > 21 {
+		t.Errorf("503 Retry-After %q, want 10 to 21", r.header.Get("Retry-After"))
+	}
+	close(gs.release)
+	if rr := <-held; rr.code != http.StatusAccepted {
+		t.Errorf("the held report: %d %s", rr.code, rr.body)
+	}
+	if r, _ := h.desired(probe, ""); r.code != http.StatusOK {
 		t.Errorf("after the slot is free: %d", r.code)
+	}
+}
+
+// TestSlowBodiesHoldNoSlot: enrollments whose bodies never finish, many more than there are
+// slots, are inside the handler; a device's polls and reports keep succeeding meanwhile.
+func TestSlowBodiesHoldNoSlot(t *testing.T) {
+	const slow, slots = 40, 4
+	var entered atomic.Int64
+	counting := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/api/v1/enroll" {
+				entered.Add(1)
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	h := startOn(t, storetest.Open(t, "sqlite", store.Options{}), fleet.Options{MaxInFlight: slots}, counting)
+	a := h.enroll(norrToken, norrFacts)
+	base := entered.Load()
+
+	done := make(chan struct{}, slow)
+	var pipes []*io.PipeWriter
+	for range slow {
+		pr, pw := io.Pipe()
+		pipes = append(pipes, pw)
+		req, _ := http.NewRequest("POST", h.url+"/api/v1/enroll", pr)
+		req.Header.Set("Authorization", "Bearer "+norrToken)
+		req.Header.Set("Content-Type", "application/json")
+		go func() {
+			defer func() { done <- struct{}{} }()
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+		go pw.Write([]byte(`{"facts":{"hostname":`)) // and nothing more, until the test ends
+	}
+	t.Cleanup(func() {
+		for _, pw := range pipes {
+			pw.CloseWithError(io.ErrUnexpectedEOF)
+		}
+		for range slow {
+			<-done
+		}
+	})
+	for entered.Load() < base+slow {
+		time.Sleep(time.Millisecond) // wait until every slow enrollment is in its handler
+	}
+	var etag string
+	for i := range 10 {
+		r, st := h.desired(a, etag)
+		if r.code != http.StatusOK && r.code != http.StatusNotModified {
+			t.Fatalf("poll %d with %d slow enrollments open: %d %s", i, slow, r.code, r.body)
+		}
+		if st != nil {
+			etag = strconv.Quote(st.Hash)
+		}
+	}
+	if r := h.do("POST", "/api/v1/devices/"+a.DeviceID+"/reports", a.Credential, desired.Report{Revision: "r"}); r.code != http.StatusAccepted {
+		t.Errorf("report with slow enrollments open: %d %s", r.code, r.body)
 	}
 }
 

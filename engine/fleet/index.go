@@ -27,6 +27,9 @@ const shardCount = 64
 type index struct {
 	shards [shardCount]shard
 
+	// maxClasses bounds len(classes); 0 for no bound.
+	maxClasses int
+
 	mu       sync.Mutex // guards what follows
 	classes  map[string]*class
 	compiler *compile.Compiler
@@ -39,8 +42,19 @@ type index struct {
 type shard struct {
 	mu sync.Mutex
 	m  map[devKey]entry
-	_  [64 - 16]byte // keep shards on their own cache lines
+	// prev holds the previous credential of the devices rotating theirs: it is accepted until
+	// until, or until the new one is first used. Nil while none rotates.
+	prev map[devKey]prevCred
+	_    [64 - 24]byte // keep shards on their own cache lines
 }
+
+type prevCred struct {
+	hash  [sha256.Size]byte
+	until int64 // Unix nanoseconds
+}
+
+// revokedCred is the credential hash of a revoked device; no secret hashes to it.
+var revokedCred [sha256.Size]byte
 
 // entry is one device: 64 bytes.
 type entry struct {
@@ -82,8 +96,8 @@ func newEncodings() *encodings {
 	return &encodings{states: map[*desired.State]*served{}, views: map[string]*view{}}
 }
 
-func newIndex() *index {
-	ix := &index{classes: map[string]*class{}}
+func newIndex(maxClasses int) *index {
+	ix := &index{classes: map[string]*class{}, maxClasses: maxClasses}
 	for i := range ix.shards {
 		ix.shards[i].m = map[devKey]entry{}
 	}
@@ -104,17 +118,45 @@ func (ix *index) len() int {
 	return n
 }
 
-// put adds or replaces a device.
-func (ix *index) put(k devKey, cred [sha256.Size]byte, member string, f *desired.Facts, sum uint64) {
-	cls := ix.classFor(member, f)
+// put adds or replaces a device. Unless force (a device already in the store), it refuses,
+// returning false, when the device would need a new class and the index holds maxClasses.
+func (ix *index) put(k devKey, cred [sha256.Size]byte, member string, f *desired.Facts, sum uint64, force bool) bool {
+	cls := ix.classFor(member, f, force)
+	if cls == nil {
+		return false
+	}
+	ix.place(k, cred, cls, sum)
+	return true
+}
+
+// place adds or replaces device k in class cls, which classFor has counted it in.
+func (ix *index) place(k devKey, cred [sha256.Size]byte, cls *class, sum uint64) {
 	s := ix.shard(k)
 	s.mu.Lock()
 	old, had := s.m[k]
 	s.m[k] = entry{cred: cred, cls: cls, tat: old.tat, facts: sum}
+	delete(s.prev, k)
 	s.mu.Unlock()
 	if had {
-		old.cls.n.Add(-1)
+		ix.release(old.cls)
 	}
+}
+
+// release takes a device out of the count of c, and forgets c when it is empty: classes come
+// and go with the facts devices report, and an empty one must not stay in memory.
+func (ix *index) release(c *class) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if c.n.Add(-1) <= 0 && ix.classes[c.key] == c {
+		delete(ix.classes, c.key)
+	}
+}
+
+// classCount is the number of classes held.
+func (ix *index) classCount() int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	return len(ix.classes)
 }
 
 type authResult int
@@ -124,6 +166,7 @@ const (
 	authUnknown
 	authBadSecret
 	authLimited
+	authRevoked
 )
 
 // limit is the per-device rate: one request per interval, bursts of burst.
@@ -133,27 +176,69 @@ type limit struct {
 }
 
 // auth checks a device's secret and charges its rate limit, under one lock. On authLimited,
-// wait says how long until a request would pass.
-func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult) {
+// wait says how long until a request would pass. firstNew says that this is the first use of
+// a rotated credential, which ended the previous one's grace.
+func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult, firstNew bool) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	switch {
+	case !ok:
+		return nil, 0, 0, authUnknown, false
+	case e.cred == revokedCred:
+		return nil, 0, 0, authRevoked, false
+	case subtle.ConstantTimeCompare(hash[:], e.cred[:]) == 1:
+		if _, rotating := s.prev[k]; rotating {
+			delete(s.prev, k)
+			firstNew = true
+		}
+	default:
+		p, rotating := s.prev[k]
+		if !rotating || now >= p.until || subtle.ConstantTimeCompare(hash[:], p.hash[:]) != 1 {
+			return nil, 0, 0, authBadSecret, false
+		}
+	}
+	if l.interval > 0 {
+		tat := max(e.tat, now)
+		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
+			return e.cls, e.facts, time.Duration(over), authLimited, firstNew
+		}
+		e.tat = tat + l.interval
+		s.m[k] = e
+	}
+	return e.cls, e.facts, 0, authOK, firstNew
+}
+
+// setCredential replaces device k's credential: prev, when until is after now, is still
+// accepted until then. It reports whether k is in memory.
+func (ix *index) setCredential(k devKey, cred [sha256.Size]byte, prev *[sha256.Size]byte, until int64) bool {
 	s := ix.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
 	if !ok {
-		return nil, 0, 0, authUnknown
+		return false
 	}
-	if subtle.ConstantTimeCompare(hash[:], e.cred[:]) != 1 {
-		return nil, 0, 0, authBadSecret
-	}
-	if l.interval > 0 {
-		tat := max(e.tat, now)
-		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
-			return e.cls, e.facts, time.Duration(over), authLimited
+	e.cred = cred
+	s.m[k] = e
+	delete(s.prev, k)
+	if prev != nil {
+		if s.prev == nil {
+			s.prev = map[devKey]prevCred{}
 		}
-		e.tat = tat + l.interval
-		s.m[k] = e
+		s.prev[k] = prevCred{hash: *prev, until: until}
 	}
-	return e.cls, e.facts, 0, authOK
+	return true
+}
+
+// credential returns device k's current credential hash.
+func (ix *index) credential(k devKey) (cred [sha256.Size]byte, ok bool) {
+	s := ix.shard(k)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.m[k]
+	return e.cred, ok
 }
 
 // lookup returns a device's class, or nil.
@@ -168,18 +253,22 @@ func (ix *index) lookup(k devKey) *class {
 }
 
 // refacts records that a device's facts changed to f (sum): it moves to the class of its new
-// compile inputs, if they changed.
-func (ix *index) refacts(k devKey, member string, f *desired.Facts, sum uint64) {
+// compile inputs, if they changed. When that class would be new and the index is full, the
+// device stays where it is, and its digest unchanged so that its next report tries again; it
+// reports false then.
+func (ix *index) refacts(k devKey, member string, f *desired.Facts, sum uint64) bool {
 	s := ix.shard(k)
 	s.mu.Lock()
 	e, ok := s.m[k]
 	s.mu.Unlock()
 	if !ok || e.facts == sum {
-		return
+		return true
 	}
 	var cls *class
 	if classKey(member, f) != e.cls.key {
-		cls = ix.classFor(member, f)
+		if cls = ix.classFor(member, f, false); cls == nil {
+			return false
+		}
 	}
 	s.mu.Lock()
 	e, ok = s.m[k]
@@ -194,20 +283,25 @@ func (ix *index) refacts(k devKey, member string, f *desired.Facts, sum uint64) 
 	s.mu.Unlock()
 	switch {
 	case old != nil:
-		old.n.Add(-1)
+		ix.release(old)
 	case cls != nil:
-		cls.n.Add(-1) // not used after all
+		ix.release(cls) // not used after all
 	}
+	return true
 }
 
 // classFor returns the class of a device of member with facts f, creating it (and compiling
-// its state, once something is published) when it is new, and counts the device in it.
-func (ix *index) classFor(member string, f *desired.Facts) *class {
+// its state, once something is published) when it is new, and counts the device in it. It
+// returns nil when the class is new, the index holds maxClasses and not force.
+func (ix *index) classFor(member string, f *desired.Facts, force bool) *class {
 	key := classKey(member, f)
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	c := ix.classes[key]
 	if c == nil {
+		if !force && ix.maxClasses > 0 && len(ix.classes) >= ix.maxClasses {
+			return nil
+		}
 		c = &class{key: key, dev: compile.Device{Member: member, Labels: maps.Clone(f.Labels), Vendor: f.Vendor, Model: f.Model,
 			OSFamily: f.OSFamily, OSBuild: f.OSBuild}}
 		if ix.compiler != nil {

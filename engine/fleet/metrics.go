@@ -18,12 +18,14 @@ type metrics struct {
 	reports     prometheus.Counter
 	enrollments *prometheus.CounterVec
 	shed        *prometheus.CounterVec
+	classFull   prometheus.Counter
+	credentials *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		devices: &deviceCollector{desc: prometheus.NewDesc("samverk_fleet_devices",
-			"Enrolled devices by member and compliance state (compliant, drifted, failed, stale), as of the last refresh.",
+			"Enrolled devices by member and compliance state (compliant, drifted, failed, stale, unmanaged: no device group selects it), as of the last refresh.",
 			[]string{"member", "state"}, nil)},
 		reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "samverk", Subsystem: "fleet", Name: "reports_ingested_total",
@@ -35,12 +37,24 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"member"}),
 		shed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "samverk", Subsystem: "fleet", Name: "requests_shed_total",
-			Help: "Agent requests turned away: busy (503, too many in flight or the write queue full) or rate (429, one device too often).",
+			Help: "Agent requests turned away: busy (503, too many in flight or the write queue full), rate (429, one device too often) or enroll (429, one enrollment token too often).",
 		}, []string{"reason"}),
+		classFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "samverk", Subsystem: "fleet", Name: "class_limit_hits_total",
+			Help: "Enrollments refused, and reported facts not yet applied, because the device index held MaxClasses distinct device classes.",
+		}),
+		credentials: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "samverk", Subsystem: "fleet", Name: "credential_changes_total",
+			Help: "Device credentials rotated (by the device), revoked (by an admin) or replaced (the device enrolled again).",
+		}, []string{"change"}),
+	}
+	for _, c := range []string{"rotated", "revoked", "replaced"} {
+		m.credentials.WithLabelValues(c)
 	}
 	m.shed.WithLabelValues("busy")
 	m.shed.WithLabelValues("rate")
-	for _, c := range []prometheus.Collector{m.devices, m.reports, m.enrollments, m.shed} {
+	m.shed.WithLabelValues("enroll")
+	for _, c := range []prometheus.Collector{m.devices, m.reports, m.enrollments, m.shed, m.classFull, m.credentials} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -20,6 +22,19 @@ type Tokens struct {
 type tokenEntry struct {
 	member string
 	hash   [sha256.Size]byte
+	// perHour and quota override Options.EnrollPerHour and Options.EnrollQuota for this
+	// token; 0 keeps the default.
+	perHour, quota int
+}
+
+// Token is an enrollment token that matched: its member, its fingerprint and its limits.
+type Token struct {
+	Member string
+	// ID is a fingerprint of the token (the first 8 bytes of its SHA-256, in hex): it names
+	// the token in the store and in logs without revealing it.
+	ID string
+	// PerHour and Quota are the token's own limits, 0 where the defaults apply.
+	PerHour, Quota int
 }
 
 // EnrollTokensEnv is the environment variable ParseTokenList reads when no file is given:
@@ -48,8 +63,9 @@ func LoadEnrollTokens(file string) (Tokens, error) {
 	return t, nil
 }
 
-// ParseTokens reads one member=token a line; blank lines and lines starting with # are
-// skipped. Errors name the line, never the token.
+// ParseTokens reads one member=token a line, optionally followed by the token's own limits,
+// perHour=N (devices it may enroll per hour) and quota=N (devices in total); blank lines and
+// lines starting with # are skipped. Errors name the line, never the token.
 func ParseTokens(r io.Reader) (Tokens, error) {
 	var t Tokens
 	sc := bufio.NewScanner(r)
@@ -87,6 +103,26 @@ func ParseTokenList(s string) (Tokens, error) {
 const MinTokenLength = 32
 
 func (t *Tokens) add(pair string) error {
+	var perHour, quota int
+	fields := strings.Fields(pair)
+	for len(fields) > 1 {
+		last := fields[len(fields)-1]
+		name, val, _ := strings.Cut(last, "=")
+		if name != "perHour" && name != "quota" {
+			break
+		}
+		n, err := strconv.Atoi(val)
+		if err != nil || n < 1 {
+			return fmt.Errorf("%s must be a positive number", name)
+		}
+		if name == "perHour" {
+			perHour = n
+		} else {
+			quota = n
+		}
+		fields = fields[:len(fields)-1]
+	}
+	pair = strings.Join(fields, " ")
 	member, token, ok := strings.Cut(pair, "=")
 	member, token = strings.TrimSpace(member), strings.TrimSpace(token)
 	switch {
@@ -101,7 +137,7 @@ func (t *Tokens) add(pair string) error {
 			return fmt.Errorf("member %s: the same token is given twice", member)
 		}
 	}
-	t.entries = append(t.entries, tokenEntry{member: member, hash: h})
+	t.entries = append(t.entries, tokenEntry{member: member, hash: h, perHour: perHour, quota: quota})
 	return nil
 }
 
@@ -124,11 +160,17 @@ func (t Tokens) Members() []string {
 	return ms
 }
 
-// Match returns the member whose token token is. Every token is compared, in constant time,
-// so the time taken says nothing about which one (nearly) matched.
+// Match returns the member whose token token is (see Lookup).
 func (t Tokens) Match(token string) (member string, ok bool) {
+	tok, ok := t.Lookup(token)
+	return tok.Member, ok
+}
+
+// Lookup returns the token token is. Every token is compared, in constant time,
+// so the time taken says nothing about which one (nearly) matched.
+func (t Tokens) Lookup(token string) (Token, bool) {
 	if token == "" {
-		return "", false
+		return Token{}, false
 	}
 	h := sha256.Sum256([]byte(token))
 	found := -1
@@ -138,9 +180,10 @@ func (t Tokens) Match(token string) (member string, ok bool) {
 		}
 	}
 	if found < 0 {
-		return "", false
+		return Token{}, false
 	}
-	return t.entries[found].member, true
+	e := &t.entries[found]
+	return Token{Member: e.member, ID: hex.EncodeToString(e.hash[:8]), PerHour: e.perHour, Quota: e.quota}, true
 }
 
 // secret is a single unscoped token (the admin token), kept as a hash.

@@ -21,6 +21,8 @@ func TestParseTokens(t *testing.T) {
 		{"no member", "=" + tok32, nil, "line 1: want member=token"},
 		{"short token", "# x\nregion-norr=short", nil, "line 2: the token of member region-norr is shorter than 32"},
 		{"same token twice", "a=" + tok32 + "\nb=" + tok32, nil, "line 2: member b: the same token is given twice"},
+		{"limits", "a=" + tok32 + " perHour=100 quota=5000\nb = x" + tok32 + " quota=7", []string{"a", "b"}, ""},
+		{"bad limit", "a=" + tok32 + " perHour=lots", nil, "line 1: perHour must be a positive number"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tk, err := ParseTokens(strings.NewReader(tc.file))
@@ -48,6 +50,21 @@ func TestTokenErrorsNeverQuoteTheToken(t *testing.T) {
 	_, err := ParseTokenList(secret)
 	if err == nil || strings.Contains(err.Error(), "sup3r") {
 		t.Errorf("error %v", err)
+	}
+}
+
+func TestLookupLimits(t *testing.T) {
+	tk, err := ParseTokenList("region-norr=" + tok32 + " perHour=100 quota=5000, kommun-vasterby=x" + tok32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, ok := tk.Lookup(tok32)
+	if !ok || a.Member != "region-norr" || a.PerHour != 100 || a.Quota != 5000 || len(a.ID) != 16 || strings.Contains(tok32, a.ID) {
+		t.Errorf("region-norr: %+v", a)
+	}
+	b, ok := tk.Lookup("x" + tok32)
+	if !ok || b.PerHour != 0 || b.Quota != 0 || b.ID == a.ID {
+		t.Errorf("kommun-vasterby: %+v", b)
 	}
 }
 

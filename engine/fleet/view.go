@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"samverk.io/samverk/engine/store"
@@ -60,7 +61,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request, scope string) {
 		q.Member = scope
 	}
 	if q.Compliance != "" && !slices.Contains(store.ComplianceStates, q.Compliance) {
-		writeError(w, http.StatusBadRequest, "compliance must be one of compliant, drifted, failed, stale")
+		writeError(w, http.StatusBadRequest, "compliance must be one of "+strings.Join(store.ComplianceStates, ", "))
 		return
 	}
 	if l := qv.Get("limit"); l != "" {
@@ -150,8 +151,8 @@ func (s *Service) readDevice(w http.ResponseWriter, r *http.Request, scope strin
 }
 
 // Summary is the answer of GET /api/v1/fleet/summary: device counts by compliance state, for
-// the fleet, each member and each of its groups ("" for devices no group selects, or not yet
-// served).
+// the fleet, each member and each of its groups ("" for devices no group selects, which are
+// unmanaged, or not yet served, which are stale).
 type Summary struct {
 	// StaleAfter is how long a device may go without reporting before it counts as stale.
 	StaleAfter string         `json:"staleAfter"`
@@ -180,6 +181,8 @@ type StateCounts struct {
 	Drifted   int `json:"drifted"`
 	Failed    int `json:"failed"`
 	Stale     int `json:"stale"`
+	// Unmanaged devices are those no device group selects: nothing is enforced on them.
+	Unmanaged int `json:"unmanaged"`
 }
 
 func (c *StateCounts) add(state string, n int) {
@@ -191,6 +194,8 @@ func (c *StateCounts) add(state string, n int) {
 		c.Drifted += n
 	case store.Failed:
 		c.Failed += n
+	case store.Unmanaged:
+		c.Unmanaged += n
 	default:
 		c.Stale += n
 	}

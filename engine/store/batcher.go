@@ -2,11 +2,17 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Errors of the Batcher that callers turn into "try again later".
@@ -56,12 +62,15 @@ type Batcher struct {
 	queue   chan item
 	stopped chan struct{}
 	once    sync.Once
+
+	bisected atomic.Int64
 }
 
 type item struct {
 	enroll *Enrollment
 	served *Served
 	report *Report
+	cred   *CredentialChange
 	done   chan error // nil: nobody waits
 }
 
@@ -79,6 +88,11 @@ func (b *Batcher) Enroll(ctx context.Context, e Enrollment) error {
 // Report queues a report and returns once it is committed.
 func (b *Batcher) Report(ctx context.Context, r Report) error {
 	return b.wait(ctx, item{report: &r, done: make(chan error, 1)})
+}
+
+// Credential queues a credential change and returns once it is committed.
+func (b *Batcher) Credential(ctx context.Context, c CredentialChange) error {
+	return b.wait(ctx, item{cred: &c, done: make(chan error, 1)})
 }
 
 // Served queues a served-state record without waiting; it reports whether there was room.
@@ -135,66 +149,110 @@ func (b *Batcher) Run(ctx context.Context) error {
 		return errors.New("batcher: Run called twice")
 	}
 	defer close(b.stopped)
-	var (
-		batch Batch
-		dones []chan error
-	)
+	var items []item
 	for {
 		select {
 		case <-ctx.Done():
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opt.DrainTimeout)
 			defer cancel()
 			for {
-				if !b.collect(&batch, &dones) {
+				if items = b.collect(items); len(items) == 0 {
 					return nil
 				}
-				b.flush(dctx, &batch, &dones)
+				b.flush(dctx, items)
+				items = clearItems(items)
 			}
 		case it := <-b.queue:
-			b.add(&batch, &dones, it)
+			items = append(items, it)
 			// Let the requests that are ready to queue do so before the batch closes: with
 			// few CPUs the writer would otherwise commit one write at a time.
 			runtime.Gosched()
-			b.collect(&batch, &dones)
-			b.flush(ctx, &batch, &dones)
+			items = b.collect(items)
+			b.flush(ctx, items)
+			items = clearItems(items)
 		}
 	}
 }
 
-// collect moves queued items into batch without waiting, up to MaxBatch, and reports whether
-// the batch holds anything.
-func (b *Batcher) collect(batch *Batch, dones *[]chan error) bool {
-	for batch.Len() < b.opt.MaxBatch {
+// collect moves queued items into items without waiting, up to MaxBatch.
+func (b *Batcher) collect(items []item) []item {
+	for len(items) < b.opt.MaxBatch {
 		select {
 		case it := <-b.queue:
-			b.add(batch, dones, it)
+			items = append(items, it)
 		default:
-			return batch.Len() > 0
+			return items
 		}
 	}
-	return true
+	return items
 }
 
-func (b *Batcher) add(batch *Batch, dones *[]chan error, it item) {
+func clearItems(items []item) []item {
+	clear(items)
+	return items[:0]
+}
+
+// flush writes items as one batch. When the batch fails for a reason that may lie in one of
+// its writes (a value the database refuses, a duplicate key), rather than in the database
+// being unreachable, it writes each half again, down to the single write at fault: one bad
+// write then fails alone, and every other in the batch commits.
+func (b *Batcher) flush(ctx context.Context, items []item) {
+	var batch Batch
+	for _, it := range items {
+		switch {
+		case it.enroll != nil:
+			batch.Enrollments = append(batch.Enrollments, *it.enroll)
+		case it.served != nil:
+			batch.Served = append(batch.Served, *it.served)
+		case it.report != nil:
+			batch.Reports = append(batch.Reports, *it.report)
+		case it.cred != nil:
+			batch.Credentials = append(batch.Credentials, *it.cred)
+		}
+	}
+	err := b.w.Write(ctx, &batch)
+	if err != nil && len(items) > 1 && ctx.Err() == nil && !Unavailable(err) {
+		b.bisected.Add(1)
+		half := len(items) / 2
+		b.flush(ctx, items[:half])
+		b.flush(ctx, items[half:])
+		return
+	}
+	for _, it := range items {
+		if it.done != nil {
+			it.done <- err
+		}
+	}
+}
+
+// Bisected counts the batches that failed and were written again in halves.
+func (b *Batcher) Bisected() int64 { return b.bisected.Load() }
+
+// Unavailable reports whether err says the database could not be reached or the write was
+// cut short (context ended, connection lost), rather than that it refused something a write
+// carried. Splitting a batch cannot help such a write.
+func Unavailable(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrClosed) || errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
+		return true
+	}
+	var (
+		netErr  net.Error
+		connErr *pgconn.ConnectError
+		pgErr   *pgconn.PgError
+	)
 	switch {
-	case it.enroll != nil:
-		batch.Enrollments = append(batch.Enrollments, *it.enroll)
-	case it.served != nil:
-		batch.Served = append(batch.Served, *it.served)
-	case it.report != nil:
-		batch.Reports = append(batch.Reports, *it.report)
+	case errors.As(err, &connErr), errors.As(err, &netErr):
+		return true
+	case errors.As(err, &pgErr):
+		// Class 08: connection exception; 53: insufficient resources; 57: operator
+		// intervention (shutdown); 58: system error.
+		switch pgErr.Code[:2] {
+		case "08", "53", "57", "58":
+			return true
+		}
+	case pgconn.SafeToRetry(err):
+		return true
 	}
-	if it.done != nil {
-		*dones = append(*dones, it.done)
-	}
-}
-
-func (b *Batcher) flush(ctx context.Context, batch *Batch, dones *[]chan error) {
-	err := b.w.Write(ctx, batch)
-	for _, d := range *dones {
-		d <- err
-	}
-	clear(*dones)
-	*dones = (*dones)[:0]
-	batch.Reset()
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -108,15 +109,28 @@ func (s *Postgres) Write(ctx context.Context, b *Batch) error {
 
 const pgEnroll = `WITH e AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[], $4::text[], $5::jsonb[], $6::jsonb[], $7::timestamptz[], $8::text[], $9::text[],
-		$10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[])
-		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote, vendor, model, os_family, os_build, facts_digest)
+		$10::text[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[])
+		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote, vendor, model, os_family, os_build, facts_digest, token)
 ), d AS (
 	INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest,
-		enrolled_at, last_seen)
-	SELECT id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest, at, at FROM e
+		enrolled_at, last_seen, enroll_token, serial)
+	SELECT id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest, at, at, token, serial FROM e
 )
-INSERT INTO enrollments (device_id, member, at, hostname, serial, remote)
-SELECT id, member, at, hostname, serial, remote FROM e`
+INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token)
+SELECT id, member, at, hostname, serial, remote, token FROM e`
+
+// pgReenroll replaces an enrolled device's credential and facts: the same hardware enrolled
+// again. Its history stays.
+const pgReenroll = `UPDATE devices SET credential_hash = $2, hostname = $3, facts = $4, labels = $5, vendor = $6, model = $7,
+	os_family = $8, os_build = $9, facts_digest = $10, last_seen = greatest(last_seen, $11), enroll_token = $12, serial = $13,
+	prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = $11
+	WHERE id = $1`
+
+const pgEndGrace = `UPDATE devices SET prev_credential_hash = NULL, prev_credential_until = NULL
+	WHERE id = $1 AND credential_hash = $2`
+
+const pgCredential = `UPDATE devices SET credential_hash = $2, prev_credential_hash = $3, prev_credential_until = $4,
+	revoked_at = CASE WHEN $5 THEN $6::timestamptz END, credential_at = $6 WHERE id = $1`
 
 const pgServed = `UPDATE devices d SET last_seen = greatest(d.last_seen, s.at), served_at = s.at, profile = s.profile,
 	served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring
@@ -157,7 +171,33 @@ ON CONFLICT (device_id, slot) DO UPDATE SET seq = excluded.seq, received_at = ex
 	drifted = excluded.drifted, compliance = excluded.compliance, results = excluded.results`
 
 func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
-	if n := len(b.Enrollments); n > 0 {
+	news := b.Enrollments
+	if slices.ContainsFunc(news, func(e Enrollment) bool { return e.Replaces }) {
+		news = slices.DeleteFunc(slices.Clone(news), func(e Enrollment) bool { return e.Replaces })
+		for i := range b.Enrollments {
+			e := &b.Enrollments[i]
+			if !e.Replaces {
+				continue
+			}
+			f, err := EncodeFacts(&e.Facts)
+			if err != nil {
+				return err
+			}
+			tag, err := tx.Exec(ctx, pgReenroll, e.ID, e.CredentialHash, f.Hostname, string(f.JSON), string(f.Labels), f.Vendor, f.Model,
+				f.OSFamily, f.OSBuild, int64(f.Digest), e.At, e.Token, e.Facts.Serial)
+			if err != nil {
+				return fmt.Errorf("enroll device %s again: %w", e.ID, err)
+			}
+			if tag.RowsAffected() != 1 {
+				return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token, replaced)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, true)`, e.ID, e.Member, e.At, e.Facts.Hostname, e.Facts.Serial, e.Remote, e.Token); err != nil {
+				return fmt.Errorf("insert enrollment: %w", err)
+			}
+		}
+	}
+	if n := len(news); n > 0 {
 		var (
 			ids, members, hosts, serials, remotes = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 			vendors, models, families, builds     = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -165,9 +205,10 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			facts, labels                         = make([]string, n), make([]string, n)
 			ats                                   = make([]time.Time, n)
 			digests                               = make([]int64, n)
+			tokens                                = make([]string, n)
 		)
-		for i := range b.Enrollments {
-			e := &b.Enrollments[i]
+		for i := range news {
+			e := &news[i]
 			f, err := EncodeFacts(&e.Facts)
 			if err != nil {
 				return err
@@ -175,10 +216,25 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			ids[i], members[i], creds[i], hosts[i], facts[i], labels[i] = e.ID, e.Member, e.CredentialHash, f.Hostname, string(f.JSON), string(f.Labels)
 			ats[i], serials[i], remotes[i] = e.At, e.Facts.Serial, e.Remote
 			vendors[i], models[i], families[i], builds[i], digests[i] = f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest)
+			tokens[i] = e.Token
 		}
 		if _, err := tx.Exec(ctx, pgEnroll, ids, members, creds, hosts, facts, labels, ats, serials, remotes,
-			vendors, models, families, builds, digests); err != nil {
+			vendors, models, families, builds, digests, tokens); err != nil {
 			return fmt.Errorf("insert devices: %w", err)
+		}
+	}
+	for i := range b.Credentials {
+		c := &b.Credentials[i]
+		var until *time.Time
+		if c.Prev != nil {
+			until = &c.PrevUntil
+		}
+		q, args := pgCredential, []any{c.DeviceID, c.Hash, c.Prev, until, c.Revoked, c.At}
+		if c.EndGrace {
+			q, args = pgEndGrace, []any{c.DeviceID, c.Hash}
+		}
+		if _, err := tx.Exec(ctx, q, args...); err != nil {
+			return fmt.Errorf("change credential of %s: %w", c.DeviceID, err)
 		}
 	}
 	if len(b.Served) > 0 {
@@ -356,14 +412,41 @@ func (s *Postgres) Reports(ctx context.Context, deviceID string, limit int) ([]S
 	return rs, nil
 }
 
+var pgIdentityCols = fmt.Sprintf(identityCols, "labels::text",
+	"coalesce((extract(epoch FROM prev_credential_until) * 1000)::bigint, 0)")
+
 // Identities streams every device's identity.
 func (s *Postgres) Identities(ctx context.Context, fn func(*Identity) error) error {
-	rows, err := s.pool.Query(ctx, `SELECT id, member, credential_hash, labels::text, vendor, model, os_family, os_build, facts_digest FROM devices`)
+	rows, err := s.pool.Query(ctx, `SELECT `+pgIdentityCols+` FROM devices`)
 	if err != nil {
 		return fmt.Errorf("read identities: %w", err)
 	}
 	defer rows.Close()
 	return scanIdentities(rows, fn)
+}
+
+// CredentialsChanged streams the identities of devices whose credential changed since.
+func (s *Postgres) CredentialsChanged(ctx context.Context, since time.Time, fn func(*Identity) error) error {
+	rows, err := s.pool.Query(ctx, `SELECT `+pgIdentityCols+` FROM devices WHERE credential_at >= $1`, since)
+	if err != nil {
+		return fmt.Errorf("read changed credentials: %w", err)
+	}
+	defer rows.Close()
+	return scanIdentities(rows, fn)
+}
+
+// DeviceBySerial returns the id of member's latest device with serial.
+func (s *Postgres) DeviceBySerial(ctx context.Context, member, serial string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `SELECT id FROM devices WHERE member = $1 AND serial = $2 AND serial <> ''
+		ORDER BY enrolled_at DESC LIMIT 1`, member, serial).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", fmt.Errorf("device of %s with serial %q: %w", member, serial, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find device by serial: %w", err)
+	}
+	return id, nil
 }
 
 func scanPGDevice(sc scanner) (*Device, error) {

@@ -42,6 +42,7 @@ var _ Store = (*SQLite)(nil)
 
 type sqliteStmts struct {
 	insertDevice, insertEvent, served, report, history *sql.Stmt
+	reenroll, credential                               *sql.Stmt
 }
 
 // OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
@@ -159,8 +160,13 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		q  string
 	}{
 		{&s.stmts.insertDevice, `INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model,
-			os_family, os_build, facts_digest, enrolled_at, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&s.stmts.insertEvent, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote) VALUES (?, ?, ?, ?, ?, ?)`},
+			os_family, os_build, facts_digest, enrolled_at, last_seen, enroll_token, serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.insertEvent, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.stmts.reenroll, `UPDATE devices SET credential_hash = ?2, hostname = ?3, facts = ?4, labels = ?5, vendor = ?6, model = ?7,
+			os_family = ?8, os_build = ?9, facts_digest = ?10, last_seen = max(last_seen, ?11), enroll_token = ?12, serial = ?13,
+			prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = ?11 WHERE id = ?1`},
+		{&s.stmts.credential, `UPDATE devices SET credential_hash = ?2, prev_credential_hash = ?3, prev_credential_until = ?4,
+			revoked_at = CASE WHEN ?5 THEN ?6 END, credential_at = ?6 WHERE id = ?1`},
 		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
 			served_revision = ?4, group_name = ?5, ring = ?6 WHERE id = ?7`},
 		{&s.stmts.report, `UPDATE devices SET last_seen = max(last_seen, ?1), report_at = ?1, report_revision = ?2,
@@ -201,7 +207,8 @@ func (s *SQLite) close() error {
 		<-s.stopped
 	}
 	var errs []error
-	for _, st := range []*sql.Stmt{s.stmts.insertDevice, s.stmts.insertEvent, s.stmts.served, s.stmts.report, s.stmts.history} {
+	for _, st := range []*sql.Stmt{s.stmts.insertDevice, s.stmts.insertEvent, s.stmts.served, s.stmts.report, s.stmts.history,
+		s.stmts.reenroll, s.stmts.credential} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -244,12 +251,41 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 				return err
 			}
 			at := ms64(e.At)
-			if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, f.Hostname, f.JSON, f.Labels, f.Vendor, f.Model,
-				f.OSFamily, f.OSBuild, int64(f.Digest), at, at); err != nil {
+			if e.Replaces {
+				res, err := tx.StmtContext(ctx, s.stmts.reenroll).ExecContext(ctx, e.ID, e.CredentialHash, f.Hostname, f.JSON, f.Labels,
+					f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial)
+				if err != nil {
+					return fmt.Errorf("enroll device %s again: %w", e.ID, err)
+				}
+				if n, _ := res.RowsAffected(); n != 1 {
+					return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+				}
+			} else if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, f.Hostname, f.JSON, f.Labels, f.Vendor, f.Model,
+				f.OSFamily, f.OSBuild, int64(f.Digest), at, at, e.Token, e.Facts.Serial); err != nil {
 				return fmt.Errorf("insert device: %w", err)
 			}
-			if _, err := ev.ExecContext(ctx, e.ID, e.Member, at, e.Facts.Hostname, e.Facts.Serial, e.Remote); err != nil {
+			if _, err := ev.ExecContext(ctx, e.ID, e.Member, at, e.Facts.Hostname, e.Facts.Serial, e.Remote, e.Token, e.Replaces); err != nil {
 				return fmt.Errorf("insert enrollment: %w", err)
+			}
+		}
+	}
+	if len(b.Credentials) > 0 {
+		st := tx.StmtContext(ctx, s.stmts.credential)
+		for i := range b.Credentials {
+			c := &b.Credentials[i]
+			var until any
+			if c.Prev != nil {
+				until = ms64(c.PrevUntil)
+			}
+			if c.EndGrace {
+				if _, err := tx.ExecContext(ctx, `UPDATE devices SET prev_credential_hash = NULL, prev_credential_until = NULL
+					WHERE id = ? AND credential_hash = ?`, c.DeviceID, c.Hash); err != nil {
+					return fmt.Errorf("end credential grace of %s: %w", c.DeviceID, err)
+				}
+				continue
+			}
+			if _, err := st.ExecContext(ctx, c.DeviceID, c.Hash, c.Prev, until, c.Revoked, ms64(c.At)); err != nil {
+				return fmt.Errorf("change credential of %s: %w", c.DeviceID, err)
 			}
 		}
 	}
@@ -396,14 +432,40 @@ func (s *SQLite) Reports(ctx context.Context, deviceID string, limit int) ([]Sto
 	return rs, nil
 }
 
+var sqliteIdentityCols = fmt.Sprintf(identityCols, "labels", "coalesce(prev_credential_until, 0)")
+
 // Identities streams every device's identity, in table order.
 func (s *SQLite) Identities(ctx context.Context, fn func(*Identity) error) error {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, member, credential_hash, labels, vendor, model, os_family, os_build, facts_digest FROM devices`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteIdentityCols+` FROM devices`)
 	if err != nil {
 		return fmt.Errorf("read identities: %w", err)
 	}
 	defer rows.Close()
 	return scanIdentities(rows, fn)
+}
+
+// CredentialsChanged streams the identities of devices whose credential changed since.
+func (s *SQLite) CredentialsChanged(ctx context.Context, since time.Time, fn func(*Identity) error) error {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteIdentityCols+` FROM devices WHERE credential_at >= ?`, ms64(since))
+	if err != nil {
+		return fmt.Errorf("read changed credentials: %w", err)
+	}
+	defer rows.Close()
+	return scanIdentities(rows, fn)
+}
+
+// DeviceBySerial returns the id of member's latest device with serial.
+func (s *SQLite) DeviceBySerial(ctx context.Context, member, serial string) (string, error) {
+	var id string
+	err := s.r.QueryRowContext(ctx, `SELECT id FROM devices WHERE member = ? AND serial = ? AND serial <> ''
+		ORDER BY enrolled_at DESC LIMIT 1`, member, serial).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("device of %s with serial %q: %w", member, serial, ErrNotFound)
+	}
+	if err != nil {
+		return "", fmt.Errorf("find device by serial: %w", err)
+	}
+	return id, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }

@@ -31,6 +31,13 @@ type Store interface {
 	// Identities calls fn for every device, in no particular order, with what the daemon keeps
 	// of it in memory. It stops at the first error fn returns.
 	Identities(ctx context.Context, fn func(*Identity) error) error
+	// CredentialsChanged calls fn, like Identities, for every device whose credential was
+	// rotated, revoked or replaced by a re-enrollment at or after since, so that replicas
+	// sharing the store learn of it.
+	CredentialsChanged(ctx context.Context, since time.Time, fn func(*Identity) error) error
+	// DeviceBySerial returns the id of member's device most recently enrolled with the
+	// hardware serial, or an error wrapping ErrNotFound.
+	DeviceBySerial(ctx context.Context, member, serial string) (string, error)
 	// Close releases the database.
 	Close() error
 }
@@ -49,10 +56,13 @@ const (
 	// Stale: no report yet, the last report is older than the stale horizon, or it applied a
 	// state other than the one last served.
 	Stale = "stale"
+	// Unmanaged: no device group of its member selects the device (its last state served
+	// named no group), so nothing is enforced on it and it is never counted compliant.
+	Unmanaged = "unmanaged"
 )
 
 // ComplianceStates lists the states in the order output uses.
-var ComplianceStates = []string{Compliant, Drifted, Failed, Stale}
+var ComplianceStates = []string{Compliant, Drifted, Failed, Stale, Unmanaged}
 
 // Options tune a store. The zero value is a working default.
 type Options struct {
@@ -179,7 +189,32 @@ type Enrollment struct {
 	At             time.Time
 	// Remote is the address the request came from, for the enrollment event.
 	Remote string
+	// Token identifies the enrollment token used (a fingerprint, never the token), for the
+	// token's quota.
+	Token string
+	// Replaces says that device ID exists and enrolls again (the same hardware): its
+	// credential, facts and token are replaced, its history kept, and any rotation or
+	// revocation cleared.
+	Replaces bool
 }
+
+// CredentialChange rotates or revokes a device's credential.
+type CredentialChange struct {
+	DeviceID string
+	At       time.Time
+	// Hash is the new credential's hash; with Revoked, RevokedHash.
+	Hash []byte
+	// Prev, when set, is still accepted until PrevUntil (the grace of a rotation).
+	Prev      []byte
+	PrevUntil time.Time
+	Revoked   bool
+	// EndGrace only ends the grace of the previous credential, and only while Hash is still
+	// the current one (a later rotation wins).
+	EndGrace bool
+}
+
+// RevokedHash is the credential hash of a revoked device: no secret hashes to it.
+var RevokedHash = make([]byte, 32)
 
 // Served records that a device was sent a state (a 200, not a 304).
 type Served struct {
@@ -277,6 +312,13 @@ type Identity struct {
 	OSFamily       string
 	OSBuild        string
 	FactsDigest    uint64
+	// EnrollToken identifies the enrollment token the device enrolled with.
+	EnrollToken string
+	// PrevCredentialHash is accepted too until PrevUntil (during a rotation).
+	PrevCredentialHash []byte
+	PrevUntil          time.Time
+	// Revoked: the device's credential was revoked; CredentialHash is RevokedHash.
+	Revoked bool
 }
 
 // Facts returns the facts compilation reads, as desired.Facts.
@@ -328,17 +370,22 @@ type Batch struct {
 	Enrollments []Enrollment
 	Served      []Served
 	Reports     []Report
+	// Credentials are written after the enrollments.
+	Credentials []CredentialChange
 }
 
 // Len is the number of writes in b.
-func (b *Batch) Len() int { return len(b.Enrollments) + len(b.Served) + len(b.Reports) }
+func (b *Batch) Len() int {
+	return len(b.Enrollments) + len(b.Served) + len(b.Reports) + len(b.Credentials)
+}
 
 // Reset empties b, keeping its memory.
 func (b *Batch) Reset() {
 	clear(b.Enrollments)
 	clear(b.Served)
 	clear(b.Reports)
-	b.Enrollments, b.Served, b.Reports = b.Enrollments[:0], b.Served[:0], b.Reports[:0]
+	clear(b.Credentials)
+	b.Enrollments, b.Served, b.Reports, b.Credentials = b.Enrollments[:0], b.Served[:0], b.Reports[:0], b.Credentials[:0]
 }
 
 // Query filters and pages the device list. Empty fields match everything.
@@ -384,8 +431,10 @@ type Count struct {
 }
 
 // staleExpr is the SQL for a device's compliance with staleness applied; the one parameter is
-// the stale horizon. Both dialects share it (placeholders are filled in per dialect).
-const staleExpr = `CASE WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
+// the stale horizon. Both dialects share it (placeholders are filled in per dialect). A device
+// served a state of no group is unmanaged, whatever it reports.
+const staleExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged'
+	WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
 
 // resultRows is what both databases' result sets offer.
 type resultRows interface {
@@ -394,18 +443,27 @@ type resultRows interface {
 	Err() error
 }
 
-// scanIdentities reads rows of (id, member, credential_hash, labels, vendor, model, os_family,
-// os_build, facts_digest) and hands each identity to fn.
+// identityCols are the columns scanIdentities reads; the first %s is the dialect's expression
+// for labels as text, the second for prev_credential_until in Unix milliseconds (0 when null).
+const identityCols = `id, member, credential_hash, %s, vendor, model, os_family, os_build, facts_digest,
+	enroll_token, prev_credential_hash, %s, revoked_at IS NOT NULL`
+
+// scanIdentities reads rows of identityCols and hands each identity to fn.
 func scanIdentities(rows resultRows, fn func(*Identity) error) error {
 	var (
 		id     Identity
 		labels []byte
 		digest int64
+		until  int64
 	)
 	for rows.Next() {
 		id = Identity{}
-		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest); err != nil {
+		if err := rows.Scan(&id.ID, &id.Member, &id.CredentialHash, &labels, &id.Vendor, &id.Model, &id.OSFamily, &id.OSBuild, &digest,
+			&id.EnrollToken, &id.PrevCredentialHash, &until, &id.Revoked); err != nil {
 			return fmt.Errorf("read identities: %w", err)
+		}
+		if until > 0 {
+			id.PrevUntil = time.UnixMilli(until).UTC()
 		}
 		if err := decodeLabels(labels, &id.Labels); err != nil {
 			return fmt.Errorf("read identities: device %s: %w", id.ID, err)

@@ -222,10 +222,10 @@ var storeCases = []storeCase{
 			t.Fatal(err)
 		}
 		want := map[string]store.Identity{"a": {ID: "a", Member: "m1", CredentialHash: a.CredentialHash, Labels: mf.Labels, Vendor: "HP",
-			Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", FactsDigest: moved.Facts.Digest}}
+			Model: "EliteBook", OSFamily: "windows", OSBuild: "26100", FactsDigest: moved.Facts.Digest, EnrollToken: "tok-m1"}}
 		bf, _ := store.EncodeFacts(&b.Facts)
 		want["b"] = store.Identity{ID: "b", Member: "m2", CredentialHash: b.CredentialHash, Vendor: "Dell Inc.", Model: "Latitude 5450",
-			OSFamily: "windows", OSBuild: "22631", FactsDigest: bf.Digest}
+			OSFamily: "windows", OSBuild: "22631", FactsDigest: bf.Digest, EnrollToken: "tok-m2"}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("identities\n got %+v\nwant %+v", got, want)
 		}
@@ -309,7 +309,7 @@ var storeCases = []storeCase{
 					t.Errorf("enroll %s: %v", id, err)
 					return
 				}
-				b.Served(store.Served{DeviceID: id, At: t0, Hash: "h0"})
+				b.Served(store.Served{DeviceID: id, At: t0, Hash: "h0", Group: "g"})
 				for j := range perDevice {
 					if err := b.Report(ctx(t), newReport(t, id, t0.Add(time.Duration(j)*time.Second), "h0", desired.Corrected)); err != nil {
 						t.Errorf("report: %v", err)
@@ -335,6 +335,182 @@ var storeCases = []storeCase{
 		rs, _ := s.Reports(ctx(t), "d007", 10)
 		if len(rs) != 3 || rs[0].Seq != perDevice {
 			t.Errorf("d007 history: %d reports, newest seq %d; want 3, %d", len(rs), rs[0].Seq, perDevice)
+		}
+	}},
+	{"a device no group selects is unmanaged, never compliant", func(t *testing.T, s store.Store) {
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("lost", "m", t0), enrollment("kept", "m", t0)}})
+		write(t, s, &store.Batch{
+			Served:  []store.Served{{DeviceID: "lost", At: t0, Hash: "h1"}, {DeviceID: "kept", At: t0, Hash: "h1", Group: "g"}},
+			Reports: []store.Report{newReport(t, "lost", t0.Add(time.Minute), "h1"), newReport(t, "kept", t0.Add(time.Minute), "h1")},
+		})
+		if d, err := s.Device(ctx(t), "lost", t0); err != nil || d.Compliance != store.Unmanaged {
+			t.Errorf("device of no group: %+v, %v; want unmanaged", d, err)
+		}
+		if got := ids(t, s, store.Query{Compliance: store.Unmanaged, StaleBefore: t0}); !slices.Equal(got, []string{"lost"}) {
+			t.Errorf("unmanaged devices %v", got)
+		}
+		if got := ids(t, s, store.Query{Compliance: store.Compliant, StaleBefore: t0}); !slices.Equal(got, []string{"kept"}) {
+			t.Errorf("compliant devices %v", got)
+		}
+		cs, err := s.Summary(ctx(t), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, c := range cs {
+			got = append(got, fmt.Sprintf("%s/%s/%s=%d", c.Member, c.Group, c.Compliance, c.Devices))
+		}
+		if want := []string{"m//unmanaged=1", "m/g/compliant=1"}; !slices.Equal(got, want) {
+			t.Errorf("summary %v, want %v", got, want)
+		}
+	}},
+	{"credentials: rotate, revoke, enroll again", func(t *testing.T, s store.Store) {
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0), enrollment("d2", "m", t0)}})
+		if id, err := s.DeviceBySerial(ctx(t), "m", "SN-d2"); err != nil || id != "d2" {
+			t.Errorf("by serial: %q, %v", id, err)
+		}
+		if _, err := s.DeviceBySerial(ctx(t), "other", "SN-d2"); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("another member's serial: %v, want ErrNotFound", err)
+		}
+		identity := func(id string) store.Identity {
+			var got store.Identity
+			err := s.Identities(ctx(t), func(i *store.Identity) error {
+				if i.ID == id {
+					got = *i
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if i := identity("d1"); i.EnrollToken != "tok-m" || i.Revoked || i.PrevCredentialHash != nil {
+			t.Errorf("enrolled: %+v", i)
+		}
+		old := enrollment("d1", "m", t0).CredentialHash
+		next := sha256.Sum256([]byte("next"))
+		until := t0.Add(10 * time.Minute)
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", At: t0.Add(time.Minute), Hash: next[:], Prev: old, PrevUntil: until}}})
+		if i := identity("d1"); string(i.CredentialHash) != string(next[:]) || string(i.PrevCredentialHash) != string(old) || !i.PrevUntil.Equal(until) {
+			t.Errorf("rotated: %+v", i)
+		}
+		var changed []string
+		collect := func(since time.Time) []string {
+			changed = nil
+			if err := s.CredentialsChanged(ctx(t), since, func(i *store.Identity) error { changed = append(changed, i.ID); return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return changed
+		}
+		// Ending the grace of a credential that is no longer current changes nothing.
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", Hash: old, EndGrace: true}}})
+		if i := identity("d1"); string(i.PrevCredentialHash) != string(old) {
+			t.Errorf("grace ended by a stale credential: %+v", i)
+		}
+		if got := collect(t0); !slices.Equal(got, []string{"d1"}) {
+			t.Errorf("changed since t0: %v", got)
+		}
+		if got := collect(t0.Add(2 * time.Minute)); len(got) != 0 {
+			t.Errorf("changed since later: %v", got)
+		}
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d1", Hash: next[:], EndGrace: true}}})
+		if i := identity("d1"); i.PrevCredentialHash != nil || !i.PrevUntil.IsZero() {
+			t.Errorf("grace not ended: %+v", i)
+		}
+		write(t, s, &store.Batch{Credentials: []store.CredentialChange{{DeviceID: "d2", At: t0.Add(3 * time.Minute), Hash: store.RevokedHash, Revoked: true}}})
+		if i := identity("d2"); !i.Revoked || string(i.CredentialHash) != string(store.RevokedHash) {
+			t.Errorf("revoked: %+v", i)
+		}
+		again := enrollment("d2", "m", t0.Add(4*time.Minute))
+		again.CredentialHash, again.Replaces, again.Token = next[:], true, "tok-2"
+		again.Facts.Hostname = "pc-d2-reimaged"
+		write(t, s, &store.Batch{Enrollments: []store.Enrollment{again}})
+		if i := identity("d2"); i.Revoked || string(i.CredentialHash) != string(next[:]) || i.EnrollToken != "tok-2" {
+			t.Errorf("enrolled again: %+v", i)
+		}
+		if d, err := s.Device(ctx(t), "d2", t0); err != nil || d.Facts.Hostname != "pc-d2-reimaged" || !d.EnrolledAt.Equal(t0) {
+			t.Errorf("enrolled again: %+v, %v", d, err)
+		}
+		ghost := enrollment("d9", "m", t0)
+		ghost.Replaces = true
+		if err := s.Write(ctx(t), &store.Batch{Enrollments: []store.Enrollment{ghost}}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("enrolling a missing device again: %v, want ErrNotFound", err)
+		}
+	}},
+	{"batcher: a write the database refuses fails alone", func(t *testing.T, s store.Store) {
+		// A report storm from many devices, queued before the writer starts so that one
+		// batch carries it all, with two bad writes inside: an enrollment of an id that
+		// exists, and a report whose facts hold a NUL byte (which PostgreSQL refuses in text
+		// and jsonb; SQLite stores it).
+		const devices = 300
+		pre := &store.Batch{}
+		for i := range devices {
+			pre.Enrollments = append(pre.Enrollments, enrollment(fmt.Sprintf("d%03d", i), "m", t0))
+		}
+		write(t, s, pre)
+		b := store.NewBatcher(s, store.BatcherOptions{MaxBatch: 10 * devices})
+		errs := make([]error, devices)
+		var dupErr, nulErr error
+		var wg sync.WaitGroup
+		for i := range devices {
+			wg.Go(func() {
+				errs[i] = b.Report(ctx(t), newReport(t, fmt.Sprintf("d%03d", i), t0.Add(time.Minute), "h1", desired.Corrected))
+			})
+			if i == devices/3 {
+				wg.Go(func() { dupErr = b.Enroll(ctx(t), enrollment("d007", "m", t0)) })
+			}
+			if i == 2*devices/3 {
+				wg.Go(func() {
+					rep := newReport(t, "d100", t0.Add(time.Minute), "h1", desired.Corrected)
+					f := desired.Facts{Hostname: "pc-\x00-d100", OSFamily: "windows"}
+					enc, err := store.EncodeFacts(&f)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					rep.Facts = enc
+					nulErr = b.Report(ctx(t), rep)
+				})
+			}
+		}
+		for b.Pending() < devices+2 {
+			time.Sleep(time.Millisecond) // wait for every writer to queue
+		}
+		runCtx, stop := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- b.Run(runCtx) }()
+		wg.Wait()
+		stop()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("device d%03d: its report failed with another's bad write: %v", i, err)
+			}
+		}
+		if dupErr == nil {
+			t.Error("the enrollment of an existing id committed")
+		}
+		if _, pg := s.(*store.Postgres); pg && nulErr == nil {
+			t.Error("postgres: the report with a NUL byte committed")
+		}
+		if b.Bisected() == 0 {
+			t.Error("the batch never failed: the test did not put a bad write in it")
+		}
+		p, err := s.Devices(ctx(t), store.Query{Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reported := 0
+		for _, d := range p.Devices {
+			if d.LastReport != nil && d.LastReport.Counts.Corrected == 1 {
+				reported++
+			}
+		}
+		if reported != devices {
+			t.Errorf("%d of %d devices have their report stored", reported, devices)
 		}
 	}},
 }
@@ -373,7 +549,7 @@ func ids(t *testing.T, s store.Store, q store.Query) []string {
 
 func enrollment(id, member string, at time.Time) store.Enrollment {
 	h := sha256.Sum256([]byte("secret-" + id))
-	return store.Enrollment{ID: id, Member: member, CredentialHash: h[:], At: at, Remote: "192.0.2.1",
+	return store.Enrollment{ID: id, Member: member, CredentialHash: h[:], At: at, Remote: "192.0.2.1", Token: "tok-" + member,
 		Facts: desired.Facts{Hostname: "pc-" + id, Vendor: "Dell Inc.", Model: "Latitude 5450", OSFamily: "windows",
 			OSBuild: "22631", Serial: "SN-" + id, Labels: map[string]string{"site": "umea"}, Products: map[string]string{"firefox": "128.0"}}}
 }
