@@ -179,6 +179,10 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	load, err := boundedLoad()
+	if err != nil {
+		return err
+	}
 
 	repoURL, origin := o.repo, displayURL(o.repo)
 	if repoURL == "" {
@@ -253,7 +257,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,
-		Validate: validate.Options{Policies: pol},
+		Validate: validate.Options{Policies: pol, Load: load},
 		Interval: o.interval,
 		Metrics:  recMetrics,
 		Logger:   log.With("component", "reconcile"),
