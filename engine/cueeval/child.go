@@ -19,7 +19,7 @@ func RunChild(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fl.SetOutput(stderr)
 	file := fl.String("file", "", "the file's name, for positions")
 	memory := fl.Int64("memory", 384<<20, "bytes the evaluation may allocate")
-	cpu := fl.Int("cpu", 2, "seconds of CPU time")
+	cpu := fl.Int("cpu", 1, "seconds of CPU time")
 	maxOutput := fl.Int64("max-output", 8<<20, "largest result in bytes")
 	if err := fl.Parse(args); err != nil {
 		return 2

@@ -34,7 +34,7 @@ type Options struct {
 	// Memory is how much the child may allocate beyond what it has when it starts (default
 	// 384 MiB). On Linux it is a hard limit (RLIMIT_AS); elsewhere the Go runtime's soft one.
 	Memory int64
-	// CPU is the CPU time the child may use, all threads together, in whole seconds (default 2 s;
+	// CPU is the CPU time the child may use, all threads together, in whole seconds (default 1 s;
 	// on Linux, RLIMIT_CPU). Unlike wall time it does not depend on how busy the machine is.
 	CPU time.Duration
 	// Timeout is the wall time after which the child is killed (default 10 s): a backstop for
@@ -58,7 +58,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Memory = 384 << 20
 	}
 	if o.CPU <= 0 {
-		o.CPU = 2 * time.Second
+		o.CPU = time.Second
 	}
 	if o.CPU < time.Second {
 		o.CPU = time.Second
@@ -214,7 +214,8 @@ func (w *childWatch) read(r io.Reader) {
 			w.pos.Column, _ = strconv.Atoi(c)
 			continue
 		}
-		if strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") {
+		// The Go runtime's words, and those of the race detector's runtime in a -race build.
+		if strings.Contains(line, "out of memory") || strings.Contains(line, "cannot allocate memory") || strings.Contains(line, "failed to allocate") {
 			w.outOfMemory = true
 		}
 		if len(w.errLines) < 4 && strings.TrimSpace(line) != "" {
