@@ -151,3 +151,22 @@ func TestChildThatCannotStart(t *testing.T) {
 		t.Fatal("no error from an evaluator whose child cannot start")
 	}
 }
+
+// BenchmarkEvalCUE is what the budget costs a small file: a child process per file against
+// evaluating it in process.
+func BenchmarkEvalCUE(b *testing.B) {
+	e, err := New(Options{Command: []string{os.Args[0], ChildCommand}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for name, ev := range map[string]catalog.CUEEvaluator{"in-process": catalog.InProcessCUE{}, "child": e} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				docs, fnd, err := ev.EvalCUE("os/x.cue", []byte(twoDocs))
+				if err != nil || len(docs) != 2 || len(fnd) != 0 {
+					b.Fatalf("%d documents, findings %v, error %v", len(docs), fnd, err)
+				}
+			}
+		})
+	}
+}
