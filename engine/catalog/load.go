@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -27,6 +28,9 @@ type Options struct {
 	Workers int
 	// Cache, when set, reuses the documents of files parsed by an earlier load.
 	Cache *Cache
+	// CUE evaluates .cue files (default InProcessCUE, which is unbounded: a program that loads
+	// catalogs it does not trust sets a bounded evaluator, see package cueeval).
+	CUE CUEEvaluator
 }
 
 func (o Options) withDefaults() Options {
@@ -38,6 +42,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.CUE == nil {
+		o.CUE = InProcessCUE{}
 	}
 	return o
 }
@@ -130,7 +137,19 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 	var findings []finding.Finding
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return err
+			if p == "." {
+				return err
+			}
+			if d != nil && d.IsDir() && skipDir(d.Name()) {
+				return fs.SkipDir
+			}
+			// A directory that cannot be listed (in a Git snapshot: a tree object that cannot
+			// be read) is a property of what is loaded, not a reason to give up.
+			findings = append(findings, unreadable(p, err))
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
 		}
 		if target, bad := escapes[p]; bad {
 			findings = append(findings, finding.Finding{
@@ -146,6 +165,15 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 			if skipDir(d.Name()) {
 				return fs.SkipDir
 			}
+			return nil
+		}
+		if d.Type()&fs.ModeIrregular != 0 {
+			// In a Git snapshot: a submodule (gitlink). Its files are not in this repository,
+			// so what it would add to the catalog cannot be checked.
+			findings = append(findings, finding.Finding{
+				Rule: finding.RuleSubmodule, Severity: finding.Deny, File: p, Line: 1, Column: 1,
+				Message: "a Git submodule (gitlink) is not part of a catalog: its content cannot be checked; commit the files themselves",
+			})
 			return nil
 		}
 		if IsCatalogFile(p) {
@@ -209,7 +237,7 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Finding, error) {
 	info, err := fs.Stat(fsys, name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("load catalog: %w", err)
+		return nil, []finding.Finding{unreadable(name, err)}, nil
 	}
 	if info.Size() > opt.MaxFileSize {
 		return nil, []finding.Finding{{
@@ -223,7 +251,7 @@ func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Find
 			// A dangling symlink inside the catalog.
 			return nil, []finding.Finding{{Rule: finding.RuleSymlink, Severity: finding.Deny, File: name, Message: "file cannot be read: " + err.Error()}}, nil
 		}
-		return nil, nil, fmt.Errorf("load catalog: %w", err)
+		return nil, []finding.Finding{unreadable(name, err)}, nil
 	}
 	if int64(len(src)) > opt.MaxFileSize {
 		return nil, []finding.Finding{{
@@ -241,14 +269,30 @@ func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Find
 	var docs []*Document
 	var fnd []finding.Finding
 	if path.Ext(name) == ".cue" {
-		docs, fnd = parseCUE(name, src)
+		if docs, fnd, err = opt.CUE.EvalCUE(name, src); err != nil {
+			return nil, nil, fmt.Errorf("load catalog: %s: %w", name, err)
+		}
 	} else {
 		docs, fnd = ParseYAML(name, src, opt.MaxNodes)
 	}
-	if opt.Cache != nil {
+	// An evaluation cut short by its budget may pass on another run (a busy machine); it is
+	// not remembered.
+	if opt.Cache != nil && !slices.ContainsFunc(fnd, func(f finding.Finding) bool { return f.Rule == finding.RuleCUEBudget }) {
 		opt.Cache.put(key, parsed{docs, fnd})
 	}
 	return docs, fnd, nil
+}
+
+// unreadable is the finding for a file or directory that exists but cannot be read.
+func unreadable(name string, err error) finding.Finding {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return finding.Finding{
+		Rule: finding.RuleUnreadable, Severity: finding.Deny, File: name, Line: 1, Column: 1,
+		Message: fmt.Sprintf("cannot be read: %v; refused", err),
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`)

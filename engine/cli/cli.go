@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"samverk.io/samverk/engine/cueeval"
 )
 
 // Exit codes shared by every command.
@@ -43,6 +45,10 @@ var findingsExit = &ExitError{Code: ExitFindings, Silent: true}
 
 // Main runs the samverk command line with args and returns the exit code.
 func Main(args []string) int {
+	if len(args) > 0 && args[0] == cueeval.ChildCommand {
+		// A child evaluating one CUE file under limits: no command line, no signals.
+		return cueeval.RunChild(args[1:], os.Stdin, os.Stdout, os.Stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return run(ctx, args, os.Stdin, os.Stdout, os.Stderr)

@@ -29,7 +29,11 @@ goes to standard output.`,
 			if len(args) == 1 {
 				dir = args[0]
 			}
-			res, err := catalog.LoadDir(dir, catalog.Options{})
+			load, err := boundedLoad()
+			if err != nil {
+				return err
+			}
+			res, err := catalog.LoadDir(dir, load)
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}

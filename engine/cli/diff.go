@@ -46,7 +46,11 @@ Exit status: 0 no effect, 1 an effect, 2 error.`,
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			opt := diff.Options{Now: time.Now()}
+			load, err := boundedLoad()
+			if err != nil {
+				return err
+			}
+			opt := diff.Options{Now: time.Now(), Load: load}
 			if !noPolicies {
 				if opt.Policies, err = loadPolicies(policiesDir); err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}

@@ -101,7 +101,11 @@ func planLocal(stderr io.Writer, file, dir string) (*desired.State, string, erro
 	if err != nil {
 		return nil, "", usageError("%s: %v", file, err)
 	}
-	res, err := catalog.LoadDir(dir, catalog.Options{})
+	load, err := boundedLoad()
+	if err != nil {
+		return nil, "", err
+	}
+	res, err := catalog.LoadDir(dir, load)
 	if err != nil {
 		return nil, "", &ExitError{Code: ExitUsage, Err: err}
 	}

@@ -233,7 +233,11 @@ I/O or Rego error.`,
 			} else if old, err = loadPolicySet(baseDir); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			lr, err := catalog.LoadDir(catDir, catalog.Options{})
+			load, err := boundedLoad()
+			if err != nil {
+				return err
+			}
+			lr, err := catalog.LoadDir(catDir, load)
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}

@@ -185,6 +185,10 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	load, err := boundedLoad()
+	if err != nil {
+		return err
+	}
 
 	repoURL, origin := o.repo, displayURL(o.repo)
 	if repoURL == "" {
@@ -261,7 +265,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,
-		Validate: validate.Options{Policies: pol},
+		Validate: validate.Options{Policies: pol, Load: load},
 		// A commit may not take the Member or last device group away from enrolled devices.
 		Enrollment: store.Enrolled{Store: devStore},
 		Interval:   o.interval,

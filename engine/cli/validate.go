@@ -47,7 +47,11 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 			if os.Getenv("GOGC") == "" {
 				defer debug.SetGCPercent(debug.SetGCPercent(400))
 			}
-			opt := validate.Options{FailOn: sev}
+			load, err := boundedLoad()
+			if err != nil {
+				return err
+			}
+			opt := validate.Options{FailOn: sev, Load: load}
 			if !noPolicies {
 				pol, err := loadPolicies(policiesDir)
 				if err != nil {

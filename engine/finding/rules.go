@@ -40,6 +40,9 @@ const (
 	RuleRefCycle       = "ref/cycle"
 	RuleRefMember      = "ref/member-namespace"
 	RuleRefRetired     = "ref/retired-package"
+	RuleCUEBudget      = "load/cue-budget"
+	RuleUnreadable     = "load/unreadable"
+	RuleSubmodule      = "load/submodule"
 )
 
 var builtin = map[string]Rule{
@@ -65,6 +68,9 @@ var builtin = map[string]Rule{
 	RuleRefCycle:       {RuleRefCycle, "Reference cycle", "References form a cycle (baseline extends, service dependsOn, package dependencies).", Deny, ""},
 	RuleRefMember:      {RuleRefMember, "Namespace is not a member", "A member-scoped document's namespace names no Member.", Deny, ""},
 	RuleRefRetired:     {RuleRefRetired, "Retired package referenced", "A device group relies on a product whose only versions are retired.", Deny, ""},
+	RuleCUEBudget:      {RuleCUEBudget, "CUE evaluation over budget", "Evaluating the CUE file needed more memory, CPU time, wall time or output than a catalog file may use.", Deny, ""},
+	RuleUnreadable:     {RuleUnreadable, "Unreadable entry", "A file or directory of the catalog cannot be read (in Git: a missing or damaged object).", Deny, ""},
+	RuleSubmodule:      {RuleSubmodule, "Git submodule", "A Git submodule (gitlink) in the catalog: its content is not in the repository and cannot be checked.", Deny, ""},
 }
 
 // Builtin returns the built-in rule with the given id.

@@ -36,6 +36,11 @@ func (symlinkError) Is(target error) bool { return target == fs.ErrNotExist }
 // ErrSubmodule is the error of opening a submodule entry: its content is not in this repository.
 var ErrSubmodule = errors.New("submodule not readable from the parent snapshot")
 
+// ErrDamaged is the error of listing a directory whose tree object cannot be read or holds an
+// entry Git itself would refuse. The rest of the snapshot stays readable: what is damaged is a
+// property of the commit, for its reader to report, not a reason to fail the whole snapshot.
+var ErrDamaged = errors.New("damaged tree")
+
 // FS is an immutable view of one commit's tree. It implements fs.ReadDirFS, fs.ReadFileFS,
 // fs.StatFS and fs.ReadLinkFS. Stat does not follow symbolic links (it is Lstat).
 //
@@ -58,6 +63,7 @@ type node struct {
 	mode     filemode.FileMode
 	hash     plumbing.Hash
 	children []string // names, sorted; directories only
+	damaged  error    // directories only: why the tree cannot be listed
 
 	sizeOnce sync.Once
 	size     int64
@@ -105,7 +111,8 @@ func Snapshot(repo *git.Repository, commit plumbing.Hash) (*FS, error) {
 func (f *FS) index(st storer.EncodedObjectStorer, t *object.Tree, dir string, n *node) error {
 	for _, e := range t.Entries {
 		if e.Name == "" || e.Name == "." || e.Name == ".." || strings.ContainsAny(e.Name, "/\x00") {
-			return fmt.Errorf("tree %s: invalid entry name %q", t.Hash, e.Name)
+			n.damaged = fmt.Errorf("%w: tree %s has an invalid entry name %q", ErrDamaged, t.Hash, e.Name)
+			continue
 		}
 		p := e.Name
 		if dir != "." {
@@ -117,7 +124,8 @@ func (f *FS) index(st storer.EncodedObjectStorer, t *object.Tree, dir string, n 
 		if e.Mode == filemode.Dir {
 			sub, err := object.GetTree(st, e.Hash)
 			if err != nil {
-				return fmt.Errorf("tree %s: %w", p, err)
+				c.damaged = fmt.Errorf("%w: tree %s: %w", ErrDamaged, e.Hash, err)
+				continue
 			}
 			if err := f.index(st, sub, p, c); err != nil {
 				return err
@@ -150,6 +158,8 @@ func (f *FS) Open(name string) (fs.File, error) {
 		return nil, err
 	}
 	switch {
+	case n.mode == filemode.Dir && n.damaged != nil:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: n.damaged}
 	case n.mode == filemode.Dir:
 		return &dirFile{fs: f, n: n, path: name}, nil
 	case n.mode == filemode.Symlink:
@@ -186,6 +196,9 @@ func (f *FS) ReadDir(name string) ([]fs.DirEntry, error) {
 	}
 	if n.mode != filemode.Dir {
 		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	if n.damaged != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: n.damaged}
 	}
 	out := make([]fs.DirEntry, 0, len(n.children))
 	for _, c := range n.children {

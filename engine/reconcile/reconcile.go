@@ -5,6 +5,7 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -141,8 +142,31 @@ func New(opt Options) (*Reconciler, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ps.Attempting != "" {
+		// The last run stopped in the middle of checking this commit: perhaps killed, perhaps
+		// brought down by the commit itself. Checking it again could do the same on every
+		// restart, so it is refused until a newer commit arrives.
+		ps.Crashed = &crashedAttempt{Revision: ps.Attempting, Started: ps.AttemptingSince, Found: opt.Now()}
+		ps.Attempting, ps.AttemptingSince = "", time.Time{}
+		if err := writeState(opt.StateDir, ps); err != nil {
+			return nil, err
+		}
+		log.Error("the last run stopped while checking a commit; it stays refused until a newer commit",
+			"revision", ps.Crashed.Revision, "startedAt", ps.Crashed.Started)
+	}
 	r.st.persisted = ps
 	r.st.suspended = ps.Suspended
+	if c := ps.Crashed; c != nil {
+		rec := Attempt{
+			Revision: c.Revision, Trigger: "restart", Started: c.Started,
+			Outcome: OutcomeRefused, Reason: ReasonCrashed,
+			Message: fmt.Sprintf("samverk stopped while checking commit %s (started %s) and never finished; "+
+				"the commit is refused so that it cannot stop samverk again: push a newer commit, "+
+				"or run 'samverk reconcile --force' to check it once more", fmtRev(c.Revision), c.Started.UTC().Format(time.RFC3339)),
+		}
+		r.st.lastAttempt, r.st.crashed = &rec, &rec
+		r.st.history = []Attempt{rec}
+	}
 	return r, nil
 }
 
@@ -272,7 +296,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.setInProgress(a)
 		go func() {
 			defer cancel(nil)
-			r.runSteps(actx, a, []step{r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
+			r.runSteps(actx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 			done <- a
 		}()
 	}
@@ -314,6 +338,11 @@ func (r *Reconciler) restore(ctx context.Context) {
 	if rev == "" {
 		return
 	}
+	if ps.Crashed != nil && ps.Crashed.Revision == rev {
+		r.log.Error("not restoring the persisted revision: samverk stopped while checking it",
+			"revision", rev)
+		return
+	}
 	if ps.Origin != r.opt.Origin {
 		r.log.Warn("not restoring the persisted revision: it came from another origin",
 			"revision", rev, "persistedOrigin", ps.Origin, "origin", r.opt.Origin)
@@ -323,7 +352,7 @@ func (r *Reconciler) restore(ctx context.Context) {
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
 	r.setInProgress(a)
-	r.runSteps(ctx, a, []step{r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
+	r.runSteps(ctx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 }
 
 // Error reasons, as they appear in status conditions and attempts.
@@ -340,6 +369,8 @@ const (
 	ReasonCancelled        = "Cancelled"
 	ReasonProgressing      = "Progressing"
 	ReasonSuspended        = "Suspended"
+	// ReasonCrashed: samverk stopped in the middle of checking the commit (found at start).
+	ReasonCrashed = "CheckNeverFinished"
 )
 
 // Outcome is how an attempt ended. The values are the `outcome` label of

@@ -20,6 +20,20 @@ type persistedState struct {
 	Revision    string    `json:"revision,omitempty"`
 	PublishedAt time.Time `json:"publishedAt,omitzero"`
 	Suspended   bool      `json:"suspended,omitempty"`
+	// Attempting is the revision being checked, written before its check starts and cleared
+	// when the check ends however it ends. Found set at start, it names a commit during whose
+	// check samverk stopped: a commit that may crash it, refused rather than tried again.
+	Attempting      string    `json:"attempting,omitempty"`
+	AttemptingSince time.Time `json:"attemptingSince,omitzero"`
+	// Crashed is the last such commit, refused until a newer commit or a forced reconcile.
+	Crashed *crashedAttempt `json:"crashed,omitempty"`
+}
+
+// crashedAttempt is an attempt that never finished.
+type crashedAttempt struct {
+	Revision string    `json:"revision"`
+	Started  time.Time `json:"startedAt"`
+	Found    time.Time `json:"foundAt"`
 }
 
 func readState(dir string) (persistedState, error) {
@@ -37,8 +51,13 @@ func readState(dir string) (persistedState, error) {
 	if err := json.Unmarshal(b, &ps); err != nil {
 		return ps, fmt.Errorf("reconcile: read state %s: %w", filepath.Join(dir, stateFile), err)
 	}
-	if ps.Revision != "" && !isHash(ps.Revision) {
-		return ps, fmt.Errorf("reconcile: read state: %q is not a commit hash", ps.Revision)
+	for _, rev := range []string{ps.Revision, ps.Attempting} {
+		if rev != "" && !isHash(rev) {
+			return ps, fmt.Errorf("reconcile: read state: %q is not a commit hash", rev)
+		}
+	}
+	if ps.Crashed != nil && !isHash(ps.Crashed.Revision) {
+		return ps, fmt.Errorf("reconcile: read state: %q is not a commit hash", ps.Crashed.Revision)
 	}
 	return ps, nil
 }

@@ -90,6 +90,7 @@ type state struct {
 	lastFetchErr error
 	inProgress   *Attempt
 	lastAttempt  *Attempt // newest attempt that got a revision and was not cut short
+	crashed      *Attempt // the refusal of a commit whose check never finished (persisted.Crashed)
 	lastReport   *validate.Report
 	history      []Attempt
 }

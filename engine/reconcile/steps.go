@@ -101,6 +101,21 @@ func (r *Reconciler) fetch(ctx context.Context, a *attempt) error {
 	return nil
 }
 
+// begin persists that the attempt's revision is being checked, before anything of the commit
+// is read: if samverk stops before the attempt is recorded, the next start knows which commit
+// it was (see New).
+func (r *Reconciler) begin(ctx context.Context, a *attempt) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ps := r.st.persisted
+	ps.Attempting, ps.AttemptingSince = a.revision, a.started
+	if err := writeState(r.opt.StateDir, ps); err != nil {
+		return failed(ReasonPersistFailed, err)
+	}
+	r.st.persisted = ps
+	return nil
+}
+
 func (r *Reconciler) verify(ctx context.Context, a *attempt) error {
 	signer, err := r.opt.Source.Verify(a.hash)
 	if err != nil {
@@ -179,7 +194,12 @@ func (r *Reconciler) unchanged(a *attempt, force bool) bool {
 	r.mu.Lock()
 	applied := r.current.Load()
 	last := r.st.lastAttempt
-	skip := (applied != nil && applied.Revision == a.revision) ||
+	crashed := r.st.crashed != nil && r.st.crashed.Revision == a.revision
+	if crashed && (applied == nil || applied.Revision != a.revision) {
+		// Still the head that stopped samverk: it stays the last attempt, and refused.
+		r.st.lastAttempt = r.st.crashed
+	}
+	skip := (applied != nil && applied.Revision == a.revision) || crashed ||
 		(last != nil && last.Revision == a.revision && last.Outcome == OutcomeRefused)
 	r.mu.Unlock()
 	if skip {
@@ -217,6 +237,19 @@ func (r *Reconciler) record(a *attempt) {
 	r.mu.Lock()
 	if r.st.inProgress != nil && r.st.inProgress.Revision == a.revision {
 		r.st.inProgress = nil
+	}
+	if ps := r.st.persisted; a.revision != "" && ps.Attempting == a.revision {
+		// The check ended, whatever came of it. A commit that had stopped samverk and was now
+		// checked to the end (a forced reconcile) is no longer remembered as such.
+		ps.Attempting, ps.AttemptingSince = "", time.Time{}
+		if ps.Crashed != nil && ps.Crashed.Revision == a.revision && a.outcome != OutcomeCancelled && a.outcome != OutcomeSuperseded {
+			ps.Crashed, r.st.crashed = nil, nil
+		}
+		if err := writeState(r.opt.StateDir, ps); err != nil {
+			r.log.Error("cannot record the end of an attempt", "revision", a.revision, "error", err.Error())
+		} else {
+			r.st.persisted = ps
+		}
 	}
 	r.st.history = append([]Attempt{rec}, r.st.history...)
 	if len(r.st.history) > r.opt.History {
