@@ -67,9 +67,9 @@ type setup struct {
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 	t.Helper()
-	url := up.Dir
-	if s.url != "" {
-		url = s.url
+	url := s.url
+	if url == "" {
+		url = up.Dir
 	}
 	src, err := source.Open(source.Options{URL: url, Dir: filepath.Join(data, "git"), TrustedKeys: s.keys})
 	if err != nil {
