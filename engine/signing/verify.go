@@ -85,46 +85,63 @@ func ReadKeyRing(text string) (openpgp.EntityList, error) {
 	return ring, nil
 }
 
-// Signature problems, as they end a violation's message ("commit X: <problem>").
-const (
-	problemUnsigned    = "is not signed"
-	problemUnsupported = "carries an SSH or X.509 signature, which samverk cannot verify"
-	problemSeveral     = "carries more than one signature"
+// Kinds of signature problem, wrapped by VerifyCommit's errors.
+var (
+	ErrUnsigned = errors.New("unsigned")
+	// ErrUnsupported is an SSH or X.509 signature: samverk verifies OpenPGP only.
+	ErrUnsupported = errors.New("unsupported signature")
+	// ErrUntrusted is a signature that is not good: by an unknown key, by a key not valid at
+	// the commit's time, or over other content.
+	ErrUntrusted = errors.New("untrusted signature")
 )
+
+// problem is a signature problem. Its message completes "commit X ...".
+type problem struct {
+	kind error
+	msg  string
+}
+
+func (p *problem) Error() string { return p.msg }
+func (p *problem) Unwrap() error { return p.kind }
+
+func untrusted(format string, args ...any) error {
+	return &problem{kind: ErrUntrusted, msg: fmt.Sprintf(format, args...)}
+}
 
 // VerifyCommit checks c's OpenPGP signature against ring, with the key's validity judged at the
 // commit's committer time rather than today: a revision signed while its key was valid stays
-// valid after the key expires. now only fills in Signature.Revoked. The returned problem is
-// empty when the signature is good; the Signature is set whenever the signing key is known.
-func VerifyCommit(c *object.Commit, ring openpgp.EntityList, now time.Time) (*Signature, string) {
+// valid after the key expires. now only fills in Signature.Revoked. The error, when the
+// signature is not good, wraps ErrUnsigned, ErrUnsupported or ErrUntrusted, and its message
+// completes "commit <hash> ...". The Signature is set whenever the signing key is known.
+func VerifyCommit(c *object.Commit, ring openpgp.EntityList, now time.Time) (*Signature, error) {
 	text := strings.TrimSpace(c.PGPSignature)
 	switch {
 	case text == "":
-		return nil, problemUnsigned
+		return nil, &problem{kind: ErrUnsigned, msg: "is not signed"}
 	case strings.HasPrefix(text, "-----BEGIN SSH SIGNATURE-----"), strings.HasPrefix(text, "-----BEGIN SIGNED MESSAGE-----"):
-		return nil, problemUnsupported
+		return nil, &problem{kind: ErrUnsupported, msg: "carries an SSH or X.509 signature, which samverk cannot verify"}
 	case strings.Count(text, "-----BEGIN PGP SIGNATURE-----") > 1:
-		return nil, problemSeveral
+		return nil, untrusted("carries more than one signature")
 	}
 	issuer, err := readIssuer(text)
 	if err != nil {
-		return nil, "carries a signature that cannot be read: " + err.Error()
+		return nil, untrusted("carries a signature that cannot be read: %v", err)
 	}
 	encoded := &plumbing.MemoryObject{}
 	if err := c.EncodeWithoutSignature(encoded); err != nil {
-		return nil, "cannot be encoded for verification: " + err.Error()
+		return nil, untrusted("cannot be encoded for verification: %v", err)
 	}
 	content, err := encoded.Reader()
 	if err != nil {
-		return nil, "cannot be encoded for verification: " + err.Error()
+		return nil, untrusted("cannot be encoded for verification: %v", err)
 	}
 	at := c.Committer.When
 	entity, err := openpgp.CheckArmoredDetachedSignature(ring, content, strings.NewReader(text), &packet.Config{Time: func() time.Time { return at }})
 	switch {
 	case errors.Is(err, pgperrors.ErrUnknownIssuer):
-		return nil, fmt.Sprintf("is signed by key %s, which no trusted key ring holds", issuer)
+		return nil, untrusted("is signed by key %s, which no trusted key ring holds", issuer)
 	case entity == nil:
-		return nil, fmt.Sprintf("carries a signature by key %s that does not verify: %v", issuer, err)
+		return nil, untrusted("carries a signature by key %s that does not verify: %v", issuer, err)
 	}
 	sig := describe(entity, issuer.id, at, now)
 	switch {
@@ -132,14 +149,14 @@ func VerifyCommit(c *object.Commit, ring openpgp.EntityList, now time.Time) (*Si
 		// The signature is good; the library judged the key by its newest self-signature at
 		// the commit's time. A self-signature made later (a changed expiry date) is not yet
 		// valid then, so judge the key's own dates instead.
-		if problem := validAt(entity, issuer.id, at); problem != "" {
-			return sig, fmt.Sprintf("is signed by key %s, which %s", sig, problem)
+		if why := validAt(entity, issuer.id, at); why != "" {
+			return sig, untrusted("is signed by key %s, which %s", sig, why)
 		}
-		return sig, ""
+		return sig, nil
 	case errors.Is(err, pgperrors.ErrKeyRevoked):
-		return sig, fmt.Sprintf("is signed by key %s, which was revoked at the commit's time %s", sig, at.UTC().Format(time.RFC3339))
+		return sig, untrusted("is signed by key %s, which was revoked at the commit's time %s", sig, at.UTC().Format(time.RFC3339))
 	default:
-		return sig, fmt.Sprintf("is signed by key %s, but the signature is not valid: %v", sig, err)
+		return sig, untrusted("is signed by key %s, but the signature is not valid: %v", sig, err)
 	}
 }
 
@@ -246,5 +263,9 @@ func describe(e *openpgp.Entity, id uint64, at, now time.Time) *Signature {
 
 // verify checks c against ring and returns its signature and the problem, if any.
 func (p *Policy) verify(c *object.Commit, ring openpgp.EntityList) (*Signature, string) {
-	return VerifyCommit(c, ring, p.opt.Now())
+	sig, err := VerifyCommit(c, ring, p.opt.Now())
+	if err != nil {
+		return sig, err.Error()
+	}
+	return sig, ""
 }

@@ -71,9 +71,9 @@ var (
 
 // Source is one followed branch of one repository.
 type Source struct {
-	opt      Options
-	remote   string // the ref fetched into, refs/remotes/origin/<branch>
-	auth     transport.AuthMethod
+	opt     Options
+	remote  string // the ref fetched into, refs/remotes/origin/<branch>
+	auth    transport.AuthMethod
 	keyRing openpgp.EntityList
 
 	mu   sync.Mutex // guards repo: go-git repositories are not safe for concurrent use
