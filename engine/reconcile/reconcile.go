@@ -5,8 +5,10 @@ package reconcile
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/validate"
 )
@@ -31,6 +34,20 @@ type Source interface {
 
 var _ Source = (*source.Source)(nil)
 
+// Signing decides whether the commits from the published revision to a new head were signed by
+// keys trusted for what they change.
+type Signing interface {
+	// Trust derives, from a revision's validated catalog, who may sign what after it.
+	Trust(cat *catalog.Catalog) *signing.Trust
+	// Check checks every commit from base (zero: nothing published) to head against trust,
+	// and says where head stands to base.
+	Check(ctx context.Context, base plumbing.Hash, trust *signing.Trust, head plumbing.Hash) (*signing.Verdict, error)
+	// CheckServed checks a revision published before, restored after a restart.
+	CheckServed(ctx context.Context, head plumbing.Hash, trust *signing.Trust) (*signing.Verdict, error)
+}
+
+var _ Signing = (*signing.Policy)(nil)
+
 // Published is a revision that passed every check and every publish hook, and is being served.
 // It is immutable once published.
 type Published struct {
@@ -44,6 +61,10 @@ type Published struct {
 	Report *validate.Report
 	// Signer names the key that signed the commit, when signatures are verified.
 	Signer string
+	// Signature is the commit's signature, under a signing policy.
+	Signature *signing.Signature
+	// Trust is who may sign what in the commits after this one, under a signing policy.
+	Trust *signing.Trust
 }
 
 // Hook is called with a revision that is about to be published, in order, before it is
@@ -73,6 +94,11 @@ type Options struct {
 	History int
 	// OnPublish hooks run before each revision is served.
 	OnPublish []Hook
+	// Signing, when set, replaces Source.Verify: every commit since the published revision is
+	// checked against the per-member signing policy, and a head that is not a descendant of
+	// the published revision (a force-push to an older or another history) is refused unless
+	// an operator allowed it with AllowRollback.
+	Signing Signing
 	// Metrics, when set, records attempts and the applied revision.
 	Metrics *Metrics
 	// Logger receives one record per attempt (default: discard).
@@ -313,11 +339,67 @@ func (r *Reconciler) restore(ctx context.Context) {
 			"revision", rev, "persistedOrigin", ps.Origin, "origin", r.opt.Origin)
 		return
 	}
-	a := r.newAttempt(trigger{reason: "restore"})
+	a := r.newAttempt(trigger{reason: triggerRestore})
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
 	r.setInProgress(a)
-	r.runSteps(ctx, a, []step{r.verify, r.snapshot, r.validate, r.publish}, true)
+	steps := []step{r.verify, r.snapshot, r.validate, r.publish}
+	if r.opt.Signing != nil {
+		// The revision's own catalog says which member keys it trusts: validate first.
+		steps = []step{r.snapshot, r.validate, r.verifyServed, r.publish}
+	}
+	r.runSteps(ctx, a, steps, true)
+}
+
+// triggerRestore is the trigger of the attempt that restores the persisted revision.
+const triggerRestore = "restore"
+
+// ErrNotAHash is returned by AllowRollback for anything but a full commit hash.
+var ErrNotAHash = errors.New("reconcile: not a full commit hash (40 hex digits)")
+
+// ErrNoRollbackCheck is returned by AllowRollback when no signing policy is set: rollbacks are
+// then followed like any other head, and there is nothing to allow.
+var ErrNoRollbackCheck = errors.New("reconcile: rollbacks are refused only with signature verification on; nothing to allow")
+
+// AllowRollback lets revision be published although it is not a descendant of the revision
+// served (a force-push to an older commit, or to another history), and asks for a forced
+// reconcile. by says who allowed it. The allowance is persisted and shown in status until the
+// next revision is published; when that is revision, the rollback is recorded in status.
+func (r *Reconciler) AllowRollback(revision, by string) error {
+	if r.opt.Signing == nil {
+		return ErrNoRollbackCheck
+	}
+	revision = strings.ToLower(strings.TrimSpace(revision))
+	if !isHash(revision) {
+		return fmt.Errorf("%w: %q", ErrNotAHash, revision)
+	}
+	by = strings.TrimSpace(by)
+	if by == "" {
+		by = "unknown"
+	}
+	r.mu.Lock()
+	ps := r.st.persisted
+	ps.AllowRollback = &RollbackAllowance{Revision: revision, By: by, At: r.opt.Now()}
+	err := writeState(r.opt.StateDir, ps)
+	if err == nil {
+		r.st.persisted = ps
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.log.Warn("rollback allowed", "revision", revision, "by", by)
+	return r.Trigger("allow-rollback", true)
+}
+
+func (r *Reconciler) allowance(rev string) *RollbackAllowance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if al := r.st.persisted.AllowRollback; al != nil && al.Revision == rev {
+		c := *al
+		return &c
+	}
+	return nil
 }
 
 // Error reasons, as they appear in status conditions and attempts.
@@ -325,6 +407,7 @@ const (
 	ReasonPublished        = "Published"
 	ReasonFetchFailed      = "FetchFailed"
 	ReasonSignatureRefused = "SignatureRefused"
+	ReasonRollbackRefused  = "RollbackRefused"
 	ReasonSnapshotFailed   = "SnapshotFailed"
 	ReasonValidationFailed = "ValidationFailed"
 	ReasonValidationError  = "ValidationError"
@@ -334,6 +417,8 @@ const (
 	ReasonCancelled        = "Cancelled"
 	ReasonProgressing      = "Progressing"
 	ReasonSuspended        = "Suspended"
+	ReasonKeyValid         = "KeyValid"
+	ReasonKeyExpiredSince  = "KeyExpiredSince"
 )
 
 // Outcome is how an attempt ended. The values are the `outcome` label of

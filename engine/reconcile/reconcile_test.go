@@ -59,6 +59,9 @@ type daemon struct {
 }
 
 type setup struct {
+	// signing, when set, makes the daemon's signing policy over its source.
+	signing func(src *source.Source) reconcile.Signing
+	now     func() time.Time
 	keys    string
 	hooks   []reconcile.Hook
 	url     string
@@ -75,7 +78,13 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var pol reconcile.Signing
+	if s.signing != nil {
+		pol = s.signing(src)
+	}
 	r, err := reconcile.New(reconcile.Options{
+		Signing:   pol,
+		Now:       s.now,
 		Source:    src,
 		StateDir:  data,
 		Interval:  time.Hour, // only triggers fetch in these tests
