@@ -31,6 +31,7 @@ import (
 type serveOptions struct {
 	repo             string
 	branch           string
+	path             string
 	listen           string
 	data             string
 	interval         time.Duration
@@ -80,6 +81,7 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", "", "repository to follow: https://, ssh://, user@host:path or a local path (default: the bundled catalog)")
 	f.StringVar(&o.branch, "branch", "main", "branch to follow")
+	f.StringVar(&o.path, "path", "", "the catalog's directory in the repository (default: the repository root)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API, webhooks, health and metrics")
 	f.StringVar(&o.data, "data", "", "data directory: the clone and the last published revision (default $XDG_STATE_HOME/samverk)")
 	f.DurationVar(&o.interval, "interval", time.Minute, "time between fetches (varied by ±10%)")
@@ -209,6 +211,9 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		log.Info("serving the bundled catalog", "repository", repoURL, "revision", h.String())
 	}
 	origin += "#" + o.branch
+	if o.path != "" {
+		origin += ":" + strings.Trim(o.path, "/")
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -268,7 +273,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	defer src.Close()
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
-		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Open: src.Repository})
+		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
 		if err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
 		}
@@ -276,6 +281,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	rec, err := reconcile.New(reconcile.Options{
 		Signing:  signingPolicy,
+		Path:     o.path,
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,

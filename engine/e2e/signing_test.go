@@ -54,7 +54,8 @@ func (s *signedDaemon) start(t *testing.T) {
 	}
 	cmd := exec.Command(filepath.Join(s.bin, "samverk"), "serve",
 		"--repo", s.repo.Dir, "--branch", "main", "--listen", s.addr, "--data", filepath.Join(s.data, "state"), "--interval", "1s",
-		"--admin-token-file", s.admin, "--verify-signatures", "--trusted-keys", s.keys, "--known-keys", s.known)
+		"--admin-token-file", s.admin, "--verify-signatures", "--trusted-keys", s.keys, "--known-keys", s.known,
+		"--path", "catalog")
 	cmd.Env = cleanEnv("HOME=" + s.data)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
@@ -116,7 +117,8 @@ func (s *signedDaemon) attempt(t *testing.T, rev plumbing.Hash) (outcome, reason
 
 // TestSigningPolicyAgainstDaemon runs `samverk serve --verify-signatures` as a process on a
 // catalog signed with gpg keys: per-member signing, an operator-allowed rollback through
-// `samverk reconcile --allow-rollback`, and a key that expires while the daemon is down.
+// `samverk reconcile --allow-rollback`, and a key that expires while the daemon is down. The
+// catalog is a directory of the repository (--path).
 func TestSigningPolicyAgainstDaemon(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon; skipped with -short")
@@ -141,7 +143,9 @@ func TestSigningPolicyAgainstDaemon(t *testing.T) {
 
 	s.repo = g.NewRepo()
 	s.repo.Clock = now.Add(-5 * 24 * time.Hour)
-	if err := os.CopyFS(s.repo.Dir, os.DirFS("testdata/catalog")); err != nil {
+	// The catalog is a directory of the repository, beside files of its own.
+	s.repo.Write(map[string]string{"README.md": "# The consortium's catalog\n"})
+	if err := os.CopyFS(filepath.Join(s.repo.Dir, "catalog"), os.DirFS("testdata/catalog")); err != nil {
 		t.Fatal(err)
 	}
 	kommun, err := os.ReadFile("testdata/catalog/members/e2e-kommun/member.yaml")
@@ -150,8 +154,8 @@ func TestSigningPolicyAgainstDaemon(t *testing.T) {
 	}
 	region := strings.NewReplacer("e2e-kommun", "e2e-region", "E2E kommun", "E2E region").Replace(string(kommun))
 	s.repo.Write(map[string]string{
-		"members/e2e-kommun/member.yaml": string(kommun) + "  signingKeys: [" + anna.Fingerprint + "]\n",
-		"members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + "]\n",
+		"catalog/members/e2e-kommun/member.yaml": string(kommun) + "  signingKeys: [" + anna.Fingerprint + "]\n",
+		"catalog/members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + "]\n",
 	})
 	first := s.repo.Commit("the consortium's catalog", consortium, time.Time{})
 	s.start(t)
@@ -160,13 +164,13 @@ func TestSigningPolicyAgainstDaemon(t *testing.T) {
 	}
 
 	// anna, of e2e-kommun, changes e2e-region's Member document.
-	s.repo.Write(map[string]string{"members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + ", " + anna.Fingerprint + "]\n"})
+	s.repo.Write(map[string]string{"catalog/members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + ", " + anna.Fingerprint + "]\n"})
 	bad := s.repo.Commit("anna in e2e-region", anna, time.Time{})
 	o, reason, msg := s.attempt(t, bad)
 	if o != "refused" || reason != "SignatureRefused" {
 		t.Fatalf("anna's commit: %s %s %s", o, reason, msg)
 	}
-	for _, want := range []string{"members/e2e-region/member.yaml", anna.Fingerprint, "anna@e2e-kommun.example", "which e2e-region does not trust"} {
+	for _, want := range []string{"catalog/members/e2e-region/member.yaml", anna.Fingerprint, "anna@e2e-kommun.example", "which e2e-region does not trust"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("refusal %q does not name %q", msg, want)
 		}
@@ -174,7 +178,7 @@ func TestSigningPolicyAgainstDaemon(t *testing.T) {
 
 	// Force-pushed away, and made by bertil himself.
 	s.repo.Reset(first)
-	s.repo.Write(map[string]string{"members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + ", " + anna.Fingerprint + "]\n"})
+	s.repo.Write(map[string]string{"catalog/members/e2e-region/member.yaml": region + "  signingKeys: [" + bertil.Fingerprint + ", " + anna.Fingerprint + "]\n"})
 	good := s.repo.Commit("bertil in e2e-region", bertil, time.Time{})
 	if o, _, m := s.attempt(t, good); o != "published" {
 		t.Fatalf("bertil's commit %s: %s", o, m)

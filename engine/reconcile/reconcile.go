@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -79,6 +81,9 @@ type Options struct {
 	// It is persisted with the revision; after a restart with another origin the old revision
 	// is not restored.
 	Origin string
+	// Path is the catalog's directory in the repository, slash-separated (default: the
+	// repository root). Only it is validated and published; document paths are relative to it.
+	Path string
 	// StateDir keeps state.json: the last published revision and whether reconciling is
 	// suspended. Empty means nothing is persisted.
 	StateDir string
@@ -144,6 +149,13 @@ func New(opt Options) (*Reconciler, error) {
 	}
 	if opt.History <= 0 {
 		opt.History = 10
+	}
+	if opt.Path != "" {
+		clean := path.Clean(strings.Trim(opt.Path, "/"))
+		if !fs.ValidPath(clean) || clean == "." {
+			return nil, fmt.Errorf("reconcile: catalog path %q: want a directory inside the repository, like catalog", opt.Path)
+		}
+		opt.Path = clean
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now

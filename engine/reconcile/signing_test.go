@@ -219,3 +219,19 @@ func TestExpiredKeyAcrossRestart(t *testing.T) {
 		})
 	}
 }
+
+func TestCatalogPathIsValidated(t *testing.T) {
+	up := gpgtest.New(t).NewRepo()
+	src, err := source.Open(source.Options{URL: up.Dir, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"../outside", "/", "a/../../b"} {
+		if _, err := reconcile.New(reconcile.Options{Source: src, Path: p}); err == nil {
+			t.Errorf("catalog path %q was accepted", p)
+		}
+	}
+	if _, err := reconcile.New(reconcile.Options{Source: src, Path: "/catalog/"}); err != nil {
+		t.Errorf("catalog path /catalog/: %v", err)
+	}
+}

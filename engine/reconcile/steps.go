@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
@@ -183,7 +184,15 @@ func (r *Reconciler) snapshot(ctx context.Context, a *attempt) error {
 }
 
 func (r *Reconciler) validate(ctx context.Context, a *attempt) error {
-	res, err := validate.FS(ctx, a.snap, r.opt.Validate)
+	var fsys fs.FS = a.snap
+	if r.opt.Path != "" {
+		sub, err := fs.Sub(a.snap, r.opt.Path)
+		if err != nil {
+			return failed(ReasonSnapshotFailed, fmt.Errorf("reconcile: catalog path: %w", err))
+		}
+		fsys = sub
+	}
+	res, err := validate.FS(ctx, fsys, r.opt.Validate)
 	if err != nil {
 		return failed(ReasonValidationError, err)
 	}
