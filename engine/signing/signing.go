@@ -314,7 +314,7 @@ func (p *Policy) Check(ctx context.Context, base plumbing.Hash, trust *Trust, he
 		if c.Hash == head {
 			headInRange = true
 		}
-		sig, vs, err := p.checkCommit(ctx, c, trust)
+		sig, vs, err := p.checkCommit(ctx, repo, c, trust)
 		if err != nil {
 			return nil, err
 		}
@@ -375,8 +375,8 @@ func (p *Policy) checkFirst(hc *object.Commit) (*Verdict, error) {
 }
 
 // checkCommit verifies one commit of the range and the files it changes.
-func (p *Policy) checkCommit(ctx context.Context, c *object.Commit, trust *Trust) (*Signature, []Violation, error) {
-	paths, err := changedPaths(ctx, c)
+func (p *Policy) checkCommit(ctx context.Context, repo *git.Repository, c *object.Commit, trust *Trust) (*Signature, []Violation, error) {
+	paths, err := changedPaths(ctx, repo, c)
 	if err != nil {
 		return nil, nil, fmt.Errorf("signing: commit %s: %w", c.Hash, err)
 	}

@@ -123,11 +123,11 @@ func TestMemberFolders(t *testing.T) {
 			w.memberKeyFiles()
 
 			steps := []struct {
-				name    string
-				files   map[string]string
-				key     *gpgtest.Key
-				want    []string // substrings of the error; none: passes
-				noMatch []string
+				name   string
+				files  map[string]string
+				key    *gpgtest.Key
+				want   []string // substrings of the error; none: passes
+				remove []string // files deleted
 			}{
 				{"a member's key in its own folder", map[string]string{"members/region-norr/groups.yaml": "# by bertil\n"}, w.bertil, nil, nil},
 				{"another member's key in a member's folder", map[string]string{"members/region-norr/groups.yaml": "# by anna\n"},
@@ -144,6 +144,10 @@ func TestMemberFolders(t *testing.T) {
 					w.stranger, []string{"which no trusted key ring holds"}, nil},
 				{"unsigned", map[string]string{"members/region-norr/groups.yaml": "# unsigned\n"},
 					nil, []string{w.path("members/region-norr/groups.yaml"), "is not signed"}, nil},
+				{"another member's key deletes a member's file", nil,
+					w.anna, []string{w.path("members/region-norr/groups.yaml"), "which region-norr does not trust"}, []string{"members/region-norr/groups.yaml"}},
+				{"a member's folder replaced by a file", map[string]string{"members/ny-kommun": "# a file now\n"},
+					w.anna, []string{w.path("members/ny-kommun/groups.yaml"), "which ny-kommun does not trust"}, []string{"members/ny-kommun"}},
 				{"a file outside members/ is shared", map[string]string{"members.yaml": "# by bertil\n"},
 					w.bertil, []string{"not a consortium key"}, nil},
 			}
@@ -153,6 +157,9 @@ func TestMemberFolders(t *testing.T) {
 					files := map[string]string{}
 					for p, c := range s.files {
 						files[w.path(p)] = c
+					}
+					for _, p := range s.remove {
+						w.repo.Remove(w.path(p))
 					}
 					w.repo.Write(files)
 					head := w.repo.Commit(s.name, s.key, time.Time{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 )
 
@@ -119,28 +120,19 @@ func (q *byTime) Pop() any {
 // changedPaths lists the files c changes, as repository paths, sorted. For a merge, those are
 // the files whose merged content differs from every parent's: a file taken as it was from one
 // parent was checked in that parent's history.
-func changedPaths(ctx context.Context, c *object.Commit) ([]string, error) {
+func changedPaths(ctx context.Context, repo *git.Repository, c *object.Commit) ([]string, error) {
 	tree, err := c.Tree()
 	if err != nil {
 		return nil, err
 	}
-	var result map[string]bool
 	diff := func(parent *object.Tree) (map[string]bool, error) {
-		changes, err := object.DiffTreeContext(ctx, parent, tree)
-		if err != nil {
+		set := map[string]bool{}
+		if err := diffTrees(ctx, repo, parent, tree, "", set); err != nil {
 			return nil, err
-		}
-		set := make(map[string]bool, len(changes))
-		for _, ch := range changes {
-			if ch.From.Name != "" {
-				set[ch.From.Name] = true
-			}
-			if ch.To.Name != "" {
-				set[ch.To.Name] = true
-			}
 		}
 		return set, nil
 	}
+	var result map[string]bool
 	if c.NumParents() == 0 {
 		if result, err = diff(nil); err != nil {
 			return nil, err
@@ -170,4 +162,64 @@ func changedPaths(ctx context.Context, c *object.Commit) ([]string, error) {
 		}
 	}
 	return slices.Sorted(maps.Keys(result)), nil
+}
+
+// diffTrees adds to out every file path that differs between trees a and b (either may be
+// nil). It descends only into subtrees whose hashes differ, so its cost follows the change,
+// not the tree. A path that is a file on one side and a directory on the other is listed, and
+// so are the directory's files.
+func diffTrees(ctx context.Context, repo *git.Repository, a, b *object.Tree, prefix string, out map[string]bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries := func(t *object.Tree) map[string]object.TreeEntry {
+		m := map[string]object.TreeEntry{}
+		if t != nil {
+			for _, e := range t.Entries {
+				m[e.Name] = e
+			}
+		}
+		return m
+	}
+	ea, eb := entries(a), entries(b)
+	names := map[string]bool{}
+	for n := range ea {
+		names[n] = true
+	}
+	for n := range eb {
+		names[n] = true
+	}
+	for name := range names {
+		x, inA := ea[name]
+		y, inB := eb[name]
+		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
+		}
+		p := prefix + name
+		var sa, sb *object.Tree
+		if inA && x.Mode == filemode.Dir {
+			t, err := repo.TreeObject(x.Hash)
+			if err != nil {
+				return fmt.Errorf("tree %s: %w", p, err)
+			}
+			sa = t
+		} else if inA {
+			out[p] = true
+		}
+		if inB && y.Mode == filemode.Dir {
+			t, err := repo.TreeObject(y.Hash)
+			if err != nil {
+				return fmt.Errorf("tree %s: %w", p, err)
+			}
+			sb = t
+		} else if inB {
+			out[p] = true
+		}
+		if sa != nil || sb != nil {
+			if err := diffTrees(ctx, repo, sa, sb, p+"/", out); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
