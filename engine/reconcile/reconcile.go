@@ -46,6 +46,8 @@ type Signing interface {
 	Check(ctx context.Context, base plumbing.Hash, trust *signing.Trust, head plumbing.Hash) (*signing.Verdict, error)
 	// CheckServed checks a revision published before, restored after a restart.
 	CheckServed(ctx context.Context, head plumbing.Hash, trust *signing.Trust) (*signing.Verdict, error)
+	// Relation says where head stands to base.
+	Relation(ctx context.Context, base, head plumbing.Hash) (signing.Relation, error)
 }
 
 var _ Signing = (*signing.Policy)(nil)

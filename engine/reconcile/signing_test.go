@@ -235,3 +235,34 @@ func TestCatalogPathIsValidated(t *testing.T) {
 		t.Errorf("catalog path /catalog/: %v", err)
 	}
 }
+
+// TestRollbackAfterAFailedRestore: when the persisted revision cannot be restored (its key was
+// withdrawn), nothing is served, yet a force-push back to an older commit is still a rollback.
+func TestRollbackAfterAFailedRestore(t *testing.T) {
+	g := gpgtest.New(t)
+	up := g.NewRepo()
+	old := g.Key("Old Key <old@samverk.example>", time.Time{}, "2y")
+	current := g.Key("Current Key <current@samverk.example>", time.Time{}, "2y")
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": memberDoc("region-norr")})
+	first := up.Commit("by the old key", old, time.Time{})
+	up.Write(map[string]string{"members/region-norr/member.yaml": memberDoc("region-norr") + "  organisationNumber: 232100-0586\n"})
+	second := up.Commit("by the current key", current, time.Time{})
+	data := t.TempDir()
+	d := start(t, nil, data, setup{url: up.Dir, signing: signingPolicy(t, old.Public()+current.Public())})
+	if a := d.waitAttempt(second); a.Outcome != reconcile.OutcomePublished {
+		t.Fatalf("second: %+v", a)
+	}
+	d.stop()
+
+	// The current key is withdrawn by mistake, and the branch is forced back to the first
+	// commit, which the remaining key signed.
+	up.Reset(first)
+	d = start(t, nil, data, setup{url: up.Dir, signing: signingPolicy(t, old.Public())})
+	a := d.waitAttempt(first)
+	if a.Outcome != reconcile.OutcomeRefused || a.Reason != reconcile.ReasonRollbackRefused || !strings.Contains(a.Message, second.String()[:12]) {
+		t.Fatalf("rollback after a failed restore: %+v", a)
+	}
+	if d.r.Current() != nil {
+		t.Fatalf("served %s", d.r.Current().Revision)
+	}
+}

@@ -140,22 +140,47 @@ func (r *Reconciler) verifyRange(ctx context.Context, a *attempt) error {
 	if v.Head != nil {
 		a.signer = v.Head.String()
 	}
-	if cur != nil && v.Relation != signing.Descendant {
+	from, rel := "", v.Relation
+	if cur != nil {
+		from = cur.Revision
+	} else if prev := r.persistedRevision(); prev != "" && prev != a.revision {
+		// The persisted revision could not be restored: nothing is served, but a head
+		// older than what was published is still a rollback.
+		from = prev
+		if rel, err = r.opt.Signing.Relation(ctx, plumbing.NewHash(prev), a.hash); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return failed(ReasonSnapshotFailed, err)
+		}
+	}
+	if from != "" && rel != signing.Descendant {
 		allow := r.allowance(a.revision)
 		if allow == nil {
 			what := "not a descendant of"
-			if v.Relation == signing.Ancestor {
+			if rel == signing.Ancestor {
 				what = "an older commit than"
 			}
 			return refused(ReasonRollbackRefused, fmt.Errorf("commit %s is %s the published revision %s: a rollback is refused unless an operator allows it (samverk reconcile --allow-rollback %s)",
-				fmtRev(a.revision), what, fmtRev(cur.Revision), a.revision))
+				fmtRev(a.revision), what, fmtRev(from), a.revision))
 		}
-		a.rollback = &Rollback{From: cur.Revision, To: a.revision, Relation: string(v.Relation), AllowedBy: allow.By, AllowedAt: allow.At}
+		a.rollback = &Rollback{From: from, To: a.revision, Relation: string(rel), AllowedBy: allow.By, AllowedAt: allow.At}
 	}
 	if err := v.Err(); err != nil {
 		return refused(ReasonSignatureRefused, err)
 	}
 	return nil
+}
+
+// persistedRevision is the revision last published, as persisted, when it came from this
+// origin.
+func (r *Reconciler) persistedRevision() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.persisted.Origin != r.opt.Origin {
+		return ""
+	}
+	return r.st.persisted.Revision
 }
 
 // verifyServed checks a restored revision's signature against the trust of its own catalog.

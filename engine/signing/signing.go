@@ -336,6 +336,23 @@ func (p *Policy) Check(ctx context.Context, base plumbing.Hash, trust *Trust, he
 	return v, nil
 }
 
+// Relation says where head stands to base, without checking signatures. A base the
+// repository no longer holds is not in head's history: Diverged.
+func (p *Policy) Relation(ctx context.Context, base, head plumbing.Hash) (Relation, error) {
+	repo, err := p.opt.Open()
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	if _, err := repo.CommitObject(base); errors.Is(err, plumbing.ErrObjectNotFound) {
+		return Diverged, nil
+	}
+	rel, _, err := walk(ctx, repo, base, head)
+	if err != nil {
+		return "", fmt.Errorf("signing: %w", err)
+	}
+	return rel, nil
+}
+
 // CheckServed checks a revision that was published before (restored after a restart): its
 // signature must verify, at the commit's time, against a key of trust — the consortium's or a
 // key some member trusts.

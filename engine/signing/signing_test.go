@@ -326,6 +326,12 @@ func TestRelation(t *testing.T) {
 	if v := w.check(other); v.Relation != signing.Diverged || v.Commits != 1 || v.Err() != nil {
 		t.Errorf("rewritten history: %+v, %v", v, v.Err())
 	}
+	if rel, err := w.policy.Relation(context.Background(), second, other); err != nil || rel != signing.Diverged {
+		t.Errorf("Relation of a rewritten history = %s, %v", rel, err)
+	}
+	if rel, err := w.policy.Relation(context.Background(), plumbing.NewHash("0123456789abcdef0123456789abcdef01234567"), other); err != nil || rel != signing.Diverged {
+		t.Errorf("Relation to a commit the clone does not hold = %s, %v", rel, err)
+	}
 	// Another history altogether.
 	w.repo.Git(time.Time{}, "checkout", "-q", "--orphan", "other")
 	w.repo.Write(map[string]string{"os/windows.yaml": "# unrelated\n"})
