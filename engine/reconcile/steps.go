@@ -242,6 +242,10 @@ func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 	}
 	if r.opt.Signing != nil {
 		p.Trust = r.opt.Signing.Trust(a.result.Catalog)
+		for member, fps := range p.Trust.Unknown {
+			r.log.Warn("a Member document trusts keys no key file holds; they can sign nothing",
+				"revision", p.Revision, "member", member, "fingerprints", fps)
+		}
 	}
 	for i, h := range r.opt.OnPublish {
 		if err := h(ctx, p); err != nil {

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -138,6 +137,11 @@ func (p *Policy) Trust(cat *catalog.Catalog) *Trust {
 	}
 	if cat != nil {
 		for _, d := range cat.OfKind(catalog.KindMember) {
+			if owner := folderOf(d.File); owner != "" && owner != d.Name {
+				// A Member document in another member's folder speaks for nobody: that
+				// member's keys must not choose whom this one trusts.
+				continue
+			}
 			var spec memberSpec
 			if err := d.DecodeSpec(&spec); err != nil {
 				continue // the schema refused it already; a published catalog has none
@@ -160,18 +164,6 @@ func (p *Policy) Trust(cat *catalog.Catalog) *Trust {
 		t.all = append(t.all, t.members[name]...)
 	}
 	return t
-}
-
-// Members lists the members that trust at least one key, sorted.
-func (t *Trust) Members() []string {
-	var out []string
-	for m, ring := range t.members {
-		if len(ring) > 0 {
-			out = append(out, m)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 func normalFingerprint(s string) string {
@@ -414,7 +406,7 @@ func (p *Policy) checkCommit(ctx context.Context, repo *git.Repository, c *objec
 	var groups []*group
 	byFolder := map[string]*group{}
 	for _, path := range paths {
-		member, _ := p.folder(path)
+		member := p.folder(path)
 		g := byFolder[member]
 		if g == nil {
 			g = &group{member: member}
@@ -451,21 +443,27 @@ func (p *Policy) checkCommit(ctx context.Context, repo *git.Repository, c *objec
 
 // folder names the member whose folder holds path (a repository path), or "" for a shared
 // file.
-func (p *Policy) folder(path string) (string, bool) {
+func (p *Policy) folder(path string) string {
 	rel := path
 	if p.root != "" {
 		var ok bool
 		if rel, ok = strings.CutPrefix(path, p.root+"/"); !ok {
-			return "", false
+			return ""
 		}
 	}
+	return folderOf(rel)
+}
+
+// folderOf names the member whose folder holds rel (a path relative to the catalog root), or
+// "" for a shared file.
+func folderOf(rel string) string {
 	rest, ok := strings.CutPrefix(rel, "members/")
 	if !ok {
-		return "", false
+		return ""
 	}
 	i := strings.IndexByte(rest, '/')
 	if i <= 0 {
-		return "", false
+		return ""
 	}
-	return rest[:i], true
+	return rest[:i]
 }

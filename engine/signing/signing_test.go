@@ -248,6 +248,21 @@ func TestMemberDocumentGrantsTrust(t *testing.T) {
 	}
 }
 
+// TestMemberDocumentInAnotherFolder: a Member document placed in another member's folder does
+// not decide whom that member trusts.
+func TestMemberDocumentInAnotherFolder(t *testing.T) {
+	w := newWorld(t, "")
+	w.repo.Remove("members/region-norr/member.yaml")
+	w.repo.Write(map[string]string{"members/kommun-vasterby/region-norr.yaml": member("region-norr", w.anna.Fingerprint)})
+	w.base = w.repo.Commit("region-norr's Member document, in kommun-vasterby's folder", w.consortium, time.Time{})
+	w.newPolicy(nil)
+	w.repo.Write(map[string]string{"members/region-norr/groups.yaml": "# by anna\n"})
+	head := w.repo.Commit("anna in region-norr", w.anna, time.Time{})
+	if err := w.check(head).Err(); err == nil || !strings.Contains(err.Error(), "which region-norr does not trust") {
+		t.Fatalf("anna, trusted by a Member document in her own folder: %v", err)
+	}
+}
+
 func TestEveryCommitIsChecked(t *testing.T) {
 	w := newWorld(t, "")
 	w.memberKeyFiles()
