@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -159,6 +160,16 @@ func writeStatus(w io.Writer, st *reconcile.Status, now time.Time) error {
 	if st.Suspended {
 		fmt.Fprintf(w, "Suspended:  yes %s\n", st.SuspendReason)
 	}
+	if st.Signature != nil {
+		fmt.Fprintf(w, "Signed by:  %s at %s\n", st.Signature, st.Signature.SignedAt.UTC().Format(time.RFC3339))
+	}
+	if al := st.RollbackAllowed; al != nil {
+		fmt.Fprintf(w, "Rollback allowed: to %s by %s at %s\n", short(al.Revision), al.By, al.At.UTC().Format(time.RFC3339))
+	}
+	for _, rb := range st.Rollbacks {
+		fmt.Fprintf(w, "Rolled back: %s -> %s (%s), allowed by %s at %s, published %s\n", short(rb.From), short(rb.To), rb.Relation,
+			rb.AllowedBy, rb.AllowedAt.UTC().Format(time.RFC3339), rb.PublishedAt.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CONDITION\tSTATUS\tREASON\tMESSAGE")
@@ -188,22 +199,45 @@ func writeStatus(w io.Writer, st *reconcile.Status, now time.Time) error {
 
 func newReconcileCmd() *cobra.Command {
 	var c daemonClient
+	var allowRollback, by string
 	cmd := &cobra.Command{
 		Use:   "reconcile",
 		Short: "Make the daemon fetch and check the branch head now",
-		Args:  cobra.NoArgs,
+		Long: `reconcile makes the daemon fetch and check the branch head now, even when it refused
+that head before.
+
+With signature verification on, the daemon refuses a head that does not build on the revision
+it serves: a force-push back to an older commit, or to another history. --allow-rollback
+allows one such commit, named by its full hash; the daemon publishes it if it passes every
+other check, and records in its status who allowed it and when.`,
+		Example: `  samverk reconcile
+  samverk reconcile --allow-rollback 1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d --by anna@kommun-vasterby.se`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/reconcile", nil, true); err != nil {
+			var body any
+			if allowRollback != "" {
+				if by == "" {
+					by = os.Getenv("USER")
+				}
+				body = map[string]string{"allowRollback": allowRollback, "by": by}
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/reconcile", body, true); err != nil {
 				return err
+			}
+			if allowRollback != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "rollback to %s allowed and reconcile triggered; see 'samverk status'\n", allowRollback)
+				return nil
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "reconcile triggered; see 'samverk status'")
 			return nil
 		},
 	}
 	c.flags(cmd, true)
+	cmd.Flags().StringVar(&allowRollback, "allow-rollback", "", "full hash of a commit the daemon may publish although it does not build on the revision served")
+	cmd.Flags().StringVar(&by, "by", "", "who allows the rollback, recorded in status (default $USER)")
 	return cmd
 }
 

@@ -21,6 +21,7 @@ import (
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/server"
+	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/validate"
@@ -30,11 +31,14 @@ import (
 type serveOptions struct {
 	repo             string
 	branch           string
+	path             string
 	listen           string
 	data             string
 	interval         time.Duration
 	verifySignatures bool
 	trustedKeys      string
+	memberKeys       string
+	knownKeys        string
 	webhookSecret    string
 	adminToken       string
 	gitTokenFile     string
@@ -68,7 +72,8 @@ SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins
 can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBHOOK_SECRET.`,
 		Example: `  samverk serve
   samverk serve --repo https://git.example.org/eklient/catalog.git --git-token-file /run/secrets/git
-  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc`,
+  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc
+  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys consortium.asc --member-keys /etc/samverk/member-keys`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
@@ -80,11 +85,14 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f := cmd.Flags()
 	f.StringVar(&o.repo, "repo", "", "repository to follow: https://, ssh://, user@host:path or a local path (default: the bundled catalog)")
 	f.StringVar(&o.branch, "branch", "main", "branch to follow")
+	f.StringVar(&o.path, "path", "", "the catalog's directory in the repository (default: the repository root)")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API, webhooks, health and metrics")
 	f.StringVar(&o.data, "data", "", "data directory: the clone and the last published revision (default $XDG_STATE_HOME/samverk)")
 	f.DurationVar(&o.interval, "interval", time.Minute, "time between fetches (varied by ±10%)")
-	f.BoolVar(&o.verifySignatures, "verify-signatures", false, "publish only commits signed by a key in --trusted-keys")
-	f.StringVar(&o.trustedKeys, "trusted-keys", "", "file of armored OpenPGP public keys whose signatures are trusted")
+	f.BoolVar(&o.verifySignatures, "verify-signatures", false, "publish only commits signed by trusted keys: every commit since the published one, per folder (see --member-keys); refuse rollbacks no operator allowed")
+	f.StringVar(&o.trustedKeys, "trusted-keys", "", "file of the consortium's armored OpenPGP public keys: trusted for shared files and for members that trust no key of their own")
+	f.StringVar(&o.memberKeys, "member-keys", "", "directory of <member>.asc files: the keys each member trusts for its folder members/<member>/ (with --verify-signatures)")
+	f.StringVar(&o.knownKeys, "known-keys", "", "file of armored public keys that members may trust by fingerprint in their Member document's spec.signingKeys (with --verify-signatures)")
 	f.StringVar(&o.webhookSecret, "webhook-secret-file", "", "file holding the webhook secret (enables /hooks/github, /hooks/gitlab, /hooks/generic)")
 	f.StringVar(&o.adminToken, "admin-token-file", "", "file holding the bearer token of the admin API (reconcile, suspend, resume)")
 	f.StringVar(&o.gitTokenFile, "git-token-file", "", "file holding the HTTPS access token for the repository")
@@ -170,15 +178,26 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	if err != nil {
 		return usageError("--webhook-secret-file: %v", err)
 	}
-	var keys string
+	var keys, known string
+	var memberKeys map[string]string
 	switch {
 	case o.verifySignatures && o.trustedKeys == "":
 		return usageError("--verify-signatures needs --trusted-keys")
-	case !o.verifySignatures && o.trustedKeys != "":
-		return usageError("--trusted-keys is given but --verify-signatures is off")
+	case !o.verifySignatures && (o.trustedKeys != "" || o.memberKeys != "" || o.knownKeys != ""):
+		return usageError("--trusted-keys, --member-keys and --known-keys need --verify-signatures")
 	case o.verifySignatures:
 		if keys, err = source.ReadTrustedKeys(o.trustedKeys); err != nil {
 			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		if o.memberKeys != "" {
+			if memberKeys, err = signing.ReadMemberKeys(o.memberKeys); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+		}
+		if o.knownKeys != "" {
+			if known, err = source.ReadTrustedKeys(o.knownKeys); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--known-keys: %w", err)}
+			}
 		}
 	}
 	pol, err := loadPolicies(o.policies)
@@ -202,6 +221,9 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		log.Info("serving the bundled catalog", "repository", repoURL, "revision", h.String())
 	}
 	origin += "#" + o.branch
+	if o.path != "" {
+		origin += ":" + strings.Trim(o.path, "/")
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -261,7 +283,17 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		return &ExitError{Code: ExitUsage, Err: err}
 	}
 	defer src.Close()
+	var signingPolicy reconcile.Signing
+	if o.verifySignatures {
+		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
+		if err != nil {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+		signingPolicy = p
+	}
 	rec, err := reconcile.New(reconcile.Options{
+		Signing:  signingPolicy,
+		Path:     o.path,
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,
@@ -293,7 +325,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		return err
 	}
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
-		"interval", o.interval.String(), "verifySignatures", o.verifySignatures,
+		"interval", o.interval.String(), "verifySignatures", o.verifySignatures, "memberKeyRings", len(memberKeys),
 		"adminAPI", adminToken != "", "webhooks", webhookSecret != "")
 
 	// The reconciler and the server stop together: when ctx ends (SIGTERM), or when either fails.

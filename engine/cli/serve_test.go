@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/source/gittest"
 )
 
 // syncBuffer is written by the daemon's goroutines while the test reads it.
@@ -146,7 +147,8 @@ func TestServeUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"keys without verification", []string{"serve", "--trusted-keys", "k.asc"}, "--verify-signatures is off"},
+		{"keys without verification", []string{"serve", "--trusted-keys", "k.asc"}, "need --verify-signatures"},
+		{"member keys without verification", []string{"serve", "--member-keys", "keys"}, "need --verify-signatures"},
 		{"verification without keys", []string{"serve", "--verify-signatures"}, "needs --trusted-keys"},
 		{"bad interval", []string{"serve", "--interval", "0s"}, "--interval"},
 		{"missing admin token file", []string{"serve", "--admin-token-file", "/nonexistent/token"}, "--admin-token-file"},
@@ -155,6 +157,40 @@ func TestServeUsage(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			args := append(tt.args, "--data", t.TempDir())
+			if code := run(context.Background(), args, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), tt.want) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeMemberKeysUsage(t *testing.T) {
+	dir := t.TempDir()
+	_, pub := gittest.NewKey(t, "Strategigruppen")
+	keys := filepath.Join(dir, "consortium.asc")
+	if err := os.WriteFile(keys, []byte(pub), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "member-keys")
+	if err := os.MkdirAll(bad, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(bad, "region-norr.asc"), []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing directory", []string{"--member-keys", filepath.Join(dir, "nonexistent")}, "member keys"},
+		{"a file that is not a key", []string{"--member-keys", bad}, "region-norr.asc"},
+		{"known keys that are not keys", []string{"--known-keys", filepath.Join(bad, "region-norr.asc")}, "--known-keys"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			args := append([]string{"serve", "--verify-signatures", "--trusted-keys", keys, "--data", t.TempDir()}, tt.args...)
 			if code := run(context.Background(), args, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), tt.want) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, tt.want)
 			}

@@ -16,19 +16,6 @@ import (
 	"samverk.io/samverk/engine/store"
 )
 
-func memberDoc(name string) string {
-	return `apiVersion: samverk.io/v1
-kind: Member
-metadata:
-  name: ` + name + `
-  owner: ` + name + `
-spec:
-  type: municipality
-  displayName: ` + name + `
-  contacts:
-    - {role: operations, name: Drift, email: drift@example.org}
-`
-}
 
 func groupDoc(ns string) string {
 	return `apiVersion: samverk.io/v1

@@ -6,8 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"path"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,6 +19,7 @@ import (
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/validate"
 )
@@ -34,6 +38,22 @@ type Source interface {
 
 var _ Source = (*source.Source)(nil)
 
+// Signing decides whether the commits from the published revision to a new head were signed by
+// keys trusted for what they change.
+type Signing interface {
+	// Trust derives, from a revision's validated catalog, who may sign what after it.
+	Trust(cat *catalog.Catalog) *signing.Trust
+	// Check checks every commit from base (zero: nothing published) to head against trust,
+	// and says where head stands to base.
+	Check(ctx context.Context, base plumbing.Hash, trust *signing.Trust, head plumbing.Hash) (*signing.Verdict, error)
+	// CheckServed checks a revision published before, restored after a restart.
+	CheckServed(ctx context.Context, head plumbing.Hash, trust *signing.Trust) (*signing.Verdict, error)
+	// Relation says where head stands to base.
+	Relation(ctx context.Context, base, head plumbing.Hash) (signing.Relation, error)
+}
+
+var _ Signing = (*signing.Policy)(nil)
+
 // Published is a revision that passed every check and every publish hook, and is being served.
 // It is immutable once published.
 type Published struct {
@@ -47,6 +67,10 @@ type Published struct {
 	Report *validate.Report
 	// Signer names the key that signed the commit, when signatures are verified.
 	Signer string
+	// Signature is the commit's signature, under a signing policy.
+	Signature *signing.Signature
+	// Trust is who may sign what in the commits after this one, under a signing policy.
+	Trust *signing.Trust
 }
 
 // Hook is called with a revision that is about to be published, in order, before it is
@@ -61,6 +85,9 @@ type Options struct {
 	// It is persisted with the revision; after a restart with another origin the old revision
 	// is not restored.
 	Origin string
+	// Path is the catalog's directory in the repository, slash-separated (default: the
+	// repository root). Only it is validated and published; document paths are relative to it.
+	Path string
 	// StateDir keeps state.json: the last published revision and whether reconciling is
 	// suspended. Empty means nothing is persisted.
 	StateDir string
@@ -80,6 +107,11 @@ type Options struct {
 	// Member or every device group of a member with enrolled devices is refused unless its
 	// message carries an AllowRemovalTrailer for that member.
 	Enrollment Enrollment
+	// Signing, when set, replaces Source.Verify: every commit since the published revision is
+	// checked against the per-member signing policy, and a head that is not a descendant of
+	// the published revision (a force-push to an older or another history) is refused unless
+	// an operator allowed it with AllowRollback.
+	Signing Signing
 	// Metrics, when set, records attempts and the applied revision.
 	Metrics *Metrics
 	// Logger receives one record per attempt (default: discard).
@@ -125,6 +157,13 @@ func New(opt Options) (*Reconciler, error) {
 	}
 	if opt.History <= 0 {
 		opt.History = 10
+	}
+	if opt.Path != "" {
+		clean := path.Clean(strings.Trim(opt.Path, "/"))
+		if !fs.ValidPath(clean) || clean == "." {
+			return nil, fmt.Errorf("reconcile: catalog path %q: want a directory inside the repository, like catalog", opt.Path)
+		}
+		opt.Path = clean
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -348,11 +387,67 @@ func (r *Reconciler) restore(ctx context.Context) {
 			"revision", rev, "persistedOrigin", ps.Origin, "origin", r.opt.Origin)
 		return
 	}
-	a := r.newAttempt(trigger{reason: "restore"})
+	a := r.newAttempt(trigger{reason: triggerRestore})
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
 	r.setInProgress(a)
-	r.runSteps(ctx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
+	steps := []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}
+	if r.opt.Signing != nil {
+		// The revision's own catalog says which member keys it trusts: validate first.
+		steps = []step{r.begin, r.snapshot, r.validate, r.verifyServed, r.guardRemovals, r.publish}
+	}
+	r.runSteps(ctx, a, steps, true)
+}
+
+// triggerRestore is the trigger of the attempt that restores the persisted revision.
+const triggerRestore = "restore"
+
+// ErrNotAHash is returned by AllowRollback for anything but a full commit hash.
+var ErrNotAHash = errors.New("reconcile: not a full commit hash (40 hex digits)")
+
+// ErrNoRollbackCheck is returned by AllowRollback when no signing policy is set: rollbacks are
+// then followed like any other head, and there is nothing to allow.
+var ErrNoRollbackCheck = errors.New("reconcile: rollbacks are refused only with signature verification on; nothing to allow")
+
+// AllowRollback lets revision be published although it is not a descendant of the revision
+// served (a force-push to an older commit, or to another history), and asks for a forced
+// reconcile. by says who allowed it. The allowance is persisted and shown in status until the
+// next revision is published; when that is revision, the rollback is recorded in status.
+func (r *Reconciler) AllowRollback(revision, by string) error {
+	if r.opt.Signing == nil {
+		return ErrNoRollbackCheck
+	}
+	revision = strings.ToLower(strings.TrimSpace(revision))
+	if !isHash(revision) {
+		return fmt.Errorf("%w: %q", ErrNotAHash, revision)
+	}
+	by = strings.TrimSpace(by)
+	if by == "" {
+		by = "unknown"
+	}
+	r.mu.Lock()
+	ps := r.st.persisted
+	ps.AllowRollback = &RollbackAllowance{Revision: revision, By: by, At: r.opt.Now()}
+	err := writeState(r.opt.StateDir, ps)
+	if err == nil {
+		r.st.persisted = ps
+	}
+	r.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	r.log.Warn("rollback allowed", "revision", revision, "by", by)
+	return r.Trigger("allow-rollback", true)
+}
+
+func (r *Reconciler) allowance(rev string) *RollbackAllowance {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if al := r.st.persisted.AllowRollback; al != nil && al.Revision == rev {
+		c := *al
+		return &c
+	}
+	return nil
 }
 
 // Error reasons, as they appear in status conditions and attempts.
@@ -360,6 +455,7 @@ const (
 	ReasonPublished        = "Published"
 	ReasonFetchFailed      = "FetchFailed"
 	ReasonSignatureRefused = "SignatureRefused"
+	ReasonRollbackRefused  = "RollbackRefused"
 	ReasonSnapshotFailed   = "SnapshotFailed"
 	ReasonValidationFailed = "ValidationFailed"
 	ReasonValidationError  = "ValidationError"
@@ -370,7 +466,9 @@ const (
 	ReasonProgressing      = "Progressing"
 	ReasonSuspended        = "Suspended"
 	// ReasonCrashed: samverk stopped in the middle of checking the commit (found at start).
-	ReasonCrashed = "CheckNeverFinished"
+	ReasonCrashed         = "CheckNeverFinished"
+	ReasonKeyValid        = "KeyValid"
+	ReasonKeyExpiredSince = "KeyExpiredSince"
 )
 
 // Outcome is how an attempt ended. The values are the `outcome` label of

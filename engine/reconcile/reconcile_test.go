@@ -60,23 +60,32 @@ type daemon struct {
 
 type setup struct {
 	enrolled reconcile.Enrollment
-	keys     string
-	hooks    []reconcile.Hook
-	url      string
-	metrics  *reconcile.Metrics
+	// signing, when set, makes the daemon's signing policy over its source.
+	signing func(src *source.Source) reconcile.Signing
+	now     func() time.Time
+	keys    string
+	hooks   []reconcile.Hook
+	url     string
+	metrics *reconcile.Metrics
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 	t.Helper()
-	url := up.Dir
-	if s.url != "" {
-		url = s.url
+	url := s.url
+	if url == "" {
+		url = up.Dir
 	}
 	src, err := source.Open(source.Options{URL: url, Dir: filepath.Join(data, "git"), TrustedKeys: s.keys})
 	if err != nil {
 		t.Fatal(err)
 	}
+	var pol reconcile.Signing
+	if s.signing != nil {
+		pol = s.signing(src)
+	}
 	r, err := reconcile.New(reconcile.Options{
+		Signing:    pol,
+		Now:        s.now,
 		Source:     src,
 		StateDir:   data,
 		Interval:   time.Hour, // only triggers fetch in these tests

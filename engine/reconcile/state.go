@@ -27,6 +27,10 @@ type persistedState struct {
 	AttemptingSince time.Time `json:"attemptingSince,omitzero"`
 	// Crashed is the last such commit, refused until a newer commit or a forced reconcile.
 	Crashed *crashedAttempt `json:"crashed,omitempty"`
+	// AllowRollback is an operator's allowance not yet used.
+	AllowRollback *RollbackAllowance `json:"allowRollback,omitempty"`
+	// Rollbacks are the rollbacks published, newest first.
+	Rollbacks []Rollback `json:"rollbacks,omitempty"`
 }
 
 // crashedAttempt is an attempt that never finished.
@@ -34,6 +38,28 @@ type crashedAttempt struct {
 	Revision string    `json:"revision"`
 	Started  time.Time `json:"startedAt"`
 	Found    time.Time `json:"foundAt"`
+}
+
+// maxRollbacks is how many published rollbacks are remembered.
+const maxRollbacks = 20
+
+// RollbackAllowance is an operator's permission to publish one revision that is not a
+// descendant of the revision served.
+type RollbackAllowance struct {
+	Revision string    `json:"revision"`
+	By       string    `json:"by"`
+	At       time.Time `json:"at"`
+}
+
+// Rollback is a published rollback: from which revision to which, and who allowed it.
+type Rollback struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	// Relation is "ancestor" (an older commit) or "diverged" (another history).
+	Relation    string    `json:"relation"`
+	AllowedBy   string    `json:"allowedBy"`
+	AllowedAt   time.Time `json:"allowedAt"`
+	PublishedAt time.Time `json:"publishedAt"`
 }
 
 func readState(dir string) (persistedState, error) {
@@ -58,6 +84,9 @@ func readState(dir string) (persistedState, error) {
 	}
 	if ps.Crashed != nil && !isHash(ps.Crashed.Revision) {
 		return ps, fmt.Errorf("reconcile: read state: %q is not a commit hash", ps.Crashed.Revision)
+	}
+	if ps.AllowRollback != nil && !isHash(ps.AllowRollback.Revision) {
+		return ps, fmt.Errorf("reconcile: read state: allowRollback %q is not a commit hash", ps.AllowRollback.Revision)
 	}
 	return ps, nil
 }

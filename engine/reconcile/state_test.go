@@ -3,13 +3,16 @@ package reconcile
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
 
 func TestStateRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	want := persistedState{Origin: "https://git.example.org/c.git#main", Revision: "0123456789abcdef0123456789abcdef01234567", PublishedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Suspended: true}
+	want := persistedState{Origin: "https://git.example.org/c.git#main", Revision: "0123456789abcdef0123456789abcdef01234567", PublishedAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Suspended: true,
+		AllowRollback: &RollbackAllowance{Revision: "89abcdef0123456789abcdef0123456789abcdef", By: "anna", At: time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)},
+		Rollbacks:     []Rollback{{From: "0123456789abcdef0123456789abcdef01234567", To: "89abcdef0123456789abcdef0123456789abcdef", Relation: "ancestor", AllowedBy: "anna"}}}
 	if err := writeState(dir, want); err != nil {
 		t.Fatal(err)
 	}
@@ -18,7 +21,7 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.APIVersion = StatusAPIVersion
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("read back %+v, want %+v", got, want)
 	}
 	entries, _ := os.ReadDir(dir)

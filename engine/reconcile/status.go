@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/validate"
 )
 
@@ -34,7 +35,17 @@ type Status struct {
 	LastFetchTime  *time.Time `json:"lastFetchTime,omitempty"`
 	LastFetchError string     `json:"lastFetchError,omitempty"`
 
-	// Conditions are Ready, Reconciling and Stalled, always in that order.
+	// Signature is the served revision's signature, under a signing policy: its key, the
+	// commit's time at which the key was checked, and the key's expiry.
+	Signature *signing.Signature `json:"signature,omitempty"`
+	// RollbackAllowed is an operator's allowance to publish a revision that is not a
+	// descendant of the one served, until the next revision is published.
+	RollbackAllowed *RollbackAllowance `json:"rollbackAllowed,omitempty"`
+	// Rollbacks are the rollbacks published under an allowance, newest first.
+	Rollbacks []Rollback `json:"rollbacks,omitempty"`
+
+	// Conditions are Ready, Reconciling and Stalled, always in that order, then SigningKey
+	// under a signing policy while a revision is served.
 	Conditions []Condition `json:"conditions"`
 	// InProgress is the attempt running now, if any.
 	InProgress *Attempt `json:"inProgress,omitempty"`
@@ -76,6 +87,10 @@ const (
 	ConditionReconciling = "Reconciling"
 	// Stalled: the newest revision was refused and nothing will change until a new commit.
 	ConditionStalled = "Stalled"
+	// SigningKey: the key that signed the served revision is still valid today. False when
+	// it has expired or been revoked since: the revision stays served, since signatures are
+	// judged at their commit's time, but new commits need a current key.
+	ConditionSigningKey = "SigningKey"
 )
 
 // state is the Reconciler's mutable status, guarded by Reconciler.mu.
@@ -112,7 +127,13 @@ func (r *Reconciler) Status() *Status {
 		st.LastAppliedRevision = cur.Revision
 		t := cur.Time
 		st.LastAppliedTime = &t
+		st.Signature = cur.Signature
 	}
+	if al := r.st.persisted.AllowRollback; al != nil {
+		c := *al
+		st.RollbackAllowed = &c
+	}
+	st.Rollbacks = append([]Rollback(nil), r.st.persisted.Rollbacks...)
 	if la := r.st.lastAttempt; la != nil {
 		st.LastAttemptedRevision = la.Revision
 		t := la.Started
@@ -166,5 +187,21 @@ func (r *Reconciler) conditions(cur *Published, st *Status) []Condition {
 		stalled.Status, stalled.Reason = "True", la.Reason
 		stalled.Message = "revision " + la.Revision + " refused: " + la.Message + "; waiting for a new commit"
 	}
-	return []Condition{ready, reconciling, stalled}
+	conds := []Condition{ready, reconciling, stalled}
+	if cur != nil && cur.Signature != nil {
+		sig := cur.Signature
+		c := Condition{Type: ConditionSigningKey, Status: "True", Reason: ReasonKeyValid,
+			Message: "revision " + fmtRev(cur.Revision) + " is signed by key " + sig.String() + ", valid at the commit's time and today"}
+		if sig.ExpiredAt(r.opt.Now()) {
+			how := "expired on " + sig.KeyExpires.UTC().Format(time.RFC3339)
+			if sig.Revoked {
+				how = "been revoked"
+			}
+			c.Status, c.Reason = "False", ReasonKeyExpiredSince
+			c.Message = "revision " + fmtRev(cur.Revision) + " was signed at " + sig.SignedAt.UTC().Format(time.RFC3339) + " by key " + sig.String() +
+				", valid then; the key has " + how + " since. The revision stays served (signatures are judged at their commit's time); new commits need a current key"
+		}
+		conds = append(conds, c)
+	}
+	return conds
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 
 	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/validate"
 )
@@ -21,10 +23,12 @@ type attempt struct {
 	revision string
 	hash     plumbing.Hash
 
-	signer string
-	snap   *gitfs.FS
-	result *validate.Result
-	pub    *Published
+	signer    string
+	signature *signing.Signature
+	rollback  *Rollback // set when an operator's allowance lets this revision roll back
+	snap      *gitfs.FS
+	result    *validate.Result
+	pub       *Published
 
 	outcome Outcome
 	reason  string
@@ -117,6 +121,9 @@ func (r *Reconciler) begin(ctx context.Context, a *attempt) error {
 }
 
 func (r *Reconciler) verify(ctx context.Context, a *attempt) error {
+	if r.opt.Signing != nil {
+		return r.verifyRange(ctx, a)
+	}
 	signer, err := r.opt.Source.Verify(a.hash)
 	if err != nil {
 		if errors.Is(err, source.ErrUnsigned) || errors.Is(err, source.ErrUntrusted) || errors.Is(err, source.ErrUnsupportedSignature) {
@@ -125,6 +132,85 @@ func (r *Reconciler) verify(ctx context.Context, a *attempt) error {
 		return failed(ReasonSnapshotFailed, err)
 	}
 	a.signer = signer
+	return nil
+}
+
+// verifyRange checks every commit since the published revision against the signing policy,
+// with the published revision's trust, and refuses a rollback no operator allowed.
+func (r *Reconciler) verifyRange(ctx context.Context, a *attempt) error {
+	cur := r.Current()
+	var base plumbing.Hash
+	var trust *signing.Trust
+	if cur != nil {
+		base, trust = plumbing.NewHash(cur.Revision), cur.Trust
+	}
+	v, err := r.opt.Signing.Check(ctx, base, trust, a.hash)
+	if err != nil {
+		if ctx.Err() != nil {
+			return err
+		}
+		return failed(ReasonSnapshotFailed, err)
+	}
+	a.signature = v.Head
+	if v.Head != nil {
+		a.signer = v.Head.String()
+	}
+	from, rel := "", v.Relation
+	if cur != nil {
+		from = cur.Revision
+	} else if prev := r.persistedRevision(); prev != "" && prev != a.revision {
+		// The persisted revision could not be restored: nothing is served, but a head
+		// older than what was published is still a rollback.
+		from = prev
+		if rel, err = r.opt.Signing.Relation(ctx, plumbing.NewHash(prev), a.hash); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			return failed(ReasonSnapshotFailed, err)
+		}
+	}
+	if from != "" && rel != signing.Descendant {
+		allow := r.allowance(a.revision)
+		if allow == nil {
+			what := "not a descendant of"
+			if rel == signing.Ancestor {
+				what = "an older commit than"
+			}
+			return refused(ReasonRollbackRefused, fmt.Errorf("commit %s is %s the published revision %s: a rollback is refused unless an operator allows it (samverk reconcile --allow-rollback %s)",
+				fmtRev(a.revision), what, fmtRev(from), a.revision))
+		}
+		a.rollback = &Rollback{From: from, To: a.revision, Relation: string(rel), AllowedBy: allow.By, AllowedAt: allow.At}
+	}
+	if err := v.Err(); err != nil {
+		return refused(ReasonSignatureRefused, err)
+	}
+	return nil
+}
+
+// persistedRevision is the revision last published, as persisted, when it came from this
+// origin.
+func (r *Reconciler) persistedRevision() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.st.persisted.Origin != r.opt.Origin {
+		return ""
+	}
+	return r.st.persisted.Revision
+}
+
+// verifyServed checks a restored revision's signature against the trust of its own catalog.
+func (r *Reconciler) verifyServed(ctx context.Context, a *attempt) error {
+	v, err := r.opt.Signing.CheckServed(ctx, a.hash, r.opt.Signing.Trust(a.result.Catalog))
+	if err != nil {
+		return failed(ReasonSnapshotFailed, err)
+	}
+	a.signature = v.Head
+	if v.Head != nil {
+		a.signer = v.Head.String()
+	}
+	if err := v.Err(); err != nil {
+		return refused(ReasonSignatureRefused, err)
+	}
 	return nil
 }
 
@@ -138,7 +224,15 @@ func (r *Reconciler) snapshot(ctx context.Context, a *attempt) error {
 }
 
 func (r *Reconciler) validate(ctx context.Context, a *attempt) error {
-	res, err := validate.FS(ctx, a.snap, r.opt.Validate)
+	var fsys fs.FS = a.snap
+	if r.opt.Path != "" {
+		sub, err := fs.Sub(a.snap, r.opt.Path)
+		if err != nil {
+			return failed(ReasonSnapshotFailed, fmt.Errorf("reconcile: catalog path: %w", err))
+		}
+		fsys = sub
+	}
+	res, err := validate.FS(ctx, fsys, r.opt.Validate)
 	if err != nil {
 		return failed(ReasonValidationError, err)
 	}
@@ -154,11 +248,19 @@ func (r *Reconciler) validate(ctx context.Context, a *attempt) error {
 
 func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 	p := &Published{
-		Revision: a.revision,
-		Time:     r.opt.Now(),
-		Catalog:  a.result.Catalog,
-		Report:   a.result.Report,
-		Signer:   a.signer,
+		Revision:  a.revision,
+		Time:      r.opt.Now(),
+		Catalog:   a.result.Catalog,
+		Report:    a.result.Report,
+		Signer:    a.signer,
+		Signature: a.signature,
+	}
+	if r.opt.Signing != nil {
+		p.Trust = r.opt.Signing.Trust(a.result.Catalog)
+		for member, fps := range p.Trust.Unknown {
+			r.log.Warn("a Member document trusts keys no key file holds; they can sign nothing",
+				"revision", p.Revision, "member", member, "fingerprints", fps)
+		}
 	}
 	for i, h := range r.opt.OnPublish {
 		if err := h(ctx, p); err != nil {
@@ -171,6 +273,18 @@ func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 	r.mu.Lock()
 	ps := r.st.persisted
 	ps.Origin, ps.Revision, ps.PublishedAt = r.opt.Origin, p.Revision, p.Time
+	if a.trigger != triggerRestore {
+		// An allowance is for the next revision published: used now, or overtaken.
+		ps.AllowRollback = nil
+	}
+	if a.rollback != nil {
+		rb := *a.rollback
+		rb.PublishedAt = p.Time
+		ps.Rollbacks = append([]Rollback{rb}, ps.Rollbacks...)
+		if len(ps.Rollbacks) > maxRollbacks {
+			ps.Rollbacks = ps.Rollbacks[:maxRollbacks]
+		}
+	}
 	err := writeState(r.opt.StateDir, ps)
 	if err == nil {
 		r.st.persisted = ps

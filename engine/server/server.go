@@ -192,6 +192,41 @@ func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 }
 
 func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		// AllowRollback is a full commit hash the operator allows to be published although it
+		// does not build on the revision served; By says who the operator is.
+		AllowRollback string `json:"allowRollback"`
+		By            string `json:"by"`
+	}
+	if r.ContentLength != 0 {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&body); err != nil {
+			writeError(w, http.StatusBadRequest, "body must be JSON {\"allowRollback\": \"<commit>\", \"by\": \"...\"}")
+			return
+		}
+	}
+	if body.AllowRollback != "" {
+		by := strings.TrimSpace(body.By)
+		if by == "" {
+			by = "admin token"
+		}
+		by += " from " + r.RemoteAddr
+		err := s.opt.Reconciler.AllowRollback(body.AllowRollback, by)
+		switch {
+		case errors.Is(err, reconcile.ErrNotAHash), errors.Is(err, reconcile.ErrNoRollbackCheck):
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		case errors.Is(err, reconcile.ErrSuspended):
+			writeError(w, http.StatusConflict, "rollback allowed, but reconciling is suspended: resume to publish it")
+			return
+		case err != nil:
+			s.log.Error("allow rollback", "error", err)
+			writeError(w, http.StatusInternalServerError, "allow rollback: "+err.Error())
+			return
+		}
+		s.log.Warn("rollback allowed", "remote", r.RemoteAddr, "revision", body.AllowRollback, "by", by)
+		writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true, "rollbackAllowed": body.AllowRollback})
+		return
+	}
 	if err := s.opt.Reconciler.Trigger("manual", true); err != nil {
 		writeError(w, http.StatusConflict, "reconciling is suspended: resume first")
 		return

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -21,6 +22,7 @@ import (
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 
 	"samverk.io/samverk/engine/gitfs"
+	"samverk.io/samverk/engine/signing"
 )
 
 // Options configure a Source. URL and Dir are required; the rest has working defaults.
@@ -69,11 +71,10 @@ var (
 
 // Source is one followed branch of one repository.
 type Source struct {
-	opt      Options
-	remote   string // the ref fetched into, refs/remotes/origin/<branch>
-	auth     transport.AuthMethod
-	keyRing  string // every trusted key in one armored block
-	keyCount int
+	opt     Options
+	remote  string // the ref fetched into, refs/remotes/origin/<branch>
+	auth    transport.AuthMethod
+	keyRing openpgp.EntityList
 
 	mu   sync.Mutex // guards repo: go-git repositories are not safe for concurrent use
 	repo *git.Repository
@@ -106,16 +107,11 @@ func Open(opt Options) (*Source, error) {
 	}
 	s := &Source{opt: opt, auth: auth, remote: "refs/remotes/origin/" + opt.Branch}
 	if strings.TrimSpace(opt.TrustedKeys) != "" {
-		ring, err := readKeyRing(opt.TrustedKeys)
+		ring, err := signing.ReadKeyRing(opt.TrustedKeys)
 		if err != nil {
 			return nil, fmt.Errorf("source: trusted keys: %w", err)
 		}
-		// Commit.Verify reads one armored block: join every key into one.
-		joined, err := armorKeyRing(ring)
-		if err != nil {
-			return nil, fmt.Errorf("source: trusted keys: %w", err)
-		}
-		s.keyRing, s.keyCount = joined, len(ring)
+		s.keyRing = ring
 	}
 	repo, err := git.PlainOpen(opt.Dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
@@ -202,7 +198,7 @@ func loopback(host string) bool {
 func (s *Source) Branch() string { return s.opt.Branch }
 
 // Verifying reports whether Verify checks signatures.
-func (s *Source) Verifying() bool { return s.keyCount > 0 }
+func (s *Source) Verifying() bool { return len(s.keyRing) > 0 }
 
 // Dir is the clone's directory.
 func (s *Source) Dir() string { return s.opt.Dir }
@@ -271,8 +267,9 @@ func (s *Source) Has(commit plumbing.Hash) bool {
 }
 
 // Verify checks commit's signature against the trusted keys and returns the signer's identity.
-// Without trusted keys it accepts every commit and returns "". A refusal wraps ErrUnsigned,
-// ErrUntrusted or ErrUnsupportedSignature.
+// The key is judged at the commit's committer time, so a revision signed while its key was
+// valid stays valid after the key expires. Without trusted keys it accepts every commit and
+// returns "". A refusal wraps ErrUnsigned, ErrUntrusted or ErrUnsupportedSignature.
 func (s *Source) Verify(commit plumbing.Hash) (string, error) {
 	if !s.Verifying() {
 		return "", nil
@@ -283,21 +280,28 @@ func (s *Source) Verify(commit plumbing.Hash) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("source: verify %s: %w", commit, err)
 	}
-	sig := strings.TrimSpace(c.PGPSignature)
+	sig, err := signing.VerifyCommit(c, s.keyRing, time.Now())
 	switch {
-	case sig == "":
+	case errors.Is(err, signing.ErrUnsigned):
 		return "", fmt.Errorf("source: verify %s: %w", commit, ErrUnsigned)
-	case strings.HasPrefix(sig, "-----BEGIN SSH SIGNATURE-----"), strings.HasPrefix(sig, "-----BEGIN SIGNED MESSAGE-----"):
+	case errors.Is(err, signing.ErrUnsupported):
 		return "", fmt.Errorf("source: verify %s: %w", commit, ErrUnsupportedSignature)
+	case err != nil:
+		return "", fmt.Errorf("source: verify %s: %w: commit %w", commit, ErrUntrusted, err)
 	}
-	entity, err := c.Verify(s.keyRing)
+	if sig.UserID != "" {
+		return fmt.Sprintf("%s (%s)", sig.UserID, sig.Fingerprint), nil
+	}
+	return sig.Fingerprint, nil
+}
+
+// Repository opens its own handle on the clone, for reading commits while the Source fetches.
+func (s *Source) Repository() (*git.Repository, error) {
+	repo, err := git.PlainOpen(s.opt.Dir)
 	if err != nil {
-		return "", fmt.Errorf("source: verify %s: %w: %w", commit, ErrUntrusted, err)
+		return nil, fmt.Errorf("source: open clone: %w", err)
 	}
-	for name := range entity.Identities {
-		return fmt.Sprintf("%s (%X)", name, entity.PrimaryKey.Fingerprint), nil
-	}
-	return fmt.Sprintf("%X", entity.PrimaryKey.Fingerprint), nil
+	return repo, nil
 }
 
 // Snapshot returns commit's tree. Each snapshot reads through its own repository handle, so it
@@ -342,7 +346,7 @@ func ReadTrustedKeys(files ...string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("source: trusted keys: %w", err)
 		}
-		if _, err := readKeyRing(string(data)); err != nil {
+		if _, err := signing.ReadKeyRing(string(data)); err != nil {
 			return "", fmt.Errorf("source: trusted keys %s: %w", f, err)
 		}
 		b.Write(data)

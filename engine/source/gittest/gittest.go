@@ -130,11 +130,15 @@ func (r *Repo) commit(msg string, key *openpgp.Entity, paths []string) plumbing.
 	return h
 }
 
+// KeyCreated is when NewKey's keys are made: before the commits of Repo, which signatures are
+// judged at.
+var KeyCreated = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
 // NewKey generates an Ed25519 OpenPGP key and returns it with its armored public key.
 func NewKey(tb testing.TB, name string) (*openpgp.Entity, string) {
 	tb.Helper()
 	e, err := openpgp.NewEntity(name, "", strings.ToLower(strings.ReplaceAll(name, " ", "."))+"@example.org",
-		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+		&packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, Time: func() time.Time { return KeyCreated }})
 	if err != nil {
 		tb.Fatal(err)
 	}
