@@ -31,7 +31,7 @@ func stateField(t *testing.T, data, field string) any {
 // that says what happened, is not checked again (no crash loop), and a newer commit is.
 func TestCrashedCheckIsNotRetried(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr.yaml": member("region")})
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
 	good := up.Commit("good", nil)
 	data := t.TempDir()
 
@@ -58,7 +58,7 @@ func TestCrashedCheckIsNotRetried(t *testing.T) {
 		t.Fatalf("attempting = %v after a finished check, want none", got)
 	}
 
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
 	crasher := up.Commit("the commit that never finishes its check", nil)
 	d.r.Trigger("test", false)
 	if rev := <-entered; rev != crasher.String() {
@@ -108,7 +108,7 @@ func TestCrashedCheckIsNotRetried(t *testing.T) {
 		}
 		if restart == 2 {
 			// A newer commit is checked as usual, and the crash is forgotten.
-			up.Write(map[string]string{"members/region-norr.yaml": member("agency")})
+			up.Write(map[string]string{"members/region-norr/member.yaml": member("agency")})
 			newer := up.Commit("newer", nil)
 			again.r.Trigger("test", false)
 			if rev := <-entered; rev != newer.String() {

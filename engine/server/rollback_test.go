@@ -14,7 +14,7 @@ import (
 // end in engine/e2e.
 func TestAllowRollbackRequest(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
 	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir()})
 	d.waitAttempt(first)
