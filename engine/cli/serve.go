@@ -20,6 +20,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
@@ -158,6 +159,9 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	adminToken, err := secret(o.adminToken, "SAMVERK_ADMIN_TOKEN")
 	if err != nil {
+		return usageError("--admin-token-file: %v", err)
+	}
+	if err := secrets.CheckAdmin(adminToken); err != nil {
 		return usageError("--admin-token-file: %v", err)
 	}
 	webhookSecret, err := secret(o.webhookSecret, "SAMVERK_WEBHOOK_SECRET")

@@ -54,7 +54,7 @@ func TestServeBundledCatalog(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	server := "http://" + addr
-	if err := os.WriteFile(filepath.Join(dir, "admin"), []byte("s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "admin"), []byte("s3cret-admin-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Flags from the environment; the flag on the command line wins over SAMVERK_BRANCH.
@@ -133,7 +133,7 @@ func TestServeBundledCatalog(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"samverk serve stopped"`) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
 	}
-	for _, secret := range []string{"s3cret"} {
+	for _, secret := range []string{"s3cret-admin-token"} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Error("the log reveals the admin token")
 		}
@@ -141,6 +141,10 @@ func TestServeBundledCatalog(t *testing.T) {
 }
 
 func TestServeUsage(t *testing.T) {
+	shortToken := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(shortToken, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -150,6 +154,7 @@ func TestServeUsage(t *testing.T) {
 		{"verification without keys", []string{"serve", "--verify-signatures"}, "needs --trusted-keys"},
 		{"bad interval", []string{"serve", "--interval", "0s"}, "--interval"},
 		{"missing admin token file", []string{"serve", "--admin-token-file", "/nonexistent/token"}, "--admin-token-file"},
+		{"short admin token", []string{"serve", "--admin-token-file", shortToken}, "at least 32 are needed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"samverk.io/samverk/engine/secrets"
 )
 
 // Tokens are member-scoped bearer tokens, kept only as SHA-256 hashes. A member may have
@@ -143,23 +145,10 @@ func (t Tokens) Match(token string) (member string, ok bool) {
 	return t.entries[found].member, true
 }
 
-// secret is a single unscoped token (the admin token), kept as a hash.
-type secret struct {
-	hash [sha256.Size]byte
-	set  bool
-}
+// secret is a single unscoped token (the admin token), kept as a hash and compared as the
+// server compares it.
+type secret struct{ secrets.Token }
 
-func newSecret(token string) secret {
-	if token == "" {
-		return secret{}
-	}
-	return secret{hash: sha256.Sum256([]byte(token)), set: true}
-}
+func newSecret(token string) secret { return secret{secrets.New(token)} }
 
-func (s secret) match(token string) bool {
-	if !s.set || token == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], s.hash[:]) == 1
-}
+func (s secret) match(token string) bool { return s.Match(token) }
