@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,6 +47,8 @@ type serveOptions struct {
 	logLevel         string
 	store            string
 	enrollTokens     string
+	tlsCert          string
+	tlsKey           string
 }
 
 func newServeCmd() *cobra.Command {
@@ -90,6 +94,8 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.policies, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; reloaded on SIGHUP and when the file changes")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
 	return cmd
 }
@@ -278,9 +284,11 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Metrics:       srvMetrics,
 		Logger:        log.With("component", "server"),
 		Mount:         devices.Register,
+		TLSCertFile:   o.tlsCert,
+		TLSKeyFile:    o.tlsKey,
 	})
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
 		"interval", o.interval.String(), "verifySignatures", o.verifySignatures,
@@ -293,6 +301,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	go func() { errc <- rec.Run(ctx) }()
 	go func() { errc <- srv.Run(ctx) }()
 	go func() { errc <- devices.Run(ctx) }()
+	go reloadOnHangup(ctx, srv, log)
 	var first error
 	for range 3 {
 		if err := <-errc; err != nil && first == nil {
@@ -305,6 +314,23 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	log.Info("samverk serve stopped")
 	return nil
+}
+
+// reloadOnHangup reloads the TLS certificate on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				log.Error("SIGHUP: the previous TLS certificate stays in service", "error", err)
+			}
+		}
+	}
 }
 
 // bundledFile picks the catalog's own files out of the embedded directory.

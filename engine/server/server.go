@@ -27,6 +27,10 @@ type Options struct {
 	Addr string
 	// Listener, when set, is served instead of listening on Addr.
 	Listener net.Listener
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak HTTPS only, with this
+	// PEM certificate (chain) and key. A renewed pair is picked up when the files change and on
+	// ReloadTLS.
+	TLSCertFile, TLSKeyFile string
 	// Reconciler is the daemon's reconciler: status, triggers, suspend and resume.
 	Reconciler *reconcile.Reconciler
 	// Branch, when set, makes webhooks ignore pushes to other branches.
@@ -71,6 +75,7 @@ type Server struct {
 	seen        *deliveries
 	adminToken  secrets.Token
 	gitlabToken secrets.Token
+	cert        *certificate // nil without TLS
 }
 
 // maxWebhookBody is the largest webhook payload read (GitHub sends up to 25 MB; a push event
@@ -106,6 +111,9 @@ func New(opt Options) (*Server, error) {
 	if err := secrets.CheckAdmin(opt.AdminToken); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	if (opt.TLSCertFile == "") != (opt.TLSKeyFile == "") {
+		return nil, errors.New("server: TLS needs both a certificate and a key file")
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -120,6 +128,13 @@ func New(opt Options) (*Server, error) {
 		seen:        newDeliveries(opt.DeliveryTTL, opt.DeliveryCap, opt.Now),
 		adminToken:  secrets.New(opt.AdminToken),
 		gitlabToken: secrets.New(opt.WebhookSecret),
+	}
+	if opt.TLSCertFile != "" {
+		c, err := newCertificate(opt.TLSCertFile, opt.TLSKeyFile, log)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.cert = c
 	}
 	s.routes()
 	if opt.Mount != nil {
@@ -147,6 +162,19 @@ func (s *Server) routes() {
 	}
 }
 
+// ReloadTLS loads the TLS certificate and key again (the daemon calls it on SIGHUP). On an
+// error the previous certificate stays in service. Without TLS it does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.cert == nil {
+		return nil
+	}
+	if err := s.cert.Reload(); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.log.Info("tls certificate reloaded", "cert", s.opt.TLSCertFile)
+	return nil
+}
+
 // Handler is the server's mux, for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.mux }
 
@@ -170,9 +198,14 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.log.Info("serving", "addr", ln.Addr().String())
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.cert != nil)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if s.cert != nil {
+		srv.TLSConfig = s.cert.tlsConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
