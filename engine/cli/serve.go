@@ -20,6 +20,7 @@ import (
 
 	bundled "samverk.io/samverk/catalog"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/secrets"
@@ -156,9 +157,12 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	if o.interval <= 0 {
 		return usageError("--interval must be positive")
 	}
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("data directory: %w", err)}
+	defer datadir.PrivateFiles()()
+	dataDir, err := datadir.Open(o.data)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	defer dataDir.Close()
 	gitToken, err := secret(o.gitTokenFile, "SAMVERK_GIT_TOKEN")
 	if err != nil {
 		return usageError("--git-token-file: %v", err)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -105,6 +107,13 @@ func TestServeBundledCatalog(t *testing.T) {
 		t.Errorf("status text (exit %d):\n%s", code, out.String())
 	}
 
+	// A second daemon on the same data directory is refused, clearly, and the first one is
+	// left alone.
+	errOut.Reset()
+	if code := run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--listen", freeAddr(t)}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "in use by another samverk daemon") {
+		t.Errorf("a second serve on the same data directory: exit %d: %s", code, errOut.String())
+	}
+
 	t.Setenv("SAMVERK_SERVER", server)
 	for _, args := range [][]string{{"suspend", "--reason", "test"}, {"resume"}, {"reconcile"}} {
 		out.Reset()
@@ -132,6 +141,33 @@ func TestServeBundledCatalog(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), `"msg":"samverk serve stopped"`) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
+	}
+	// Everything the daemon wrote is its user's alone: the data directory is 0700, and below
+	// it nothing has a permission bit for group or others, except Git's objects, which go-git
+	// (like git) makes read-only 0444 and which the directory keeps out of reach.
+	if runtime.GOOS != "windows" {
+		data := filepath.Join(dir, "data")
+		if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("data directory: %v, %v", fi.Mode(), err)
+		}
+		err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			perm := fi.Mode().Perm()
+			gitObject := strings.Contains(p, string(filepath.Separator)+"objects"+string(filepath.Separator)) && perm == 0o444
+			if d.Type()&fs.ModeSymlink == 0 && perm&0o077 != 0 && !gitObject {
+				t.Errorf("%s: mode %04o, open to others", p, perm)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, secret := range []string{"s3cret-admin-token"} {
 		if strings.Contains(stderr.String(), secret) {
