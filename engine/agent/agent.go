@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"samverk.io/samverk/engine/agent/client"
@@ -38,8 +39,12 @@ var ErrResourcesFailed = errors.New("resources failed")
 // Options configure the agent. Zero values are working defaults, except that Server and
 // StateDir must be set, and EnrollToken until the device has enrolled.
 type Options struct {
-	// Server is the daemon's base URL.
+	// Server is the daemon's base URL. It must be https://, unless it names a loopback
+	// address (the traffic never leaves the PC) or InsecureHTTP is set.
 	Server string
+	// InsecureHTTP allows a plain http:// server URL on the network: the device's credential
+	// and desired state then travel unencrypted. For labs only.
+	InsecureHTTP bool
 	// EnrollToken is the member's enrollment token, used once; the device's own credential is
 	// kept in the state directory afterwards.
 	EnrollToken string
@@ -49,7 +54,8 @@ type Options struct {
 	Once bool
 	// Noop turns every run into a plan: check, report drift, change nothing.
 	Noop bool
-	// Root prefixes every managed path; for tests and containers.
+	// Root prefixes every managed path, and commands run in it; for tests and demos, not a
+	// sandbox (see converge.Options).
 	Root string
 	// Interval is the time between polls; Splay adds a random delay of up to Splay to each.
 	Interval, Splay time.Duration
@@ -124,6 +130,9 @@ func New(opts Options, log *slog.Logger) (*Agent, error) {
 	if opts.Server == "" {
 		return nil, errors.New("no server given (--server)")
 	}
+	if err := CheckServerURL(opts.Server, opts.InsecureHTTP); err != nil {
+		return nil, err
+	}
 	dir, err := statedir.Open(opts.StateDir)
 	if err != nil {
 		return nil, err
@@ -133,7 +142,7 @@ func New(opts Options, log *slog.Logger) (*Agent, error) {
 		return nil, err
 	}
 	if u, err := url.Parse(opts.Server); err == nil && u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		log.Warn("server URL is plain http: the device credential travels unencrypted", "server", opts.Server)
+		log.Warn("server URL is plain http (--insecure-http): the device credential travels unencrypted", "server", opts.Server)
 	}
 	dl, err := client.NewTransport(opts.CAFile)
 	if err != nil {
@@ -436,6 +445,23 @@ func (a *Agent) deliver(ctx context.Context) error {
 		if err := a.dir.DeleteReport(q.Name); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ErrInsecureHTTP refuses a plain http:// server URL on the network.
+var ErrInsecureHTTP = errors.New("plain http sends the device's credential unencrypted: use https://, or --insecure-http for a lab")
+
+// CheckServerURL refuses a plain http:// server URL unless insecure is set or the host is a
+// loopback address (127.0.0.0/8, ::1, localhost): traffic to it never leaves the PC, which is
+// why the local demo and tests may use http://127.0.0.1 without the flag.
+func CheckServerURL(server string, insecure bool) error {
+	u, err := url.Parse(server)
+	if err != nil {
+		return fmt.Errorf("server url: %w", err)
+	}
+	if strings.EqualFold(u.Scheme, "http") && !insecure && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("server %s: %w", server, ErrInsecureHTTP)
 	}
 	return nil
 }

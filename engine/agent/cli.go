@@ -131,7 +131,8 @@ func newFlags(stderr io.Writer) *flags {
 	fs.StringVar(&o.StateDir, "state-dir", defaultStateDir(), "`dir`ectory for the credential, cached desired state, queued reports and downloads")
 	fs.BoolVar(&o.Once, "once", false, "converge once and exit; exit code 1 if any resource failed")
 	fs.BoolVar(&o.Noop, "noop", false, "plan only: check everything, report what would change as drifted, change nothing")
-	fs.StringVar(&o.Root, "root", "", "prefix every managed path with `dir` (tests, containers); commands see it as SAMVERK_ROOT")
+	fs.BoolVar(&o.InsecureHTTP, "insecure-http", false, "allow a plain http:// --server on the network (loopback needs no flag); the credential travels unencrypted")
+	fs.StringVar(&o.Root, "root", "", "prefix every managed path with `dir` and run commands in it, for tests and demos; not a sandbox")
 	fs.DurationVar(&o.Interval, "interval", DefaultInterval, "time between polls")
 	fs.DurationVar(&o.Splay, "splay", DefaultSplay, "random extra delay of up to this much per poll")
 	fs.Var(f.labels, "label", "`key=value` label reported with the facts; repeatable, or comma-separated")
@@ -173,6 +174,11 @@ func (f *flags) parse(args []string) error {
 	}
 	if len(f.labels) > 0 {
 		f.opts.Labels = maps.Clone(map[string]string(f.labels))
+	}
+	if f.opts.Server != "" {
+		if err := CheckServerURL(f.opts.Server, f.opts.InsecureHTTP); err != nil {
+			return &exitError{code: exitUsage, err: err}
+		}
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -184,5 +185,44 @@ func TestAgentBinarySize(t *testing.T) {
 		if fi.Size() > limit {
 			t.Errorf("%s binary is %d bytes, over %d", goos, fi.Size(), limit)
 		}
+	}
+}
+
+// TestInsecureHTTP: a plain http:// server on the network is refused unless --insecure-http is
+// given; loopback needs no flag, since its traffic never leaves the PC.
+func TestInsecureHTTP(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		refused bool
+	}{
+		{"https", []string{"--server", "https://samverk.example.org"}, false},
+		{"http on the network", []string{"--server", "http://samverk.example.org"}, true},
+		{"http by address", []string{"--server", "http://192.0.2.10:8080"}, true},
+		{"upper-case scheme", []string{"--server", "HTTP://samverk.example.org"}, true},
+		{"http with the flag", []string{"--server", "http://samverk.example.org", "--insecure-http"}, false},
+		{"loopback v4", []string{"--server", "http://127.0.0.1:8080"}, false},
+		{"loopback v6", []string{"--server", "http://[::1]:8080"}, false},
+		{"localhost", []string{"--server", "http://localhost:8080"}, false},
+		{"a name that starts like loopback", []string{"--server", "http://127.0.0.1.example.org"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := newFlags(io.Discard).parse(tt.args)
+			if tt.refused {
+				var ee *exitError
+				if !errors.As(err, &ee) || ee.code != exitUsage || !errors.Is(err, ErrInsecureHTTP) || !strings.Contains(err.Error(), "--insecure-http") {
+					t.Fatalf("parse: %v, want a usage error naming --insecure-http", err)
+				}
+				// The library refuses it too, not only the command line.
+				if _, err := New(Options{Server: tt.args[1], StateDir: t.TempDir(), EnrollToken: "t"}, nil); !errors.Is(err, ErrInsecureHTTP) {
+					t.Errorf("New: %v, want ErrInsecureHTTP", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parse: %v", err)
+			}
+		})
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"os/signal"
 	"path"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +20,10 @@ import (
 
 	bundled "samverk.io/samverk/catalog"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
 	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
@@ -50,6 +54,8 @@ type serveOptions struct {
 	enrollTokens     string
 	enrollPerHour    int
 	enrollQuota      int
+	tlsCert          string
+	tlsKey           string
 }
 
 var _ reconcile.Enrollment = store.Enrolled{}
@@ -101,6 +107,8 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.policies, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
+	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; reloaded on SIGHUP and when the file changes")
+	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
 	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
 	f.IntVar(&o.enrollPerHour, "enroll-per-hour", 2000, "devices one enrollment token may enroll an hour (a token's line may set its own: perHour=N)")
 	f.IntVar(&o.enrollQuota, "enroll-quota", 50_000, "devices one enrollment token may enroll in total (a token's line may set its own: quota=N)")
@@ -163,15 +171,21 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	if o.interval <= 0 {
 		return usageError("--interval must be positive")
 	}
-	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("data directory: %w", err)}
+	defer datadir.PrivateFiles()()
+	dataDir, err := datadir.Open(o.data)
+	if err != nil {
+		return &ExitError{Code: ExitUsage, Err: err}
 	}
+	defer dataDir.Close()
 	gitToken, err := secret(o.gitTokenFile, "SAMVERK_GIT_TOKEN")
 	if err != nil {
 		return usageError("--git-token-file: %v", err)
 	}
 	adminToken, err := secret(o.adminToken, "SAMVERK_ADMIN_TOKEN")
 	if err != nil {
+		return usageError("--admin-token-file: %v", err)
+	}
+	if err := secrets.CheckAdmin(adminToken); err != nil {
 		return usageError("--admin-token-file: %v", err)
 	}
 	webhookSecret, err := secret(o.webhookSecret, "SAMVERK_WEBHOOK_SECRET")
@@ -320,9 +334,11 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Metrics:       srvMetrics,
 		Logger:        log.With("component", "server"),
 		Mount:         devices.Register,
+		TLSCertFile:   o.tlsCert,
+		TLSKeyFile:    o.tlsKey,
 	})
 	if err != nil {
-		return err
+		return usageError("%v", err)
 	}
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
 		"interval", o.interval.String(), "verifySignatures", o.verifySignatures, "memberKeyRings", len(memberKeys),
@@ -335,6 +351,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	go func() { errc <- rec.Run(ctx) }()
 	go func() { errc <- srv.Run(ctx) }()
 	go func() { errc <- devices.Run(ctx) }()
+	go reloadOnHangup(ctx, srv, log)
 	var first error
 	for range 3 {
 		if err := <-errc; err != nil && first == nil {
@@ -347,6 +364,23 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	log.Info("samverk serve stopped")
 	return nil
+}
+
+// reloadOnHangup reloads the TLS certificate on every SIGHUP until ctx ends.
+func reloadOnHangup(ctx context.Context, srv *server.Server, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			if err := srv.ReloadTLS(); err != nil {
+				log.Error("SIGHUP: the previous TLS certificate stays in service", "error", err)
+			}
+		}
+	}
 }
 
 // bundledFile picks the catalog's own files out of the embedded directory.

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -55,7 +57,7 @@ func TestServeBundledCatalog(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	server := "http://" + addr
-	if err := os.WriteFile(filepath.Join(dir, "admin"), []byte("s3cret\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "admin"), []byte("s3cret-admin-token-0123456789abcdef\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	// Flags from the environment; the flag on the command line wins over SAMVERK_BRANCH.
@@ -106,6 +108,13 @@ func TestServeBundledCatalog(t *testing.T) {
 		t.Errorf("status text (exit %d):\n%s", code, out.String())
 	}
 
+	// A second daemon on the same data directory is refused, clearly, and the first one is
+	// left alone.
+	errOut.Reset()
+	if code := run(ctx, []string{"serve", "--data", filepath.Join(dir, "data"), "--listen", freeAddr(t)}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "in use by another samverk daemon") {
+		t.Errorf("a second serve on the same data directory: exit %d: %s", code, errOut.String())
+	}
+
 	t.Setenv("SAMVERK_SERVER", server)
 	for _, args := range [][]string{{"suspend", "--reason", "test"}, {"resume"}, {"reconcile"}} {
 		out.Reset()
@@ -134,7 +143,34 @@ func TestServeBundledCatalog(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"samverk serve stopped"`) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
 	}
-	for _, secret := range []string{"s3cret"} {
+	// Everything the daemon wrote is its user's alone: the data directory is 0700, and below
+	// it nothing has a permission bit for group or others, except Git's objects, which go-git
+	// (like git) makes read-only 0444 and which the directory keeps out of reach.
+	if runtime.GOOS != "windows" {
+		data := filepath.Join(dir, "data")
+		if fi, err := os.Stat(data); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("data directory: %v, %v", fi.Mode(), err)
+		}
+		err := filepath.WalkDir(data, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			fi, err := d.Info()
+			if err != nil {
+				return err
+			}
+			perm := fi.Mode().Perm()
+			gitObject := strings.Contains(p, string(filepath.Separator)+"objects"+string(filepath.Separator)) && perm == 0o444
+			if d.Type()&fs.ModeSymlink == 0 && perm&0o077 != 0 && !gitObject {
+				t.Errorf("%s: mode %04o, open to others", p, perm)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, secret := range []string{"s3cret-admin-token"} {
 		if strings.Contains(stderr.String(), secret) {
 			t.Error("the log reveals the admin token")
 		}
@@ -142,6 +178,10 @@ func TestServeBundledCatalog(t *testing.T) {
 }
 
 func TestServeUsage(t *testing.T) {
+	shortToken := filepath.Join(t.TempDir(), "admin")
+	if err := os.WriteFile(shortToken, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -152,6 +192,7 @@ func TestServeUsage(t *testing.T) {
 		{"verification without keys", []string{"serve", "--verify-signatures"}, "needs --trusted-keys"},
 		{"bad interval", []string{"serve", "--interval", "0s"}, "--interval"},
 		{"missing admin token file", []string{"serve", "--admin-token-file", "/nonexistent/token"}, "--admin-token-file"},
+		{"short admin token", []string{"serve", "--admin-token-file", shortToken}, "at least 32 are needed"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

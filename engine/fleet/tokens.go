@@ -11,6 +11,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"samverk.io/samverk/engine/secrets"
 )
 
 // Tokens are member-scoped bearer tokens, kept only as SHA-256 hashes. A member may have
@@ -186,23 +188,10 @@ func (t Tokens) Lookup(token string) (Token, bool) {
 	return Token{Member: e.member, ID: hex.EncodeToString(e.hash[:8]), PerHour: e.perHour, Quota: e.quota}, true
 }
 
-// secret is a single unscoped token (the admin token), kept as a hash.
-type secret struct {
-	hash [sha256.Size]byte
-	set  bool
-}
+// secret is a single unscoped token (the admin token), kept as a hash and compared as the
+// server compares it.
+type secret struct{ secrets.Token }
 
-func newSecret(token string) secret {
-	if token == "" {
-		return secret{}
-	}
-	return secret{hash: sha256.Sum256([]byte(token)), set: true}
-}
+func newSecret(token string) secret { return secret{secrets.New(token)} }
 
-func (s secret) match(token string) bool {
-	if !s.set || token == "" {
-		return false
-	}
-	h := sha256.Sum256([]byte(token))
-	return subtle.ConstantTimeCompare(h[:], s.hash[:]) == 1
-}
+func (s secret) match(token string) bool { return s.Match(token) }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -29,7 +31,7 @@ import (
 )
 
 const (
-	adminToken    = "admin-token-for-tests"
+	adminToken    = "admin-token-for-tests-0123456789abcdef"
 	webhookSecret = "webhook-secret-for-tests"
 )
 
@@ -366,7 +368,7 @@ func TestWebhooks(t *testing.T) {
 	up := gittest.New(t)
 	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
-	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 9})
+	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 5})
 	d.waitAttempt(first)
 
 	push := []byte(`{"ref":"refs/heads/main","after":"0000"}`)
@@ -413,7 +415,8 @@ func TestWebhooks(t *testing.T) {
 		})
 	}
 
-	// The GitHub push last: the table spent 8 of the burst of 9, this spends the ninth.
+	// The GitHub push last: the table's four authentic deliveries spent 4 of the burst of 5
+	// (the refused ones spent none); this spends the fifth.
 	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality", "")})
 	rev := up.Commit("github", nil)
 	resp, b := d.do("POST", "/hooks/github", push, map[string]string{"X-GitHub-Event": "push", "X-Hub-Signature-256": server.Sign(webhookSecret, push)})
@@ -422,10 +425,113 @@ func TestWebhooks(t *testing.T) {
 	}
 	d.waitAttempt(rev)
 
-	// The burst is spent: the next delivery, good or bad, is turned away before any check.
+	// The burst is spent: the next authentic delivery is turned away; a forged one is still
+	// refused for its signature, not counted against the limit.
 	resp, _ = d.do("POST", "/hooks/generic", push, map[string]string{"X-Samverk-Signature": server.Sign(webhookSecret, push)})
 	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("over the limit: %s, Retry-After %q", resp.Status, resp.Header.Get("Retry-After"))
+	}
+	resp, _ = d.do("POST", "/hooks/generic", push, map[string]string{"X-Samverk-Signature": server.Sign("wrong", push)})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("forged delivery over the limit: %s, want 401", resp.Status)
+	}
+}
+
+// TestWebhookFloodDoesNotStarve is the attack as found: a flood of unsigned and wrongly signed
+// requests spent the one rate limit, and GitHub's real push was answered 429.
+func TestWebhookFloodDoesNotStarve(t *testing.T) {
+	up := gittest.New(t)
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	first := up.Commit("first", nil)
+	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 1})
+	d.waitAttempt(first)
+
+	push := []byte(`{"ref":"refs/heads/main"}`)
+	forged := []map[string]string{
+		{"path": "/hooks/github", "X-GitHub-Event": "push"},
+		{"path": "/hooks/github", "X-GitHub-Event": "push", "X-Hub-Signature-256": server.Sign("guess", push)},
+		{"path": "/hooks/github", "X-GitHub-Event": "push", "X-Hub-Signature-256": "sha256=zz"},
+		{"path": "/hooks/gitlab", "X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": webhookSecret[:len(webhookSecret)-1]},
+		{"path": "/hooks/gitlab", "X-Gitlab-Event": "Push Hook"},
+		{"path": "/hooks/generic", "X-Samverk-Signature": server.Sign(webhookSecret, []byte("other"))},
+	}
+	for i := range 100 {
+		h := maps.Clone(forged[i%len(forged)])
+		path := h["path"]
+		delete(h, "path")
+		h["X-GitHub-Delivery"] = fmt.Sprintf("forged-%d", i)
+		if resp, b := d.do("POST", path, push, h); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("forged request %d to %s: %s %s, want 401", i, path, resp.Status, b)
+		}
+	}
+
+	up.Write(map[string]string{"members/region-norr.yaml": member("municipality", "")})
+	rev := up.Commit("after the flood", nil)
+	resp, b := d.do("POST", "/hooks/github", push, map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "real-1", "X-Hub-Signature-256": server.Sign(webhookSecret, push)})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("the real push after a flood of forged ones: %s %s", resp.Status, b)
+	}
+	if st := d.waitAttempt(rev); st.LastAppliedRevision != rev.String() {
+		t.Errorf("after the real push: %+v", st.History[0])
+	}
+}
+
+// TestWebhookReplay: an authentic delivery sent again (a replay of a captured request, or a
+// retry) is acted on once, and replays do not spend the rate limit.
+func TestWebhookReplay(t *testing.T) {
+	up := gittest.New(t)
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	first := up.Commit("first", nil)
+	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 6})
+	d.waitAttempt(first)
+
+	push := []byte(`{"ref":"refs/heads/main"}`)
+	tests := []struct {
+		name   string
+		path   string
+		header map[string]string
+	}{
+		{"github", "/hooks/github", map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "72d3162e-cc78-11e3-81ab-4c9367dc0958", "X-Hub-Signature-256": server.Sign(webhookSecret, push)}},
+		{"gitlab idempotency key", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "Idempotency-Key": "f6d5a1c2-0000-4000-8000-000000000001", "X-Gitlab-Event-UUID": "a", "X-Gitlab-Token": webhookSecret}},
+		{"gitlab event uuid", "/hooks/gitlab", map[string]string{"X-Gitlab-Event": "Push Hook", "X-Gitlab-Event-UUID": "13792a34-cac6-4fda-95a8-c58e00a3954e", "X-Gitlab-Token": webhookSecret}},
+		{"generic", "/hooks/generic", map[string]string{"X-Samverk-Delivery": "deploy-42", "X-Samverk-Signature": server.Sign(webhookSecret, push)}},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up.Write(map[string]string{"members/region-norr.yaml": member("region", fmt.Sprintf("  labels:\n    replay: r%d\n", i))})
+			rev := up.Commit(tt.name, nil)
+			resp, b := d.do("POST", tt.path, push, tt.header)
+			if resp.StatusCode != http.StatusAccepted {
+				t.Fatalf("first delivery: %s %s", resp.Status, b)
+			}
+			d.waitAttempt(rev)
+			for range 20 {
+				resp, b := d.do("POST", tt.path, push, tt.header)
+				var got struct {
+					Triggered bool   `json:"triggered"`
+					Reason    string `json:"reason"`
+				}
+				if err := json.Unmarshal(b, &got); err != nil {
+					t.Fatalf("replay answer: %v: %s", err, b)
+				}
+				if resp.StatusCode != http.StatusOK || got.Triggered || !strings.Contains(got.Reason, "already received") {
+					t.Fatalf("replayed delivery: %s %s, want 200 and not triggered", resp.Status, b)
+				}
+			}
+		})
+	}
+	// 80 replays later, the limit of 6 still has room for two new deliveries; the seventh is over.
+	for i, want := range []int{http.StatusAccepted, http.StatusAccepted, http.StatusTooManyRequests} {
+		h := map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": fmt.Sprintf("new-%d", i), "X-Hub-Signature-256": server.Sign(webhookSecret, push)}
+		if resp, b := d.do("POST", "/hooks/github", push, h); resp.StatusCode != want {
+			t.Fatalf("new delivery %d: %s %s, want %d", i, resp.Status, b, want)
+		}
+	}
+	// A delivery turned away at the limit is not remembered: it is over the limit again, not
+	// a duplicate.
+	h := map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "new-2", "X-Hub-Signature-256": server.Sign(webhookSecret, push)}
+	if resp, b := d.do("POST", "/hooks/github", push, h); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("a limited delivery sent again: %s %s, want 429", resp.Status, b)
 	}
 }
 

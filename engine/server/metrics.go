@@ -13,11 +13,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "samverk", Subsystem: "server", Name: "webhooks_total",
-			Help: "Webhook deliveries by provider (github, gitlab, generic) and result (accepted, ignored, refused, limited).",
+			Help: "Webhook deliveries by provider (github, gitlab, generic) and result (accepted, ignored, refused, limited, duplicate).",
 		}, []string{"provider", "result"}),
 	}
 	for _, p := range []string{providerGitHub, providerGitLab, providerGeneric} {
-		for _, r := range []string{resultAccepted, resultIgnored, resultRefused, resultLimited} {
+		for _, r := range []string{resultAccepted, resultIgnored, resultRefused, resultLimited, resultDuplicate} {
 			m.webhooks.WithLabelValues(p, r)
 		}
 	}

@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/secrets"
 )
 
 // Options configure a Server. Reconciler is required; the rest has working defaults.
@@ -27,20 +27,32 @@ type Options struct {
 	Addr string
 	// Listener, when set, is served instead of listening on Addr.
 	Listener net.Listener
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak HTTPS only, with this
+	// PEM certificate (chain) and key. A renewed pair is picked up when the files change and on
+	// ReloadTLS.
+	TLSCertFile, TLSKeyFile string
 	// Reconciler is the daemon's reconciler: status, triggers, suspend and resume.
 	Reconciler *reconcile.Reconciler
 	// Branch, when set, makes webhooks ignore pushes to other branches.
 	Branch string
 	// AdminToken guards POST /api/v1/reconcile, /suspend and /resume (Authorization: Bearer).
-	// Empty disables them: they answer 403.
+	// Empty disables them: they answer 403. Otherwise it must be at least
+	// secrets.MinAdminLength long.
 	AdminToken string
 	// WebhookSecret is the shared secret of the webhook endpoints (HMAC key for GitHub and the
 	// generic hook, the token for GitLab). Empty disables them: they answer 404.
 	WebhookSecret string
-	// WebhookRate and WebhookBurst limit webhook requests across all providers (default 1 per
-	// second, burst 10). Over the limit the answer is 429 with Retry-After.
+	// WebhookRate and WebhookBurst limit authentic webhook deliveries across all providers
+	// (default 1 per second, burst 10). Over the limit the answer is 429 with Retry-After.
+	// Requests without a valid signature are refused before the limit and do not count.
 	WebhookRate  rate.Limit
 	WebhookBurst int
+	// DeliveryTTL and DeliveryCap bound the memory of delivery ids already received (default
+	// DefaultDeliveryTTL and DefaultDeliveryCap); a delivery id seen again is not acted on.
+	DeliveryTTL time.Duration
+	DeliveryCap int
+	// Now is the clock of the delivery memory (default time.Now).
+	Now func() time.Time
 	// Gatherer serves /metrics (default: nothing is served there).
 	Gatherer prometheus.Gatherer
 	// Metrics, when set, records webhook deliveries.
@@ -55,10 +67,15 @@ type Options struct {
 
 // Server serves the daemon's HTTP API until its context ends.
 type Server struct {
-	opt     Options
-	log     *slog.Logger
-	mux     *http.ServeMux
-	limiter *rate.Limiter
+	opt         Options
+	log         *slog.Logger
+	mux         *http.ServeMux
+	limiter     *rate.Limiter // authentic webhook deliveries
+	refusedLog  *rate.Limiter // warnings about refused webhooks
+	seen        *deliveries
+	adminToken  secrets.Token
+	gitlabToken secrets.Token
+	cert        *certificate // nil without TLS
 }
 
 // maxWebhookBody is the largest webhook payload read (GitHub sends up to 25 MB; a push event
@@ -82,6 +99,21 @@ func New(opt Options) (*Server, error) {
 	if opt.ShutdownTimeout <= 0 {
 		opt.ShutdownTimeout = 10 * time.Second
 	}
+	if opt.DeliveryTTL <= 0 {
+		opt.DeliveryTTL = DefaultDeliveryTTL
+	}
+	if opt.DeliveryCap <= 0 {
+		opt.DeliveryCap = DefaultDeliveryCap
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if err := secrets.CheckAdmin(opt.AdminToken); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if (opt.TLSCertFile == "") != (opt.TLSKeyFile == "") {
+		return nil, errors.New("server: TLS needs both a certificate and a key file")
+	}
 	log := opt.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -91,6 +123,18 @@ func New(opt Options) (*Server, error) {
 		log:     log,
 		mux:     http.NewServeMux(),
 		limiter: rate.NewLimiter(opt.WebhookRate, opt.WebhookBurst),
+		// One warning a second about refused webhooks is plenty to notice an attack.
+		refusedLog:  rate.NewLimiter(1, 5),
+		seen:        newDeliveries(opt.DeliveryTTL, opt.DeliveryCap, opt.Now),
+		adminToken:  secrets.New(opt.AdminToken),
+		gitlabToken: secrets.New(opt.WebhookSecret),
+	}
+	if opt.TLSCertFile != "" {
+		c, err := newCertificate(opt.TLSCertFile, opt.TLSKeyFile, log)
+		if err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+		s.cert = c
 	}
 	s.routes()
 	if opt.Mount != nil {
@@ -118,6 +162,19 @@ func (s *Server) routes() {
 	}
 }
 
+// ReloadTLS loads the TLS certificate and key again (the daemon calls it on SIGHUP). On an
+// error the previous certificate stays in service. Without TLS it does nothing.
+func (s *Server) ReloadTLS() error {
+	if s.cert == nil {
+		return nil
+	}
+	if err := s.cert.Reload(); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	s.log.Info("tls certificate reloaded", "cert", s.opt.TLSCertFile)
+	return nil
+}
+
 // Handler is the server's mux, for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.mux }
 
@@ -141,9 +198,14 @@ func (s *Server) Run(ctx context.Context) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
-	s.log.Info("serving", "addr", ln.Addr().String())
+	s.log.Info("serving", "addr", ln.Addr().String(), "tls", s.cert != nil)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if s.cert != nil {
+		srv.TLSConfig = s.cert.tlsConfig()
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("server: %w", err)
@@ -177,12 +239,12 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 // admin guards an admin endpoint with the bearer token.
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.opt.AdminToken == "" {
+		if !s.adminToken.IsSet() {
 			writeError(w, http.StatusForbidden, "the admin API is disabled: start the daemon with --admin-token-file or SAMVERK_ADMIN_TOKEN")
 			return
 		}
 		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.opt.AdminToken)) != 1 {
+		if !ok || !s.adminToken.Match(strings.TrimSpace(got)) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
 			writeError(w, http.StatusUnauthorized, "missing or wrong admin token")
 			return

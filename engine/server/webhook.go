@@ -3,7 +3,6 @@ package server
 import (
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,19 +24,41 @@ const (
 
 // Webhook results: the `result` metric label.
 const (
-	resultAccepted = "accepted" // signature good, fetch triggered
-	resultIgnored  = "ignored"  // signature good, nothing to do (ping, other branch, suspended)
-	resultRefused  = "refused"  // missing or bad signature
-	resultLimited  = "limited"  // over the rate limit
+	resultAccepted  = "accepted"  // signature good, fetch triggered
+	resultIgnored   = "ignored"   // signature good, nothing to do (ping, other branch, suspended)
+	resultRefused   = "refused"   // missing or bad signature
+	resultLimited   = "limited"   // signature good, over the rate limit
+	resultDuplicate = "duplicate" // signature good, a delivery id already received
 )
 
-// webhook receives a push notification. The order matters: the rate limit first, so that a
-// flood of bad requests costs no HMAC work; then the signature over the exact body; only then
-// is the payload looked at.
+// webhook receives a push notification. The order matters. The signature over the exact body
+// comes first, so a flood of unsigned or wrongly signed requests is refused without touching
+// the rate limit that GitHub's real deliveries need; a delivery already received is answered
+// before the limit too, so a replayed delivery cannot spend it either. Only then is the
+// payload looked at.
 func (s *Server) webhook(provider string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.opt.WebhookSecret == "" {
 			http.NotFound(w, r)
+			return
+		}
+		// GitLab's token is a header: check it before reading a body at all.
+		if provider == providerGitLab && !s.gitlabToken.Match(r.Header.Get("X-Gitlab-Token")) {
+			s.refuse(w, r, provider)
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
+		if err != nil {
+			writeError(w, http.StatusRequestEntityTooLarge, "payload too large")
+			return
+		}
+		if !s.authentic(provider, r, body) {
+			s.refuse(w, r, provider)
+			return
+		}
+		id := deliveryID(provider, r)
+		if id != "" && s.seen.has(id) {
+			s.duplicate(w, provider, id)
 			return
 		}
 		if res := s.limiter.Reserve(); !res.OK() || res.Delay() > 0 {
@@ -48,15 +69,9 @@ func (s *Server) webhook(provider string) http.HandlerFunc {
 			writeError(w, http.StatusTooManyRequests, "too many webhook requests")
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxWebhookBody))
-		if err != nil {
-			writeError(w, http.StatusRequestEntityTooLarge, "payload too large")
-			return
-		}
-		if !s.authentic(provider, r, body) {
-			s.opt.Metrics.webhook(provider, resultRefused)
-			s.log.Warn("webhook refused: bad signature", "provider", provider, "remote", r.RemoteAddr)
-			writeError(w, http.StatusUnauthorized, "missing or bad signature")
+		// Remembered only once past the limit: a delivery turned away with 429 may come again.
+		if id != "" && !s.seen.add(id) {
+			s.duplicate(w, provider, id)
 			return
 		}
 		if reason := s.ignore(provider, r, body); reason != "" {
@@ -74,9 +89,63 @@ func (s *Server) webhook(provider string) http.HandlerFunc {
 			return
 		}
 		s.opt.Metrics.webhook(provider, resultAccepted)
-		s.log.Info("webhook: fetch triggered", "provider", provider, "remote", r.RemoteAddr)
+		s.log.Info("webhook: fetch triggered", "provider", provider, "delivery", id, "remote", r.RemoteAddr)
 		writeJSON(w, http.StatusAccepted, map[string]any{"triggered": true})
 	}
+}
+
+// refuse answers a request without a valid signature. The warning is itself rate-limited, so
+// a flood of garbage does not flood the log.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, provider string) {
+	s.opt.Metrics.webhook(provider, resultRefused)
+	if s.refusedLog.Allow() {
+		s.log.Warn("webhook refused: bad signature", "provider", provider, "remote", r.RemoteAddr)
+	}
+	writeError(w, http.StatusUnauthorized, "missing or bad signature")
+}
+
+// duplicate answers an authentic delivery that was already received: 200, nothing done.
+func (s *Server) duplicate(w http.ResponseWriter, provider, id string) {
+	s.opt.Metrics.webhook(provider, resultDuplicate)
+	writeJSON(w, http.StatusOK, map[string]any{"triggered": false, "reason": "delivery " + id + " was already received"})
+}
+
+// Delivery id headers. GitLab sends Idempotency-Key (the same across its retries) since 17.x
+// and X-Gitlab-Event-UUID before.
+const (
+	headerGitHubDelivery  = "X-GitHub-Delivery"
+	headerGitLabKey       = "Idempotency-Key"
+	headerGitLabEvent     = "X-Gitlab-Event-UUID"
+	headerGenericDelivery = "X-Samverk-Delivery"
+)
+
+// maxDeliveryID bounds a delivery id; the providers' are UUIDs.
+const maxDeliveryID = 128
+
+// deliveryID is the provider's id of this delivery, prefixed with the provider, or "" when the
+// request carries none (it is then not checked for replays).
+func deliveryID(provider string, r *http.Request) string {
+	var id string
+	switch provider {
+	case providerGitHub:
+		id = r.Header.Get(headerGitHubDelivery)
+	case providerGitLab:
+		if id = r.Header.Get(headerGitLabKey); id == "" {
+			id = r.Header.Get(headerGitLabEvent)
+		}
+	case providerGeneric:
+		id = r.Header.Get(headerGenericDelivery)
+	}
+	id = strings.TrimSpace(id)
+	if id == "" {
+		return ""
+	}
+	if len(id) > maxDeliveryID {
+		// Still unique enough, and the set stays small.
+		sum := sha256.Sum256([]byte(id))
+		id = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return provider + "/" + id
 }
 
 // authentic checks the provider's proof that the sender knows the secret.
@@ -88,9 +157,8 @@ func (s *Server) authentic(provider string, r *http.Request, body []byte) bool {
 	case providerGeneric:
 		return validHMAC(secret, body, r.Header.Get("X-Samverk-Signature"))
 	case providerGitLab:
-		// GitLab sends the secret itself; compare in constant time.
-		got := r.Header.Get("X-Gitlab-Token")
-		return got != "" && subtle.ConstantTimeCompare([]byte(got), secret) == 1
+		// GitLab sends the secret itself: compared on hashes, in constant time.
+		return s.gitlabToken.Match(r.Header.Get("X-Gitlab-Token"))
 	}
 	return false
 }

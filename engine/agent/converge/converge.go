@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -34,8 +35,10 @@ const (
 // Options configure an Engine. The zero value works: no root prefix, downloads into the
 // system's temporary directory, four checks at a time, changes made.
 type Options struct {
-	// Root prefixes every managed path (files, detect files); commands see it as SAMVERK_ROOT.
-	// For tests and containers. Services are not managed when Root is set.
+	// Root prefixes every managed path (files, detect files); file writes do not leave it, even
+	// through symbolic links. Commands run in it, with SAMVERK_ROOT and HOME set to it. For
+	// tests and demos: it is not a sandbox, a command can reach anything the agent can.
+	// Services are not managed when Root is set.
 	Root string
 	// CacheDir holds downloaded installers, one directory per sha256.
 	CacheDir string
@@ -98,6 +101,13 @@ func New(opts Options) *Engine {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Root != "" {
+		// Scripts run in the root and find it in SAMVERK_ROOT: it must not depend on where
+		// they run.
+		if abs, err := filepath.Abs(opts.Root); err == nil {
+			opts.Root = abs
+		}
 	}
 	sh := newShell(opts.Root)
 	e := &Engine{opts: opts, log: log}

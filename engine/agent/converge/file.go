@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -14,24 +15,86 @@ import (
 	"samverk.io/samverk/engine/desired"
 )
 
-// fileProvider manages a file's whole content and its mode.
+// fileProvider manages a file's whole content and its mode. Under a root, every step goes
+// through an os.Root: symbolic links are followed only while they stay inside the root, so a
+// link in the root to /etc cannot make a file resource write outside it.
 type fileProvider struct {
 	root string
 }
 
 var _ provider = (*fileProvider)(nil)
 
+// fileSystem is what the file provider does to files: the host's file system, or one root.
+type fileSystem interface {
+	Lstat(name string) (fs.FileInfo, error)
+	ReadFile(name string) ([]byte, error)
+	Remove(name string) error
+	Chmod(name string, mode fs.FileMode) error
+	MkdirAll(name string, perm fs.FileMode) error
+	OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error)
+	Rename(oldname, newname string) error
+}
+
+var (
+	_ fileSystem = hostFS{}
+	_ fileSystem = (*os.Root)(nil)
+)
+
+// hostFS is the host's file system, for an agent without a root.
+type hostFS struct{}
+
+func (hostFS) Lstat(name string) (fs.FileInfo, error)       { return os.Lstat(name) }
+func (hostFS) ReadFile(name string) ([]byte, error)         { return os.ReadFile(name) }
+func (hostFS) Remove(name string) error                     { return os.Remove(name) }
+func (hostFS) Chmod(name string, mode fs.FileMode) error    { return os.Chmod(name, mode) }
+func (hostFS) MkdirAll(name string, perm fs.FileMode) error { return os.MkdirAll(name, perm) }
+func (hostFS) Rename(oldname, newname string) error         { return os.Rename(oldname, newname) }
+func (hostFS) OpenFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
+// open returns the file system to work in and the resource's path in it (relative to the
+// root when there is one), and a function that releases the file system.
+func (p *fileProvider) open(resPath string) (fileSystem, string, func(), error) {
+	if p.root == "" {
+		path, err := managedPath("", resPath)
+		return hostFS{}, path, func() {}, err
+	}
+	full, err := managedPath(p.root, resPath)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	rel, err := filepath.Rel(p.root, full)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	r, err := os.OpenRoot(p.root)
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("open root: %w", err)
+	}
+	return r, rel, func() { _ = r.Close() }, nil
+}
+
+// rootErr names the root in an error from a file system operation under it.
+func (p *fileProvider) rootErr(err error) error {
+	if err == nil || p.root == "" {
+		return err
+	}
+	return fmt.Errorf("under root %s (symbolic links may not lead out of it): %w", p.root, err)
+}
+
 func (p *fileProvider) check(_ context.Context, r *desired.Resource) (string, error) {
 	f := r.File
-	path, err := managedPath(p.root, f.Path)
+	fsys, path, done, err := p.open(f.Path)
 	if err != nil {
 		return "", err
 	}
+	defer done()
 	want, err := fileMode(f.Mode)
 	if err != nil {
 		return "", err
 	}
-	fi, err := os.Lstat(path)
+	fi, err := fsys.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if r.Ensure == Absent {
 			return "", nil
@@ -39,7 +102,7 @@ func (p *fileProvider) check(_ context.Context, r *desired.Resource) (string, er
 		return "missing", nil
 	}
 	if err != nil {
-		return "", err
+		return "", p.rootErr(err)
 	}
 	if !fi.Mode().IsRegular() {
 		// Replacing a directory, link or device with a file is never what a setting means.
@@ -48,9 +111,9 @@ func (p *fileProvider) check(_ context.Context, r *desired.Resource) (string, er
 	if r.Ensure == Absent {
 		return "present, want absent", nil
 	}
-	got, err := os.ReadFile(path)
+	got, err := fsys.ReadFile(path)
 	if err != nil {
-		return "", err
+		return "", p.rootErr(err)
 	}
 	if !bytes.Equal(got, []byte(f.Content)) {
 		return "content differs", nil
@@ -63,13 +126,14 @@ func (p *fileProvider) check(_ context.Context, r *desired.Resource) (string, er
 
 func (p *fileProvider) apply(_ context.Context, r *desired.Resource) error {
 	f := r.File
-	path, err := managedPath(p.root, f.Path)
+	fsys, path, done, err := p.open(f.Path)
 	if err != nil {
 		return err
 	}
+	defer done()
 	if r.Ensure == Absent {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
+		if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return p.rootErr(err)
 		}
 		return nil
 	}
@@ -77,7 +141,13 @@ func (p *fileProvider) apply(_ context.Context, r *desired.Resource) error {
 	if err != nil {
 		return err
 	}
-	fi, statErr := os.Lstat(path)
+	fi, statErr := fsys.Lstat(path)
+	if statErr != nil && !errors.Is(statErr, fs.ErrNotExist) {
+		return p.rootErr(statErr)
+	}
+	if statErr == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file (%s)", path, fi.Mode().Type())
+	}
 	if statErr == nil && mode == 0 {
 		mode = fi.Mode().Perm() // keep the mode of a file we rewrite
 	}
@@ -85,15 +155,18 @@ func (p *fileProvider) apply(_ context.Context, r *desired.Resource) error {
 		mode = 0o644
 	}
 	if statErr == nil {
-		got, err := os.ReadFile(path)
+		got, err := fsys.ReadFile(path)
 		if err == nil && bytes.Equal(got, []byte(f.Content)) {
-			return os.Chmod(path, mode)
+			return p.rootErr(fsys.Chmod(path, mode))
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
+	if statErr != nil {
+		fi = nil
 	}
-	return writeAtomic(path, []byte(f.Content), mode, fi)
+	if err := fsys.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return p.rootErr(err)
+	}
+	return p.rootErr(writeAtomic(fsys, path, []byte(f.Content), mode, fi))
 }
 
 // fileMode parses an octal mode such as "0644"; "" gives 0, meaning "not managed".
@@ -109,17 +182,25 @@ func fileMode(s string) (fs.FileMode, error) {
 }
 
 // writeAtomic writes a temporary file in path's directory, flushes it and renames it over
-// path. When old describes the file being replaced, its owner is kept.
-func writeAtomic(path string, data []byte, mode fs.FileMode, old fs.FileInfo) (err error) {
+// path, all within fsys. When old describes the file being replaced, its owner is kept.
+func writeAtomic(fsys fileSystem, path string, data []byte, mode fs.FileMode, old fs.FileInfo) (err error) {
 	dir, base := filepath.Split(path)
-	tmp, err := os.CreateTemp(dir, "."+base+".samverk-*")
+	var tmp *os.File
+	var tmpName string
+	for range 100 {
+		tmpName = filepath.Join(dir, "."+base+".samverk-"+strconv.FormatUint(rand.Uint64(), 36))
+		tmp, err = fsys.OpenFile(tmpName, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			break
+		}
+	}
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
 			_ = tmp.Close()
-			_ = os.Remove(tmp.Name())
+			_ = fsys.Remove(tmpName)
 		}
 	}()
 	if _, err = tmp.Write(data); err != nil {
@@ -139,5 +220,5 @@ func writeAtomic(path string, data []byte, mode fs.FileMode, old fs.FileInfo) (e
 	if err = tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	return fsys.Rename(tmpName, path)
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -20,16 +22,33 @@ const (
 // outputTail is how much of a program's output is kept for reasons and logs.
 const outputTail = 4096
 
-// shell runs scripts and programs with the agent's environment plus SAMVERK_ROOT.
+// shell runs scripts and programs with the agent's environment plus SAMVERK_ROOT. Under a root
+// they start in the root, with HOME (and on Windows USERPROFILE) set to it, so that a script
+// written with relative paths or ~ stays in the root. That is a convenience for tests and
+// demos, not confinement: a program can still reach any path the agent's user can.
 type shell struct {
 	root string
 	env  []string
 }
 
 func newShell(root string) *shell {
-	env := append(os.Environ(), "SAMVERK_ROOT="+root)
+	env := os.Environ()
+	if root != "" {
+		env = slices.DeleteFunc(env, func(kv string) bool {
+			k, _, _ := strings.Cut(kv, "=")
+			return rootedVars[strings.ToUpper(k)]
+		})
+		env = append(env, "HOME="+root, "PWD="+root)
+		if runtime.GOOS == "windows" {
+			env = append(env, "USERPROFILE="+root)
+		}
+	}
+	env = append(env, "SAMVERK_ROOT="+root)
 	return &shell{root: root, env: env}
 }
+
+// rootedVars are the environment variables a root replaces (upper case: Windows ignores case).
+var rootedVars = map[string]bool{"HOME": true, "PWD": true, "USERPROFILE": true, "SAMVERK_ROOT": true}
 
 // exitResult is how a program ended, when it ran to the end.
 type exitResult struct {
@@ -64,6 +83,7 @@ func (s *shell) run(ctx context.Context, timeout time.Duration, name string, arg
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = s.env
+	cmd.Dir = s.root // "" is the agent's own working directory
 	if len(env) > 0 {
 		cmd.Env = append(append([]string(nil), s.env...), env...)
 	}
