@@ -16,8 +16,9 @@ import (
 
 // Errors an Authenticator or a Route's Member resolver returns to steer the answer.
 var (
-	// ErrUnknownToken: the bearer token is not one of this authenticator's. The guard tries
-	// the next; when none knows it, the answer is 401.
+	// ErrUnknownToken: the bearer token is not one of this authenticator's (or is revoked or
+	// expired). The guard tries the next; when none knows it, the answer is 401. Any other
+	// error (a store that cannot be read) answers 503.
 	ErrUnknownToken = errors.New("unknown token")
 	// ErrNotFound: the thing the path names does not exist (404).
 	ErrNotFound = errors.New("not found")
@@ -229,6 +230,10 @@ func (g *Guard) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, csrf, fromSession, err := g.authenticate(r)
 		switch {
+		case err != nil && !errors.Is(err, ErrUnknownToken):
+			g.opt.Logger.Warn("cannot check a credential", "route", name, "err", err)
+			deny(w, http.StatusServiceUnavailable, "the credential cannot be checked now; try again")
+			return
 		case err != nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 			deny(w, http.StatusUnauthorized, "invalid or expired token")
@@ -256,8 +261,12 @@ func (g *Guard) wrap(rt Route) http.Handler {
 			case errors.Is(err, ErrNotFound):
 				deny(w, http.StatusNotFound, "not found")
 				return
+			case errors.Is(err, ErrBadRequest):
+				deny(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
+				return
 			case err != nil:
-				deny(w, http.StatusBadRequest, err.Error())
+				g.opt.Logger.Warn("cannot tell which member a request acts on", "route", name, "err", err)
+				deny(w, http.StatusServiceUnavailable, "cannot check this request's scope now; try again")
 				return
 			}
 			member = m
@@ -298,6 +307,7 @@ func (g *Guard) authenticate(r *http.Request) (p *Principal, csrf string, fromSe
 				return nil, "", false, err
 			}
 		}
+		// No authenticator knows it: the request fails, never falling back to a session.
 		return nil, "", false, ErrUnknownToken
 	}
 	if g.opt.Sessions != nil {
