@@ -72,7 +72,9 @@ func startSite(t *testing.T, roles signin.RoleMap) *site {
 	mux := http.NewServeMux()
 	table := auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{Sessions: sessions}))
 	pathMember := func(r *http.Request) (string, error) { return r.PathValue("member"), nil }
-	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok "+auth.FromContext(r.Context()).Name) })
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok "+auth.FromContext(r.Context()).Name)
+	})
 	table.MustAdd(h.Routes()...)
 	table.MustAdd(
 		auth.Route{Method: "GET", Pattern: "/console", Need: auth.Viewer, Handler: ok},
