@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -276,4 +278,37 @@ func FuzzParseRoleMap(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLocalSignIn: the local form signs in with the member and role picked, only with the
+// token of the form the same browser was shown.
+func TestLocalSignIn(t *testing.T) {
+	sessions, _ := session.New(session.Options{Key: []byte(strings.Repeat("k", 32))})
+	h, err := signin.New(signin.Options{Sessions: sessions, Local: true, Members: func() []string { return []string{"region-norr", "kommun-vasterby"} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{Sessions: sessions})).MustAdd(h.Routes()...)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	s := &site{url: srv.URL, client: &http.Client{Jar: jar}}
+
+	resp, body := s.get(t, signin.SignInPath+"?next=/fleet")
+	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != 200 || m == nil || !strings.Contains(body, "for trying samverk out") || !strings.Contains(body, "<option>kommun-vasterby</option>") {
+		t.Fatalf("sign-in page: %s\n%s", resp.Status, body)
+	}
+	form := url.Values{"csrf": {m[1]}, "member": {"region-norr"}, "role": {"operator"}, "name": {"Tester"}, "next": {"/api/v1/whoami"}}
+	if resp, _ := s.post(t, signin.LocalPath, url.Values{"csrf": {"guess"}, "member": {"*"}, "role": {"admin"}}, nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("a form token not shown to this browser: %s, want 403", resp.Status)
+	}
+	// The failed attempt used up the form; a fresh page gives a fresh token.
+	_, body = s.get(t, signin.SignInPath)
+	form.Set("csrf", regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(body)[1])
+	resp, body = s.post(t, signin.LocalPath, form, nil)
+	if resp.StatusCode != 200 || !strings.Contains(body, `"method":"local"`) || !strings.Contains(body, `"role":"operator","member":"region-norr"`) {
+		t.Errorf("after local sign-in: %s %s", resp.Status, body)
+	}
 }
