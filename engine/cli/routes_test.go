@@ -319,9 +319,17 @@ func TestRouteByRole(t *testing.T) {
 		"GET /api/v1/devices/{id}/desired":  true,
 		"POST /api/v1/devices/{id}/reports": true,
 	}
+	doc, err := os.ReadFile("../../docs/auth.md")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, rt := range routes {
-		if name := rt.Method + " " + rt.Pattern; auth.IsAPI(rt.Pattern) && rt.Public() != publicAPI[name] {
+		name := rt.Method + " " + rt.Pattern
+		if auth.IsAPI(rt.Pattern) && rt.Public() != publicAPI[name] {
 			t.Errorf("%s: public = %v, want %v", name, rt.Public(), publicAPI[name])
+		}
+		if !bytes.Contains(doc, []byte("| `"+name+"` |")) {
+			t.Errorf("docs/auth.md: the route table has no row for %s", name)
 		}
 	}
 	var checked int
