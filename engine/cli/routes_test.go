@@ -8,13 +8,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/oauth2-proxy/mockoidc"
 	"github.com/spf13/pflag"
 
 	"samverk.io/samverk/engine/auth"
@@ -38,7 +41,7 @@ type routeDaemon struct {
 	read    string // memberA's read token
 }
 
-func startRouteDaemon(t *testing.T) *routeDaemon {
+func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir string)) *routeDaemon {
 	t.Helper()
 	dir := t.TempDir()
 	write := func(name, content string) string {
@@ -70,6 +73,9 @@ func startRouteDaemon(t *testing.T) *routeDaemon {
 	o.adminToken = write("admin", admin)
 	o.enrollTokens = write("enroll", memberA+"="+enrollA+"\n"+memberB+"="+enrollB+"\n")
 	o.readTokens = write("read", memberA+"="+read+"\n")
+	for _, c := range configure {
+		c(&o, dir)
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var logs syncBuffer
@@ -441,5 +447,46 @@ func TestSessionNeedsCSRF(t *testing.T) {
 	}
 	if resp := post(admin.csrf); resp.StatusCode != http.StatusOK {
 		t.Errorf("with the CSRF token: %s, want 200", resp.Status)
+	}
+}
+
+// TestServeOIDC: `samverk serve` with the OpenID Connect flags signs a person in against a
+// provider started in the test, with the roles the groups claim names; the local sign-in is
+// off.
+func TestServeOIDC(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the daemon on the reference catalog")
+	}
+	m, err := mockoidc.Run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Shutdown() })
+	d := startRouteDaemon(t, func(o *serveOptions, dir string) {
+		secret := filepath.Join(dir, "oidc-secret")
+		os.WriteFile(secret, []byte(m.ClientSecret), 0o600)
+		o.oidcIssuer, o.oidcClientID, o.oidcClientSecret = m.Issuer(), m.ClientID, secret
+		o.oidcScopes = []string{"profile", "email", "groups"}
+	})
+	m.QueueUser(&mockoidc.MockUser{Subject: "dana", Email: "dana@norr.example", Groups: []string{"samverk:region-norr:viewer"}})
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	resp, err := client.Get(d.url + "/auth/oidc/start?next=/api/v1/devices")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/api/v1/devices" || !bytes.Contains(body, []byte(d.devices[memberA][0])) ||
+		bytes.Contains(body, []byte(d.devices[memberB][0])) {
+		t.Fatalf("after signing in: %s at %s\n%s", resp.Status, resp.Request.URL, body)
+	}
+	resp, err = client.PostForm(d.url+"/auth/local", url.Values{"member": {"*"}, "role": {"admin"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("local sign-in with a provider configured: %s", resp.Status)
 	}
 }
