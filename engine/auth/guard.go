@@ -63,6 +63,9 @@ type GuardOptions struct {
 	SignIn string
 	// Audit receives an entry for every call of a route marked Audit (default: logged).
 	Audit func(context.Context, Entry)
+	// Page, when set, answers a refused page request (not under /api/) instead of the JSON
+	// error, so the console can show its own page; code is 401, 403, 404, 400 or 503.
+	Page func(w http.ResponseWriter, r *http.Request, code int, msg string)
 	// Logger receives audit entries when Audit is nil (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -228,6 +231,13 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deny := func(w http.ResponseWriter, code int, msg string) {
+			if !api && g.opt.Page != nil {
+				g.opt.Page(w, r, code, msg)
+				return
+			}
+			writeDenied(w, code, msg)
+		}
 		p, csrf, fromSession, err := g.authenticate(r)
 		switch {
 		case err != nil && !errors.Is(err, ErrUnknownToken):
@@ -345,7 +355,8 @@ func Bearer(r *http.Request) (string, bool) {
 	return "", false
 }
 
-func deny(w http.ResponseWriter, code int, msg string) {
+// writeDenied answers a refused request with a JSON error.
+func writeDenied(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
