@@ -110,3 +110,29 @@ func TestGuard(t *testing.T) {
 		t.Errorf("audit %+v, want the one admitted action", audit)
 	}
 }
+
+// TestGuardPage: a refused page request goes to the Page hook; an API request keeps its JSON.
+func TestGuardPage(t *testing.T) {
+	var got int
+	mux := http.NewServeMux()
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{
+		Tokens: []auth.TokenAuthenticator{auth.MemberTokens(func(string) (string, bool) { return "region-norr", true })},
+		Page: func(w http.ResponseWriter, r *http.Request, code int, msg string) {
+			got = code
+			w.WriteHeader(code)
+		},
+	})).MustAdd(
+		auth.Route{Method: "GET", Pattern: "/admin", Need: auth.Admin, Handler: ok},
+		auth.Route{Method: "GET", Pattern: "/api/v1/admin", Need: auth.Admin, Handler: ok},
+	)
+	for path, hook := range map[string]int{"/admin": 403, "/api/v1/admin": 0} {
+		got = 0
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer any")
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		if w.Code != 403 || got != hook {
+			t.Errorf("%s: %d, hook saw %d, want 403 and %d", path, w.Code, got, hook)
+		}
+	}
+}

@@ -80,10 +80,16 @@ in the data directory.
 
 Every flag can also be set in the environment as SAMVERK_<FLAG> (e.g. SAMVERK_REPO,
 SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins. Secrets
-can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBHOOK_SECRET.`,
+can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET and
+SAMVERK_OIDC_CLIENT_SECRET.
+
+People sign in with OpenID Connect (--oidc-issuer and friends; see docs/auth.md). Without a
+provider, on a loopback address, /auth/signin offers a local sign-in for trying samverk out.`,
 		Example: `  samverk serve
   samverk serve --repo https://git.example.org/eklient/catalog.git --git-token-file /run/secrets/git
-  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc`,
+  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc
+  samverk serve --external-url https://samverk.example.org --oidc-issuer https://login.example.org/realms/samverk \
+    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
