@@ -102,6 +102,7 @@ var commands = []func() *cobra.Command{
 	newPolicyCmd,
 	newServeCmd,
 	newStatusCmd,
+	newTokenCmd,
 	newReconcileCmd,
 	newSuspendCmd,
 	newResumeCmd,

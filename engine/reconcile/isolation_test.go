@@ -16,7 +16,6 @@ import (
 	"samverk.io/samverk/engine/store"
 )
 
-
 func groupDoc(ns string) string {
 	return `apiVersion: samverk.io/v1
 kind: DeviceGroup
