@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -12,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"samverk.io/samverk/engine/secrets"
 )
 
 // Errors an Authenticator or a Route's Member resolver returns to steer the answer.
@@ -385,25 +386,16 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // AdminToken is the daemon's single admin token (--admin-token-file): a consortium admin.
 // It keeps only the token's hash and compares in constant time.
-type AdminToken struct {
-	hash [sha256.Size]byte
-	set  bool
-}
+type AdminToken struct{ token secrets.Token }
 
 var _ TokenAuthenticator = (*AdminToken)(nil)
 
 // NewAdminToken returns the authenticator of token; an empty token matches nothing.
-func NewAdminToken(token string) *AdminToken {
-	if token == "" {
-		return &AdminToken{}
-	}
-	return &AdminToken{hash: sha256.Sum256([]byte(token)), set: true}
-}
+func NewAdminToken(token string) *AdminToken { return &AdminToken{secrets.New(token)} }
 
 // AuthenticateToken implements TokenAuthenticator.
 func (a *AdminToken) AuthenticateToken(_ context.Context, token string) (*Principal, error) {
-	h := sha256.Sum256([]byte(token))
-	if !a.set || subtle.ConstantTimeCompare(h[:], a.hash[:]) != 1 {
+	if !a.token.Match(token) {
 		return nil, ErrUnknownToken
 	}
 	return &Principal{Subject: "admin-token", Name: "the admin token", Method: "admin-token",
