@@ -19,19 +19,36 @@ import (
 
 // daemonClient talks to a running `samverk serve`.
 type daemonClient struct {
-	server    string
-	tokenFile string
+	server         string
+	tokenFile      string
+	adminTokenFile string
 }
 
-func (c *daemonClient) flags(cmd *cobra.Command, admin bool) {
+func (c *daemonClient) flags(cmd *cobra.Command, _ bool) {
 	f := cmd.Flags()
 	f.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the daemon's address (also SAMVERK_SERVER)")
-	if admin {
-		f.StringVar(&c.tokenFile, "admin-token-file", "", "file holding the admin token (default: SAMVERK_ADMIN_TOKEN)")
-	}
+	f.StringVar(&c.tokenFile, "token-file", "", "file holding an API token (default: SAMVERK_TOKEN)")
+	f.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the admin token, used when no API token is given (default: SAMVERK_ADMIN_TOKEN)")
 }
 
-func (c *daemonClient) do(ctx context.Context, method, path string, body any, admin bool) ([]byte, error) {
+// token is the bearer token to send: an API token, else the admin token, else "".
+func (c *daemonClient) token() (string, error) {
+	tok, err := secret(c.tokenFile, "SAMVERK_TOKEN")
+	if err != nil {
+		return "", usageError("--token-file: %v", err)
+	}
+	if tok != "" {
+		return tok, nil
+	}
+	tok, err = secret(c.adminTokenFile, "SAMVERK_ADMIN_TOKEN")
+	if err != nil {
+		return "", usageError("--admin-token-file: %v", err)
+	}
+	return tok, nil
+}
+
+// do sends a request; with needToken it refuses to go without a token.
+func (c *daemonClient) do(ctx context.Context, method, path string, body any, needToken bool) ([]byte, error) {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -49,14 +66,14 @@ func (c *daemonClient) do(ctx context.Context, method, path string, body any, ad
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if admin {
-		token, err := secret(c.tokenFile, "SAMVERK_ADMIN_TOKEN")
-		if err != nil {
-			return nil, usageError("--admin-token-file: %v", err)
-		}
-		if token == "" {
-			return nil, usageError("an admin token is needed: --admin-token-file or SAMVERK_ADMIN_TOKEN")
-		}
+	token, err := c.token()
+	if err != nil {
+		return nil, err
+	}
+	if token == "" && needToken {
+		return nil, usageError("a token is needed: --token-file or SAMVERK_TOKEN (an API token), or --admin-token-file or SAMVERK_ADMIN_TOKEN")
+	}
+	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +46,22 @@ type serveOptions struct {
 	logLevel         string
 	store            string
 	enrollTokens     string
+	readTokens       string
+
+	// People: sign-in and sessions.
+	externalURL      string
+	oidcIssuer       string
+	oidcClientID     string
+	oidcClientSecret string
+	oidcRedirectURL  string
+	oidcRolesClaim   string
+	oidcRoleMap      string
+	sessionKeyFile   string
+	sessionTTL       time.Duration
+	localSignIn      string
+
+	// listener, when set (by tests), is served instead of listening on --listen.
+	listener net.Listener
 }
 
 func newServeCmd() *cobra.Command {
@@ -90,6 +108,17 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
 	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
+	f.StringVar(&o.readTokens, "read-tokens", "", "file of member=token lines, each token a viewer of its member's devices")
+	f.StringVar(&o.externalURL, "external-url", "", "the URL people reach the daemon at (default http://<listen>); https makes cookies Secure")
+	f.StringVar(&o.oidcIssuer, "oidc-issuer", "", "OpenID Connect issuer URL: people sign in there")
+	f.StringVar(&o.oidcClientID, "oidc-client-id", "", "samverk's client id at the OpenID Connect provider")
+	f.StringVar(&o.oidcClientSecret, "oidc-client-secret-file", "", "file holding the client secret (default: SAMVERK_OIDC_CLIENT_SECRET)")
+	f.StringVar(&o.oidcRedirectURL, "oidc-redirect-url", "", "redirect URL registered at the provider (default <external-url>/auth/oidc/callback)")
+	f.StringVar(&o.oidcRolesClaim, "oidc-roles-claim", "groups", "ID token claim whose values map to roles")
+	f.StringVar(&o.oidcRoleMap, "oidc-role-map", "", "file of '<claim value> = <role>@<member or *>' lines (default: values samverk:<member>:<role>)")
+	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
+	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
+	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 	return cmd
 }
 
@@ -137,47 +166,102 @@ func defaultDataDir() string {
 }
 
 func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byte) (int, error) }) error {
+	d, err := newDaemon(ctx, o, stderr)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return d.run(ctx)
+}
+
+// daemon is a `samverk serve` put together: its parts run until the context ends.
+type daemon struct {
+	log     *slog.Logger
+	rec     *reconcile.Reconciler
+	srv     *server.Server
+	devices *fleet.Service
+	people  *people
+	closers []func() error
+}
+
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+}
+
+// run runs the reconciler, the server and the device service until ctx ends (SIGTERM) or
+// one of them fails; they stop together.
+func (d *daemon) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run}
+	errc := make(chan error, len(parts))
+	for _, run := range parts {
+		go func() { errc <- run(ctx) }()
+	}
+	var first error
+	for range parts {
+		if err := <-errc; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	if first != nil {
+		return first
+	}
+	d.log.Info("samverk serve stopped")
+	return nil
+}
+
+func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]byte) (int, error) }) (_ *daemon, err error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return usageError("--log-level: %v", err)
+		return nil, usageError("--log-level: %v", err)
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	d := &daemon{log: log}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
 
 	if o.data == "" {
 		o.data = defaultDataDir()
 	}
 	if o.interval <= 0 {
-		return usageError("--interval must be positive")
+		return nil, usageError("--interval must be positive")
 	}
 	if err := os.MkdirAll(o.data, 0o700); err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("data directory: %w", err)}
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("data directory: %w", err)}
 	}
 	gitToken, err := secret(o.gitTokenFile, "SAMVERK_GIT_TOKEN")
 	if err != nil {
-		return usageError("--git-token-file: %v", err)
+		return nil, usageError("--git-token-file: %v", err)
 	}
 	adminToken, err := secret(o.adminToken, "SAMVERK_ADMIN_TOKEN")
 	if err != nil {
-		return usageError("--admin-token-file: %v", err)
+		return nil, usageError("--admin-token-file: %v", err)
 	}
 	webhookSecret, err := secret(o.webhookSecret, "SAMVERK_WEBHOOK_SECRET")
 	if err != nil {
-		return usageError("--webhook-secret-file: %v", err)
+		return nil, usageError("--webhook-secret-file: %v", err)
 	}
 	var keys string
 	switch {
 	case o.verifySignatures && o.trustedKeys == "":
-		return usageError("--verify-signatures needs --trusted-keys")
+		return nil, usageError("--verify-signatures needs --trusted-keys")
 	case !o.verifySignatures && o.trustedKeys != "":
-		return usageError("--trusted-keys is given but --verify-signatures is off")
+		return nil, usageError("--trusted-keys is given but --verify-signatures is off")
 	case o.verifySignatures:
 		if keys, err = source.ReadTrustedKeys(o.trustedKeys); err != nil {
-			return &ExitError{Code: ExitUsage, Err: err}
+			return nil, &ExitError{Code: ExitUsage, Err: err}
 		}
 	}
 	pol, err := loadPolicies(o.policies)
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 
 	repoURL, origin := o.repo, displayURL(o.repo)
@@ -186,7 +270,7 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		repoURL = filepath.Join(o.data, "bundled.git")
 		h, err := source.Seed(repoURL, o.branch, bundled.FS, bundledFile)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		origin = "bundled"
 		log.Info("serving the bundled catalog", "repository", repoURL, "revision", h.String())
@@ -197,15 +281,15 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	srcMetrics, err := source.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	recMetrics, err := reconcile.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	srvMetrics, err := server.NewMetrics(reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// Devices: the store, enrollment tokens and the agent API. SAMVERK_ENROLL_TOKENS holds the
@@ -215,24 +299,37 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 	}
 	enrollTokens, err := fleet.LoadEnrollTokens(o.enrollTokens)
 	if err != nil {
-		return usageError("--enroll-tokens: %v", err)
+		return nil, usageError("--enroll-tokens: %v", err)
+	}
+	var readTokens fleet.Tokens
+	if o.readTokens != "" {
+		f, err := os.Open(o.readTokens)
+		if err != nil {
+			return nil, usageError("--read-tokens: %v", err)
+		}
+		readTokens, err = fleet.ParseTokens(f)
+		f.Close()
+		if err != nil {
+			return nil, usageError("--read-tokens %s: %v", o.readTokens, err)
+		}
 	}
 	if o.store == "" {
 		o.store = "sqlite:" + filepath.Join(o.data, "devices.db")
 	}
 	devStore, err := store.Open(ctx, o.store, store.Options{})
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	defer devStore.Close()
-	devices, err := fleet.New(ctx, devStore, fleet.Options{
+	d.closers = append(d.closers, devStore.Close)
+	d.devices, err = fleet.New(ctx, devStore, fleet.Options{
 		EnrollTokens: enrollTokens,
+		ReadTokens:   readTokens,
 		AdminToken:   adminToken,
 		Registerer:   reg,
 		Logger:       log.With("component", "fleet"),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	src, err := source.Open(source.Options{
@@ -246,10 +343,11 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		Metrics:        srcMetrics,
 	})
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err}
+		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
-	defer src.Close()
-	rec, err := reconcile.New(reconcile.Options{
+	d.closers = append(d.closers, func() error { src.Close(); return nil })
+	devices := d.devices
+	d.rec, err = reconcile.New(reconcile.Options{
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,
@@ -262,45 +360,35 @@ func runServe(ctx context.Context, o serveOptions, stderr interface{ Write([]byt
 		}},
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	srv, err := server.New(server.Options{
+
+	// People: who may do what, through which routes.
+	d.people, err = newPeople(ctx, o, log, adminToken, devStore, devices)
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes)
+	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
-		Reconciler:    rec,
+		Listener:      o.listener,
+		Reconciler:    d.rec,
 		Branch:        o.branch,
-		AdminToken:    adminToken,
+		Guard:         d.people.guard,
 		WebhookSecret: webhookSecret,
 		Gatherer:      reg,
 		Metrics:       srvMetrics,
 		Logger:        log.With("component", "server"),
-		Mount:         devices.Register,
+		Routes:        routes,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
 		"interval", o.interval.String(), "verifySignatures", o.verifySignatures,
-		"adminAPI", adminToken != "", "webhooks", webhookSecret != "")
-
-	// The reconciler and the server stop together: when ctx ends (SIGTERM), or when either fails.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	errc := make(chan error, 3)
-	go func() { errc <- rec.Run(ctx) }()
-	go func() { errc <- srv.Run(ctx) }()
-	go func() { errc <- devices.Run(ctx) }()
-	var first error
-	for range 3 {
-		if err := <-errc; err != nil && first == nil {
-			first = err
-			cancel()
-		}
-	}
-	if first != nil {
-		return first
-	}
-	log.Info("samverk serve stopped")
-	return nil
+		"adminToken", adminToken != "", "webhooks", webhookSecret != "",
+		"oidc", o.oidcIssuer != "", "localSignIn", d.people.local)
+	return d, nil
 }
 
 // bundledFile picks the catalog's own files out of the embedded directory.

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
@@ -89,7 +90,7 @@ func benchService(tb testing.TB, n int) (*Service, http.Handler, []benchDevice) 
 		devs[i].etag = svc.ix.lookup(k).cur.Load().etag[0]
 	}
 	mux := http.NewServeMux()
-	svc.Register(mux)
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{})).MustAdd(svc.Routes()...)
 	return svc, mux, devs
 }
 

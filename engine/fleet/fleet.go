@@ -8,27 +8,31 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 )
 
 // Options configure a Service. The zero value is a working default, except that without
-// EnrollTokens no device can enroll and without AdminToken the fleet view is closed.
+// EnrollTokens no device can enroll.
 type Options struct {
 	// EnrollTokens let devices of a member enroll (see LoadEnrollTokens).
 	EnrollTokens Tokens
 	// ReadTokens are member-scoped tokens for the fleet view: each reads its member's devices
 	// and summary only.
 	ReadTokens Tokens
-	// AdminToken reads the whole fleet view and any device's desired state.
+	// AdminToken reads any device's desired state (the fleet view takes it through the route
+	// table's guard).
 	AdminToken string
 
 	// MaxInFlight bounds the agent requests handled at once (default 4096); past it the
@@ -228,15 +232,45 @@ func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Cat
 	return nil
 }
 
-// Register mounts the API on mux: the agent endpoints and the fleet view, under /api/v1.
-func (s *Service) Register(mux *http.ServeMux) {
-	mux.HandleFunc("POST /api/v1/enroll", s.shed(s.enroll))
-	mux.HandleFunc("GET /api/v1/devices/{id}/desired", s.shed(s.desired))
-	mux.HandleFunc("POST /api/v1/devices/{id}/reports", s.shed(s.report))
-	mux.HandleFunc("GET /api/v1/devices", s.viewer(s.list))
-	mux.HandleFunc("GET /api/v1/devices/{id}", s.viewer(s.device))
-	mux.HandleFunc("GET /api/v1/devices/{id}/reports", s.viewer(s.history))
-	mux.HandleFunc("GET /api/v1/fleet/summary", s.viewer(s.summary))
+// Routes are the device API's rows of the route table. The agent endpoints are public there:
+// they authenticate devices by their own credentials (enrollment tokens, device credentials).
+// The fleet view needs a viewer; one device's pages need a viewer of that device's member.
+func (s *Service) Routes() []auth.Route {
+	return []auth.Route{
+		{Method: "POST", Pattern: "/api/v1/enroll", Handler: s.shed(s.enroll)},
+		{Method: "GET", Pattern: "/api/v1/devices/{id}/desired", Handler: s.shed(s.desired)},
+		{Method: "POST", Pattern: "/api/v1/devices/{id}/reports", Handler: s.shed(s.report)},
+		{Method: "GET", Pattern: "/api/v1/devices", Need: auth.Viewer, Handler: http.HandlerFunc(s.list)},
+		{Method: "GET", Pattern: "/api/v1/devices/{id}", Need: auth.Viewer, Member: s.DeviceMember, Handler: http.HandlerFunc(s.device)},
+		{Method: "GET", Pattern: "/api/v1/devices/{id}/reports", Need: auth.Viewer, Member: s.DeviceMember, Handler: http.HandlerFunc(s.history)},
+		{Method: "GET", Pattern: "/api/v1/fleet/summary", Need: auth.Viewer, Handler: http.HandlerFunc(s.summary)},
+	}
+}
+
+// DeviceMember is the Member resolver of routes with a device id in the path ({id}): the
+// member the device belongs to, from memory or else the store.
+func (s *Service) DeviceMember(r *http.Request) (string, error) {
+	k, ok := parseID(r.PathValue("id"))
+	if !ok {
+		return "", auth.ErrNotFound
+	}
+	if c := s.classOf(r.Context(), k); c != nil {
+		return c.dev.Member, nil
+	}
+	return "", auth.ErrNotFound
+}
+
+// ReadTokens are the member read tokens (Options.ReadTokens) as an authenticator: each
+// token is a viewer of its member.
+func (s *Service) ReadTokens() auth.TokenAuthenticator {
+	return auth.MemberTokens(s.opt.ReadTokens.Match)
+}
+
+// Members lists the members of the catalog served, sorted.
+func (s *Service) Members() []string {
+	ms := slices.Collect(maps.Keys(s.ix.memberSet()))
+	slices.Sort(ms)
+	return ms
 }
 
 // Ready is closed once a revision has been published.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
@@ -74,7 +75,8 @@ func startOn(t *testing.T, st store.Store, opt fleet.Options) *harness {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	mux := http.NewServeMux()
-	svc.Register(mux)
+	guard := auth.NewGuard(auth.GuardOptions{Tokens: []auth.TokenAuthenticator{auth.NewAdminToken(opt.AdminToken), svc.ReadTokens()}})
+	auth.NewTable(mux, guard).MustAdd(svc.Routes()...)
 	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
@@ -305,7 +307,9 @@ func TestEndToEnd(t *testing.T) {
 				{"fleet view with an enrollment token", "GET", "/api/v1/devices", norrToken, nil, http.StatusUnauthorized},
 				{"fleet view with a device credential", "GET", "/api/v1/fleet/summary", a.Credential, nil, http.StatusUnauthorized},
 				{"member read token, other member", "GET", "/api/v1/devices?member=kommun-vasterby", norrRead, nil, http.StatusForbidden},
-				{"member read token, other member's device", "GET", "/api/v1/devices/" + b.DeviceID, norrRead, nil, http.StatusNotFound},
+				{"member read token, other member's device", "GET", "/api/v1/devices/" + b.DeviceID, norrRead, nil, http.StatusForbidden},
+				{"member read token, other member's reports", "GET", "/api/v1/devices/" + b.DeviceID + "/reports", norrRead, nil, http.StatusForbidden},
+				{"member read token, unknown device", "GET", "/api/v1/devices/" + strings.Repeat("0", 32), norrRead, nil, http.StatusNotFound},
 				{"member read token, own device", "GET", "/api/v1/devices/" + a.DeviceID, norrRead, nil, http.StatusOK},
 				{"admin reads any desired state", "GET", "/api/v1/devices/" + b.DeviceID + "/desired", adminToken, nil, http.StatusOK},
 			} {
@@ -580,7 +584,7 @@ func TestEnrollBeforePublishAndUnknownMember(t *testing.T) {
 	defer cancel()
 	go svc.Run(ctx)
 	mux := http.NewServeMux()
-	svc.Register(mux)
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{})).MustAdd(svc.Routes()...)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	h := &harness{t: t, url: srv.URL, svc: svc}

@@ -7,29 +7,9 @@ import (
 	"strconv"
 	"time"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/store"
 )
-
-// viewHandler serves the fleet view for scope: "" for the whole fleet (admin token), else the
-// one member a read token is scoped to.
-type viewHandler func(w http.ResponseWriter, r *http.Request, scope string)
-
-// viewer authenticates fleet view requests.
-func (s *Service) viewer(h viewHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		tok := bearer(r)
-		if s.admin.match(tok) {
-			h(w, r, "")
-			return
-		}
-		if m, ok := s.opt.ReadTokens.Match(tok); ok {
-			h(w, r, m)
-			return
-		}
-		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
-		writeError(w, http.StatusUnauthorized, "the fleet view needs the admin token or a member's read token")
-	}
-}
 
 // DeviceView is a device as the fleet view shows it.
 type DeviceView struct {
@@ -46,18 +26,26 @@ type DeviceList struct {
 	Next string `json:"next,omitempty"`
 }
 
-func (s *Service) list(w http.ResponseWriter, r *http.Request, scope string) {
+// list serves a page of the devices the principal sees: with ?member=, that member's (when
+// the principal sees it); without, the whole fleet for a consortium role, or the one member a
+// member-scoped principal sees.
+func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 	qv := r.URL.Query()
 	q := store.Query{
 		Member: qv.Get("member"), Group: qv.Get("group"), Compliance: qv.Get("compliance"),
 		Revision: qv.Get("revision"), After: qv.Get("cursor"), StaleBefore: s.staleBefore(),
 	}
-	if scope != "" {
-		if q.Member != "" && q.Member != scope {
-			writeError(w, http.StatusForbidden, "this token reads member "+scope+" only")
-			return
-		}
-		q.Member = scope
+	who := auth.FromContext(r.Context())
+	all, members := who.Visible()
+	switch {
+	case q.Member != "" && !who.Sees(q.Member):
+		writeError(w, http.StatusForbidden, "you may not see the devices of member "+q.Member)
+		return
+	case q.Member == "" && !all && len(members) == 1:
+		q.Member = members[0]
+	case q.Member == "" && !all:
+		writeError(w, http.StatusBadRequest, "you see several members: name one with ?member=")
+		return
 	}
 	if q.Compliance != "" && !slices.Contains(store.ComplianceStates, q.Compliance) {
 		writeError(w, http.StatusBadRequest, "compliance must be one of compliant, drifted, failed, stale")
@@ -96,16 +84,16 @@ func (s *Service) view(d store.Device) DeviceView {
 }
 
 // device serves one device of the fleet view.
-func (s *Service) device(w http.ResponseWriter, r *http.Request, scope string) {
-	d, ok := s.readDevice(w, r, scope)
+func (s *Service) device(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.readDevice(w, r)
 	if ok {
 		writeJSON(w, http.StatusOK, s.view(*d))
 	}
 }
 
 // history serves a device's recent reports.
-func (s *Service) history(w http.ResponseWriter, r *http.Request, scope string) {
-	d, ok := s.readDevice(w, r, scope)
+func (s *Service) history(w http.ResponseWriter, r *http.Request) {
+	d, ok := s.readDevice(w, r)
 	if !ok {
 		return
 	}
@@ -131,14 +119,17 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request, scope string) 
 	}{rs})
 }
 
-func (s *Service) readDevice(w http.ResponseWriter, r *http.Request, scope string) (*store.Device, bool) {
+// readDevice reads the device of the path. The route's Member resolver has already checked
+// the principal sees its member; checking again here costs nothing and keeps a device read
+// from memory and one read from the store in step.
+func (s *Service) readDevice(w http.ResponseWriter, r *http.Request) (*store.Device, bool) {
 	id := r.PathValue("id")
 	if _, ok := parseID(id); !ok {
 		writeError(w, http.StatusNotFound, "no such device")
 		return nil, false
 	}
 	d, err := s.st.Device(r.Context(), id, s.staleBefore())
-	if errors.Is(err, store.ErrNotFound) || err == nil && scope != "" && d.Member != scope {
+	if errors.Is(err, store.ErrNotFound) || err == nil && !auth.FromContext(r.Context()).Sees(d.Member) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return nil, false
 	}
@@ -196,22 +187,23 @@ func (c *StateCounts) add(state string, n int) {
 	}
 }
 
-func (s *Service) summary(w http.ResponseWriter, r *http.Request, scope string) {
+// summary counts the devices of the members the principal sees.
+func (s *Service) summary(w http.ResponseWriter, r *http.Request) {
 	now := s.opt.Now()
 	counts, err := s.st.Summary(r.Context(), now.Add(-s.opt.StaleAfter))
 	if err != nil {
 		s.readFailed(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, summarise(counts, scope, s.opt.StaleAfter, now))
+	writeJSON(w, http.StatusOK, summarise(counts, auth.FromContext(r.Context()).Sees, s.opt.StaleAfter, now))
 }
 
-// summarise folds store counts (ordered by member, group) into a Summary, keeping only scope's
-// member when scope is set.
-func summarise(counts []store.Count, scope string, staleAfter time.Duration, now time.Time) Summary {
+// summarise folds store counts (ordered by member, group) into a Summary, keeping only the
+// members sees accepts.
+func summarise(counts []store.Count, sees func(member string) bool, staleAfter time.Duration, now time.Time) Summary {
 	out := Summary{StaleAfter: staleAfter.String(), At: now.UTC(), Members: []MemberCounts{}}
 	for _, c := range counts {
-		if scope != "" && c.Member != scope {
+		if !sees(c.Member) {
 			continue
 		}
 		if n := len(out.Members); n == 0 || out.Members[n-1].Member != c.Member {

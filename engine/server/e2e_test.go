@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/policy"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/server"
@@ -133,9 +134,7 @@ func startDaemon(t *testing.T, c config) *daemon {
 		Gatherer:      reg,
 		Metrics:       srvMetrics,
 		Logger:        log,
-		Mount: func(mux *http.ServeMux) {
-			mux.HandleFunc("GET /api/v1/devices/hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "mounted") })
-		},
+		Routes:        []auth.Route{{Method: "GET", Pattern: "/api/v1/devices/hello", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "mounted") })}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +187,7 @@ func (d *daemon) do(method, path string, body []byte, header map[string]string) 
 
 func (d *daemon) status() *reconcile.Status {
 	d.t.Helper()
-	resp, b := d.do("GET", "/api/v1/status", nil, nil)
+	resp, b := d.do("GET", "/api/v1/status", nil, map[string]string{"Authorization": "Bearer " + adminToken})
 	if resp.StatusCode != 200 {
 		d.t.Fatalf("status: %s %s", resp.Status, b)
 	}

@@ -1,23 +1,23 @@
 // Package server is the daemon's HTTP face: status and admin API, Git webhooks, health, and
-// Prometheus metrics, on one explicit ServeMux other subsystems can mount their handlers on.
+// Prometheus metrics, on one explicit ServeMux whose every route goes through the route table
+// of package auth, where other subsystems add theirs.
 package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/time/rate"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/reconcile"
 )
 
@@ -31,8 +31,10 @@ type Options struct {
 	Reconciler *reconcile.Reconciler
 	// Branch, when set, makes webhooks ignore pushes to other branches.
 	Branch string
-	// AdminToken guards POST /api/v1/reconcile, /suspend and /resume (Authorization: Bearer).
-	// Empty disables them: they answer 403.
+	// Guard authenticates requests and enforces each route's needs. When nil, the server
+	// builds one that knows AdminToken only.
+	Guard *auth.Guard
+	// AdminToken is the consortium admin's bearer token, used only when Guard is nil.
 	AdminToken string
 	// WebhookSecret is the shared secret of the webhook endpoints (HMAC key for GitHub and the
 	// generic hook, the token for GitLab). Empty disables them: they answer 404.
@@ -45,8 +47,9 @@ type Options struct {
 	Gatherer prometheus.Gatherer
 	// Metrics, when set, records webhook deliveries.
 	Metrics *Metrics
-	// Mount lets other subsystems add their handlers to the mux (e.g. the device API).
-	Mount func(mux *http.ServeMux)
+	// Routes are other subsystems' routes (the device API, sign-in, the console), added to
+	// the route table after the server's own.
+	Routes []auth.Route
 	// ShutdownTimeout bounds the graceful stop (default 10 seconds).
 	ShutdownTimeout time.Duration
 	// Logger receives request-level events (default: discard).
@@ -57,7 +60,7 @@ type Options struct {
 type Server struct {
 	opt     Options
 	log     *slog.Logger
-	mux     *http.ServeMux
+	table   *auth.Table
 	limiter *rate.Limiter
 }
 
@@ -86,40 +89,54 @@ func New(opt Options) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	guard := opt.Guard
+	if guard == nil {
+		guard = auth.NewGuard(auth.GuardOptions{Tokens: []auth.TokenAuthenticator{auth.NewAdminToken(opt.AdminToken)}, Logger: log})
+	}
 	s := &Server{
 		opt:     opt,
 		log:     log,
-		mux:     http.NewServeMux(),
+		table:   auth.NewTable(http.NewServeMux(), guard),
 		limiter: rate.NewLimiter(opt.WebhookRate, opt.WebhookBurst),
 	}
-	s.routes()
-	if opt.Mount != nil {
-		opt.Mount(s.mux)
+	if err := s.table.Add(s.routes()...); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.table.Add(opt.Routes...); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	return s, nil
 }
 
-func (s *Server) routes() {
-	m := s.mux
-	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	m.HandleFunc("GET /readyz", s.readyz)
-	m.HandleFunc("GET /api/v1/status", s.status)
-	m.HandleFunc("POST /api/v1/reconcile", s.admin(s.reconcileNow))
-	m.HandleFunc("POST /api/v1/suspend", s.admin(s.suspend))
-	m.HandleFunc("POST /api/v1/resume", s.admin(s.resume))
-	m.HandleFunc("POST /hooks/github", s.webhook(providerGitHub))
-	m.HandleFunc("POST /hooks/gitlab", s.webhook(providerGitLab))
-	m.HandleFunc("POST /hooks/generic", s.webhook(providerGeneric))
-	if s.opt.Gatherer != nil {
-		m.Handle("GET /metrics", promhttp.HandlerFor(s.opt.Gatherer, promhttp.HandlerOpts{}))
+// routes are the server's own rows of the route table. Health, metrics and webhooks are
+// public (webhooks prove themselves by signature); the reconciler is the whole consortium's,
+// so acting on it needs a consortium operator.
+func (s *Server) routes() []auth.Route {
+	rs := []auth.Route{
+		{Method: "GET", Pattern: "/healthz", Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			fmt.Fprintln(w, "ok")
+		})},
+		{Method: "GET", Pattern: "/readyz", Handler: http.HandlerFunc(s.readyz)},
+		{Method: "GET", Pattern: "/api/v1/status", Need: auth.Viewer, Handler: http.HandlerFunc(s.status)},
+		{Method: "POST", Pattern: "/api/v1/reconcile", Need: auth.Operator, Member: auth.ConsortiumScope, Audit: true, Handler: http.HandlerFunc(s.reconcileNow)},
+		{Method: "POST", Pattern: "/api/v1/suspend", Need: auth.Operator, Member: auth.ConsortiumScope, Audit: true, Handler: http.HandlerFunc(s.suspend)},
+		{Method: "POST", Pattern: "/api/v1/resume", Need: auth.Operator, Member: auth.ConsortiumScope, Audit: true, Handler: http.HandlerFunc(s.resume)},
+		{Method: "POST", Pattern: "/hooks/github", Handler: s.webhook(providerGitHub)},
+		{Method: "POST", Pattern: "/hooks/gitlab", Handler: s.webhook(providerGitLab)},
+		{Method: "POST", Pattern: "/hooks/generic", Handler: s.webhook(providerGeneric)},
 	}
+	if s.opt.Gatherer != nil {
+		rs = append(rs, auth.Route{Method: "GET", Pattern: "/metrics", Handler: promhttp.HandlerFor(s.opt.Gatherer, promhttp.HandlerOpts{})})
+	}
+	return rs
 }
 
 // Handler is the server's mux, for tests and for embedding.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s.table.Handler() }
+
+// Routes lists every route of the table as registered, the server's and the added ones.
+func (s *Server) Routes() []auth.Route { return s.table.Routes() }
 
 // Run serves until ctx ends, then shuts down gracefully: no new connections, requests in
 // flight get ShutdownTimeout to finish.
@@ -133,7 +150,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s.table.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -172,23 +189,6 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.opt.Reconciler.Status())
-}
-
-// admin guards an admin endpoint with the bearer token.
-func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		if s.opt.AdminToken == "" {
-			writeError(w, http.StatusForbidden, "the admin API is disabled: start the daemon with --admin-token-file or SAMVERK_ADMIN_TOKEN")
-			return
-		}
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(s.opt.AdminToken)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong admin token")
-			return
-		}
-		h(w, r)
-	}
 }
 
 func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) {
