@@ -26,6 +26,7 @@ import (
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/validate"
+	"samverk.io/samverk/engine/web"
 )
 
 // serveOptions are the flags of `samverk serve`; each is also SAMVERK_<FLAG> in the environment.
@@ -368,7 +369,13 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes)
+	hb, _ := pol.(web.Handbook)
+	console, err := web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
+		Logger: log.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes, console.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

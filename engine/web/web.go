@@ -176,14 +176,16 @@ type page struct {
 	Who   *auth.Principal
 	// Scope says, for a person, whose devices the page counts.
 	Scope string
-	Data  any
+	// CSRF is the session's token for the sign-out form.
+	CSRF string
+	Data any
 }
 
 // render writes the named page, buffered so that a failing template answers 500 whole.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
 	t := c.pages[name]
 	p := auth.FromContext(r.Context())
-	pg := page{Title: title, Nav: name, Who: p, Scope: scopeText(p), Data: data}
+	pg := page{Title: title, Nav: name, Who: p, Scope: scopeText(p), CSRF: auth.CSRFToken(r.Context()), Data: data}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, pg); err != nil {
 		c.log.Error("console: render", "page", name, "err", err)
@@ -254,6 +256,7 @@ var funcs = template.FuncMap{
 		return "–"
 	},
 	"join": strings.Join,
+	"inc":  func(i int) int { return i + 1 },
 	"dash": func(s string) string {
 		if s == "" {
 			return "–"
