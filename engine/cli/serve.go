@@ -59,7 +59,9 @@ type serveOptions struct {
 	oidcRoleMap      string
 	sessionKeyFile   string
 	sessionTTL       time.Duration
-	localSignIn      string
+	// The console.
+	consoleCounts time.Duration
+	localSignIn   string
 
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
@@ -119,6 +121,7 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.oidcRoleMap, "oidc-role-map", "", "file of '<claim value> = <role>@<member or *>' lines (default: values samverk:<member>:<role>)")
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
+	f.DurationVar(&o.consoleCounts, "console-counts-every", 30*time.Second, "how often the console recounts devices by member, state, hardware and setting")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 	return cmd
 }
@@ -182,6 +185,7 @@ type daemon struct {
 	srv     *server.Server
 	devices *fleet.Service
 	people  *people
+	console *web.Console
 	closers []func() error
 }
 
@@ -196,7 +200,7 @@ func (d *daemon) close() {
 func (d *daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -370,12 +374,12 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	hb, _ := pol.(web.Handbook)
-	console, err := web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
-		Logger: log.With("component", "console")})
+	d.console, err = web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
+		CountsMaxAge: o.consoleCounts, Logger: log.With("component", "console")})
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, console.Routes())
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

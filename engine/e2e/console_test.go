@@ -93,7 +93,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	// The provider puts groups in the ID token only for a "groups" scope; the e-mail address
 	// comes with the scopes samverk asks for, so the role map keys on it.
 	h.daemonArgs = []string{"--oidc-issuer", cfg.Issuer, "--oidc-client-id", cfg.ClientID,
-		"--oidc-client-secret-file", secretFile, "--oidc-roles-claim", "email", "--oidc-role-map", roleMap}
+		"--oidc-client-secret-file", secretFile, "--oidc-roles-claim", "email", "--oidc-role-map", roleMap,
+		"--console-counts-every", "500ms"}
 	h.startDaemon(t)
 	h.waitApplied(t, rev)
 
@@ -120,7 +121,13 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("consortium viewer", func(t *testing.T) {
 		idp.QueueUser(&mockoidc.MockUser{Subject: "ops-1", Email: opsEmail, EmailVerified: true, PreferredUsername: "ops"})
 		b.signIn(t, h.server)
-		b.open(t, h.server+"/", "#member-counts", "overview")
+		// The console recounts the fleet every 500ms: reload until the count has both devices.
+		eventually(t, 30*time.Second, "the overview counts both members' devices", func() (bool, string) {
+			b.open(t, h.server+"/", "#member-counts", "")
+			got := b.text(t, "#member-counts")
+			return strings.Contains(got, member) && strings.Contains(got, regionMember), got
+		})
+		b.screenshot(t, "overview")
 		b.contains(t, "body", member, regionMember, rev[:12], opsEmail)
 
 		b.open(t, h.server+"/fleet", "#devices", "fleet")

@@ -77,9 +77,35 @@ func (c *countCache) get(ctx context.Context) (*snapshot, error) {
 	return s, nil
 }
 
+// Run counts the fleet at once and then every CountsMaxAge, until ctx ends, so that pages
+// find a fresh count ready.
+func (c *Console) Run(ctx context.Context) error {
+	t := time.NewTicker(c.opt.CountsMaxAge)
+	defer t.Stop()
+	for {
+		c.counts.mu.Lock()
+		busy := c.counts.refreshing
+		c.counts.refreshing = true
+		c.counts.mu.Unlock()
+		if !busy {
+			c.counts.refreshWith(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
 func (c *countCache) refresh() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
+	c.refreshWith(ctx)
+}
+
+// refreshWith counts and keeps the count; the caller has set refreshing.
+func (c *countCache) refreshWith(ctx context.Context) {
 	c.load.Lock()
 	s, err := c.count(ctx)
 	c.load.Unlock()
@@ -87,7 +113,9 @@ func (c *countCache) refresh() {
 	defer c.mu.Unlock()
 	c.refreshing = false
 	if err != nil {
-		c.log.Warn("console: cannot count the fleet; showing the last count", "err", err)
+		if ctx.Err() == nil {
+			c.log.Warn("console: cannot count the fleet; showing the last count", "err", err)
+		}
 		return
 	}
 	c.snap = s
