@@ -16,8 +16,9 @@ import (
 
 // Errors an Authenticator or a Route's Member resolver returns to steer the answer.
 var (
-	// ErrUnknownToken: the bearer token is not one of this authenticator's. The guard tries
-	// the next; when none knows it, the answer is 401.
+	// ErrUnknownToken: the bearer token is not one of this authenticator's (or is revoked or
+	// expired). The guard tries the next; when none knows it, the answer is 401. Any other
+	// error (a store that cannot be read) answers 503.
 	ErrUnknownToken = errors.New("unknown token")
 	// ErrNotFound: the thing the path names does not exist (404).
 	ErrNotFound = errors.New("not found")
@@ -62,6 +63,9 @@ type GuardOptions struct {
 	SignIn string
 	// Audit receives an entry for every call of a route marked Audit (default: logged).
 	Audit func(context.Context, Entry)
+	// Page, when set, answers a refused page request (not under /api/) instead of the JSON
+	// error, so the console can show its own page; code is 401, 403, 404, 400 or 503.
+	Page func(w http.ResponseWriter, r *http.Request, code int, msg string)
 	// Logger receives audit entries when Audit is nil (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -227,8 +231,19 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		})
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		deny := func(w http.ResponseWriter, code int, msg string) {
+			if !api && g.opt.Page != nil {
+				g.opt.Page(w, r, code, msg)
+				return
+			}
+			writeDenied(w, code, msg)
+		}
 		p, csrf, fromSession, err := g.authenticate(r)
 		switch {
+		case err != nil && !errors.Is(err, ErrUnknownToken):
+			g.opt.Logger.Warn("cannot check a credential", "route", name, "err", err)
+			deny(w, http.StatusServiceUnavailable, "the credential cannot be checked now; try again")
+			return
 		case err != nil:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 			deny(w, http.StatusUnauthorized, "invalid or expired token")
@@ -256,8 +271,12 @@ func (g *Guard) wrap(rt Route) http.Handler {
 			case errors.Is(err, ErrNotFound):
 				deny(w, http.StatusNotFound, "not found")
 				return
+			case errors.Is(err, ErrBadRequest):
+				deny(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
+				return
 			case err != nil:
-				deny(w, http.StatusBadRequest, err.Error())
+				g.opt.Logger.Warn("cannot tell which member a request acts on", "route", name, "err", err)
+				deny(w, http.StatusServiceUnavailable, "cannot check this request's scope now; try again")
 				return
 			}
 			member = m
@@ -298,6 +317,7 @@ func (g *Guard) authenticate(r *http.Request) (p *Principal, csrf string, fromSe
 				return nil, "", false, err
 			}
 		}
+		// No authenticator knows it: the request fails, never falling back to a session.
 		return nil, "", false, ErrUnknownToken
 	}
 	if g.opt.Sessions != nil {
@@ -335,7 +355,8 @@ func Bearer(r *http.Request) (string, bool) {
 	return "", false
 }
 
-func deny(w http.ResponseWriter, code int, msg string) {
+// writeDenied answers a refused request with a JSON error.
+func writeDenied(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(code)

@@ -96,6 +96,7 @@ var commands = []func() *cobra.Command{
 	newPolicyCmd,
 	newServeCmd,
 	newStatusCmd,
+	newTokenCmd,
 	newReconcileCmd,
 	newSuspendCmd,
 	newResumeCmd,

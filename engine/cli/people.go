@@ -7,9 +7,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/auth/apitoken"
 	"samverk.io/samverk/engine/auth/session"
 	"samverk.io/samverk/engine/auth/signin"
 	"samverk.io/samverk/engine/fleet"
@@ -21,15 +23,13 @@ import (
 type people struct {
 	guard    *auth.Guard
 	sessions *session.Manager
+	tokens   *apitoken.Service
 	routes   []auth.Route
 	local    bool
 }
 
-// run keeps the people's background work going until ctx ends.
-func (p *people) run(ctx context.Context) error {
-	<-ctx.Done()
-	return nil
-}
+// run records API tokens' last use until ctx ends.
+func (p *people) run(ctx context.Context) error { return p.tokens.Run(ctx) }
 
 func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken string, st store.Store, devices *fleet.Service) (*people, error) {
 	external := o.externalURL
@@ -88,13 +88,14 @@ func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken
 		return nil, usageError("%v", err)
 	}
 
+	tokens := apitoken.New(st, apitoken.Options{Logger: log.With("component", "apitoken")})
 	guard := auth.NewGuard(auth.GuardOptions{
-		Tokens:   []auth.TokenAuthenticator{auth.NewAdminToken(adminToken), devices.ReadTokens()},
+		Tokens:   []auth.TokenAuthenticator{auth.NewAdminToken(adminToken), devices.ReadTokens(), tokens},
 		Sessions: sessions,
 		SignIn:   signin.SignInPath,
 		Logger:   log.With("component", "audit"),
 	})
-	return &people{guard: guard, sessions: sessions, routes: si.Routes(), local: local}, nil
+	return &people{guard: guard, sessions: sessions, tokens: tokens, routes: slices.Concat(si.Routes(), tokens.Routes()), local: local}, nil
 }
 
 // oidc reads the OpenID Connect flags.
@@ -114,7 +115,7 @@ func (o serveOptions) oidc(external string) (*signin.OIDC, error) {
 		redirect = external + signin.CallbackPath
 	}
 	cfg := &signin.OIDC{Issuer: o.oidcIssuer, ClientID: o.oidcClientID, ClientSecret: clientSecret,
-		RedirectURL: redirect, RolesClaim: o.oidcRolesClaim}
+		RedirectURL: redirect, RolesClaim: o.oidcRolesClaim, Scopes: o.oidcScopes}
 	if o.oidcRoleMap != "" {
 		if cfg.Roles, err = signin.LoadRoleMap(o.oidcRoleMap); err != nil {
 			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--oidc-role-map: %w", err)}

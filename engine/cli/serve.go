@@ -57,6 +57,7 @@ type serveOptions struct {
 	oidcRedirectURL  string
 	oidcRolesClaim   string
 	oidcRoleMap      string
+	oidcScopes       []string
 	sessionKeyFile   string
 	sessionTTL       time.Duration
 	// The console.
@@ -82,10 +83,16 @@ in the data directory.
 
 Every flag can also be set in the environment as SAMVERK_<FLAG> (e.g. SAMVERK_REPO,
 SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins. Secrets
-can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBHOOK_SECRET.`,
+can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET and
+SAMVERK_OIDC_CLIENT_SECRET.
+
+People sign in with OpenID Connect (--oidc-issuer and friends; see docs/auth.md). Without a
+provider, on a loopback address, /auth/signin offers a local sign-in for trying samverk out.`,
 		Example: `  samverk serve
   samverk serve --repo https://git.example.org/eklient/catalog.git --git-token-file /run/secrets/git
-  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc`,
+  samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc
+  samverk serve --external-url https://samverk.example.org --oidc-issuer https://login.example.org/realms/samverk \
+    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
@@ -94,7 +101,12 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 			return runServe(cmd.Context(), o, cmd.ErrOrStderr())
 		},
 	}
-	f := cmd.Flags()
+	o.flags(cmd.Flags())
+	return cmd
+}
+
+// flags binds the serve flags to o, with their defaults.
+func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.repo, "repo", "", "repository to follow: https://, ssh://, user@host:path or a local path (default: the bundled catalog)")
 	f.StringVar(&o.branch, "branch", "main", "branch to follow")
 	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address of the HTTP API, webhooks, health and metrics")
@@ -118,12 +130,12 @@ can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN and SAMVERK_WEBH
 	f.StringVar(&o.oidcClientSecret, "oidc-client-secret-file", "", "file holding the client secret (default: SAMVERK_OIDC_CLIENT_SECRET)")
 	f.StringVar(&o.oidcRedirectURL, "oidc-redirect-url", "", "redirect URL registered at the provider (default <external-url>/auth/oidc/callback)")
 	f.StringVar(&o.oidcRolesClaim, "oidc-roles-claim", "groups", "ID token claim whose values map to roles")
+	f.StringSliceVar(&o.oidcScopes, "oidc-scopes", []string{"profile", "email"}, "scopes requested besides openid (some providers send groups only for a 'groups' scope)")
 	f.StringVar(&o.oidcRoleMap, "oidc-role-map", "", "file of '<claim value> = <role>@<member or *>' lines (default: values samverk:<member>:<role>)")
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
 	f.DurationVar(&o.consoleCounts, "console-counts-every", 30*time.Second, "how often the console recounts devices by member, state, hardware and setting")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
-	return cmd
 }
 
 // bindEnv sets every flag not given on the command line from SAMVERK_<FLAG>, if set.

@@ -113,6 +113,42 @@ func TestServeBundledCatalog(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, errOut.String())
 		}
 	}
+
+	// API tokens: the admin creates one, it works, it is listed without its secret, revoked
+	// it stops working.
+	out.Reset()
+	errOut.Reset()
+	if code := run(ctx, []string{"token", "create", "--member", "region-norr", "--role", "viewer", "--expires", "30d", "--name", "ci"}, nil, &out, &errOut); code != 0 {
+		t.Fatalf("token create: exit %d: %s", code, errOut.String())
+	}
+	tok := strings.TrimSpace(out.String())
+	id, _, _ := strings.Cut(strings.TrimPrefix(errOut.String(), "token "), ":")
+	if !strings.HasPrefix(tok, "svk_") || id == "" {
+		t.Fatalf("token create printed %q, %q", out.String(), errOut.String())
+	}
+	out.Reset()
+	if code := run(ctx, []string{"token", "list"}, nil, &out, &errOut); code != 0 || !strings.Contains(out.String(), id) ||
+		!strings.Contains(out.String(), "viewer  region-norr") || strings.Contains(out.String(), tok) {
+		t.Errorf("token list (exit %d):\n%s", code, out.String())
+	}
+	tokFile := filepath.Join(dir, "api-token")
+	os.WriteFile(tokFile, []byte(tok+"\n"), 0o600)
+	out.Reset()
+	if code := run(ctx, []string{"status", "--token-file", tokFile}, nil, &out, &errOut); code != 0 {
+		t.Errorf("status with a viewer token: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(ctx, []string{"suspend", "--token-file", tokFile}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "403") {
+		t.Errorf("suspend with a member viewer token: exit %d: %s", code, errOut.String())
+	}
+	if code := run(ctx, []string{"token", "revoke", id}, nil, &out, &errOut); code != 0 {
+		t.Errorf("token revoke: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(ctx, []string{"status", "--token-file", tokFile}, nil, &out, &errOut); code != ExitUsage || !strings.Contains(errOut.String(), "401") {
+		t.Errorf("status with a revoked token: exit %d: %s", code, errOut.String())
+	}
+
 	t.Setenv("SAMVERK_ADMIN_TOKEN_FILE", "")
 	t.Setenv("SAMVERK_ADMIN_TOKEN", "wrong")
 	errOut.Reset()
@@ -133,9 +169,9 @@ func TestServeBundledCatalog(t *testing.T) {
 	if !strings.Contains(stderr.String(), `"msg":"samverk serve stopped"`) {
 		t.Errorf("no clean stop in the log:\n%s", stderr.String())
 	}
-	for _, secret := range []string{"s3cret"} {
+	for _, secret := range []string{"s3cret", tok} {
 		if strings.Contains(stderr.String(), secret) {
-			t.Error("the log reveals the admin token")
+			t.Error("the log reveals a token")
 		}
 	}
 }

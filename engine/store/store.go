@@ -1,5 +1,5 @@
 // Package store keeps the device registry, the last report of every device, a bounded report
-// history and enrollment events, in SQLite (the embedded default) or PostgreSQL.
+// history, enrollment events and API tokens, in SQLite (the embedded default) or PostgreSQL.
 package store
 
 import (
@@ -41,6 +41,8 @@ type Store interface {
 	Identities(ctx context.Context, fn func(*Identity) error) error
 	// Close releases the database.
 	Close() error
+	// APITokens keeps the API tokens of automation (see tokens.go).
+	APITokens
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

@@ -1,0 +1,138 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"samverk.io/samverk/engine/auth"
+)
+
+var ok = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+
+// failing is an authenticator whose store is down.
+type failing struct{}
+
+func (failing) AuthenticateToken(context.Context, string) (*auth.Principal, error) {
+	return nil, errors.New("database is closed")
+}
+
+func TestTableRefusesBadRows(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		rt   auth.Route
+		want string
+	}{
+		{"no handler", auth.Route{Method: "GET", Pattern: "/x"}, "no handler"},
+		{"unknown role", auth.Route{Method: "GET", Pattern: "/x", Need: "root", Handler: ok}, "unknown role"},
+		{"scope without role", auth.Route{Method: "GET", Pattern: "/x", Member: auth.ConsortiumScope, Handler: ok}, "without a role"},
+		{"relative pattern", auth.Route{Method: "GET", Pattern: "x", Handler: ok}, "starting with /"},
+		{"conflict", auth.Route{Method: "GET", Pattern: "/taken", Handler: ok}, "conflicts"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			table := auth.NewTable(http.NewServeMux(), auth.NewGuard(auth.GuardOptions{}))
+			table.MustAdd(auth.Route{Method: "GET", Pattern: "/taken", Handler: ok})
+			if err := table.Add(tt.rt); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Add = %v, want %q", err, tt.want)
+			}
+			if n := len(table.Routes()); n != 1 {
+				t.Errorf("%d routes after a refused one", n)
+			}
+		})
+	}
+}
+
+func TestGuard(t *testing.T) {
+	var audit []auth.Entry
+	admin := auth.NewAdminToken("the-admin-token")
+	norr := auth.MemberTokens(func(tok string) (string, bool) { return "region-norr", tok == "norr-read" })
+	mux := http.NewServeMux()
+	table := auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{
+		Tokens: []auth.TokenAuthenticator{admin, norr},
+		Audit:  func(_ context.Context, e auth.Entry) { audit = append(audit, e) },
+	}))
+	resolve := func(r *http.Request) (string, error) {
+		switch id := r.PathValue("id"); id {
+		case "gone":
+			return "", auth.ErrNotFound
+		case "bad":
+			return "", errors.Join(errors.New("id is malformed"), auth.ErrBadRequest)
+		case "down":
+			return "", errors.New("store unavailable")
+		default:
+			return id, nil
+		}
+	}
+	table.MustAdd(
+		auth.Route{Method: "GET", Pattern: "/api/v1/things/{id}", Need: auth.Viewer, Member: resolve, Handler: ok},
+		auth.Route{Method: "POST", Pattern: "/api/v1/act", Need: auth.Operator, Member: auth.ConsortiumScope, Audit: true, Handler: ok},
+		auth.Route{Method: "GET", Pattern: "/page", Need: auth.Viewer, Handler: ok},
+	)
+	failingTable := auth.NewTable(http.NewServeMux(), auth.NewGuard(auth.GuardOptions{Tokens: []auth.TokenAuthenticator{failing{}}}))
+	failingTable.MustAdd(auth.Route{Method: "GET", Pattern: "/api/v1/x", Need: auth.Viewer, Handler: ok})
+
+	for _, tt := range []struct {
+		name, method, path, token string
+		h                         http.Handler
+		want                      int
+	}{
+		{"own member", "GET", "/api/v1/things/region-norr", "norr-read", mux, 204},
+		{"other member", "GET", "/api/v1/things/kommun-vasterby", "norr-read", mux, 403},
+		{"not found", "GET", "/api/v1/things/gone", "norr-read", mux, 404},
+		{"bad request", "GET", "/api/v1/things/bad", "norr-read", mux, 400},
+		{"scope unknowable", "GET", "/api/v1/things/down", "norr-read", mux, 503},
+		{"no credential", "GET", "/api/v1/things/region-norr", "", mux, 401},
+		{"unknown token", "GET", "/api/v1/things/region-norr", "nope", mux, 401},
+		{"member viewer cannot act", "POST", "/api/v1/act", "norr-read", mux, 403},
+		{"admin token acts", "POST", "/api/v1/act", "the-admin-token", mux, 204},
+		{"page without session", "GET", "/page?x=1", "", mux, 302},
+		{"store down", "GET", "/api/v1/x", "anything", failingTable.Handler(), 503},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := httptest.NewRequest(tt.method, tt.path, nil)
+			if tt.token != "" {
+				r.Header.Set("Authorization", "Bearer "+tt.token)
+			}
+			w := httptest.NewRecorder()
+			tt.h.ServeHTTP(w, r)
+			if w.Code != tt.want {
+				t.Errorf("%d %s, want %d", w.Code, w.Body, tt.want)
+			}
+			if tt.want == 302 && w.Header().Get("Location") != "/auth/signin?next=%2Fpage%3Fx%3D1" {
+				t.Errorf("Location %q", w.Header().Get("Location"))
+			}
+		})
+	}
+	if len(audit) != 1 || audit[0].Subject != "admin-token" || audit[0].Route != "POST /api/v1/act" || audit[0].Status != 204 || audit[0].Member != auth.Consortium {
+		t.Errorf("audit %+v, want the one admitted action", audit)
+	}
+}
+
+// TestGuardPage: a refused page request goes to the Page hook; an API request keeps its JSON.
+func TestGuardPage(t *testing.T) {
+	var got int
+	mux := http.NewServeMux()
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{
+		Tokens: []auth.TokenAuthenticator{auth.MemberTokens(func(string) (string, bool) { return "region-norr", true })},
+		Page: func(w http.ResponseWriter, r *http.Request, code int, msg string) {
+			got = code
+			w.WriteHeader(code)
+		},
+	})).MustAdd(
+		auth.Route{Method: "GET", Pattern: "/admin", Need: auth.Admin, Handler: ok},
+		auth.Route{Method: "GET", Pattern: "/api/v1/admin", Need: auth.Admin, Handler: ok},
+	)
+	for path, hook := range map[string]int{"/admin": 403, "/api/v1/admin": 0} {
+		got = 0
+		r := httptest.NewRequest("GET", path, nil)
+		r.Header.Set("Authorization", "Bearer any")
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		if w.Code != 403 || got != hook {
+			t.Errorf("%s: %d, hook saw %d, want 403 and %d", path, w.Code, got, hook)
+		}
+	}
+}
