@@ -31,6 +31,7 @@ import (
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/validate"
+	"samverk.io/samverk/engine/web"
 )
 
 // serveOptions are the flags of `samverk serve`; each is also SAMVERK_<FLAG> in the environment.
@@ -71,7 +72,9 @@ type serveOptions struct {
 	oidcScopes       []string
 	sessionKeyFile   string
 	sessionTTL       time.Duration
-	localSignIn      string
+	// The console.
+	consoleCounts time.Duration
+	localSignIn   string
 
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
@@ -153,6 +156,7 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.oidcRoleMap, "oidc-role-map", "", "file of '<claim value> = <role>@<member or *>' lines (default: values samverk:<member>:<role>)")
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
+	f.DurationVar(&o.consoleCounts, "console-counts-every", 30*time.Second, "how often the console recounts devices by member, state, hardware and setting")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 }
 
@@ -217,6 +221,7 @@ type daemon struct {
 	srv     *server.Server
 	devices *fleet.Service
 	people  *people
+	console *web.Console
 	closers []func() error
 }
 
@@ -231,7 +236,7 @@ func (d *daemon) close() {
 func (d *daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -441,7 +446,13 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes)
+	hb, _ := pol.(web.Handbook)
+	d.console, err = web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
+		CountsMaxAge: o.consoleCounts, Logger: log.With("component", "console")})
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -551,6 +551,10 @@ const (
 )
 
 // accepts reports whether a ring installs a lifecycle stage.
+// Accepts reports whether a device group's ring takes package versions at a lifecycle stage:
+// pilot takes user-test and approved, early and broad approved only.
+func Accepts(ring, stage string) bool { return accepts(ring, stage) }
+
 func accepts(ring, stage string) bool {
 	switch ring {
 	case catalog.RingPilot:

@@ -85,6 +85,16 @@ func appendResource(b []byte, r *desired.Resource, part []byte) []byte {
 		b = append(b, `,"why":`...)
 		b = appendString(b, r.Why)
 	}
+	if len(r.Refs) > 0 {
+		b = append(b, `,"refs":[`...)
+		for i, ref := range r.Refs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendString(b, ref)
+		}
+		b = append(b, ']')
+	}
 	if name := partName(r); name != "" {
 		b = append(b, name...)
 		b = append(b, part...)

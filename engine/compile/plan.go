@@ -17,7 +17,9 @@ type Explanation struct {
 	// `set HKLM\SOFTWARE\Policies\X\Y = 1 (dword)` or `install firefox 128.10.0 (msi)`.
 	Summary string
 	// Why says where the resource comes from.
-	Why       string
+	Why string
+	// Refs name the guidance the resource implements (CIS, MSB items).
+	Refs      []string
 	DependsOn []string
 }
 
@@ -25,7 +27,7 @@ type Explanation struct {
 func Explain(st *desired.State) []Explanation {
 	out := make([]Explanation, 0, len(st.Resources))
 	for _, r := range st.Resources {
-		out = append(out, Explanation{ID: r.ID, Ensure: r.Ensure, Summary: summary(r), Why: r.Why, DependsOn: r.DependsOn})
+		out = append(out, Explanation{ID: r.ID, Ensure: r.Ensure, Summary: summary(r), Why: r.Why, Refs: r.Refs, DependsOn: r.DependsOn})
 	}
 	return out
 }
@@ -108,6 +110,9 @@ func Plan(w io.Writer, st *desired.State) error {
 		p("        %s\n", e.Summary)
 		if e.Why != "" {
 			p("        why: %s\n", e.Why)
+		}
+		if len(e.Refs) > 0 {
+			p("        guidance: %s\n", strings.Join(e.Refs, ", "))
 		}
 		if len(e.DependsOn) > 0 {
 			p("        after: %s\n", strings.Join(e.DependsOn, ", "))

@@ -81,6 +81,9 @@ func prepare(s catalog.Setting, raw any) prepared {
 		p.invalid = fmt.Sprintf("setting type %q is not registry, file, command or service", s.Type)
 		return p
 	}
+	for _, g := range s.References {
+		r.Refs = append(r.Refs, RefName(g))
+	}
 	p.res = r
 	p.part = encodePart(&r)
 	return p
@@ -163,3 +166,7 @@ func scalarText(v any) string {
 	}
 	return formatNumber(v)
 }
+
+// RefName is how a setting's guidance reference travels in the desired state: the source and
+// the item, e.g. "CIS 1.1.1".
+func RefName(g catalog.GuidanceRef) string { return g.Source + " " + g.Item }

@@ -208,6 +208,10 @@ func readBaseline(r *specReader) (s catalog.BaselineSpec, raw []any) {
 			ValueType: r.str(o, "valueType", at), Mode: r.str(o, "mode", at),
 			Check: r.str(o, "check", at), Set: r.str(o, "set", at), TimeoutSeconds: r.int(o, "timeoutSeconds", at),
 		})
+		r.objects(o, "references", at, func(g map[string]any, gat string) {
+			st := &s.Settings[len(s.Settings)-1]
+			st.References = append(st.References, catalog.GuidanceRef{Source: r.str(g, "source", gat), Item: r.str(g, "item", gat), Title: r.str(g, "title", gat)})
+		})
 		v := o["value"]
 		switch v.(type) {
 		case nil, string, int64, float64, bool:

@@ -40,7 +40,7 @@ func TestSpecReadersAgreeWithDecodeSpec(t *testing.T) {
 				decodeSpec(t, d, &s)
 				w := catalog.BaselineSpec{OSReleases: s.OSReleases, Extends: s.Extends}
 				for _, x := range s.Settings {
-					x.Value, x.Enforce, x.References = nil, "", nil
+					x.Value, x.Enforce = nil, ""
 					w.Settings = append(w.Settings, x)
 				}
 				b, raw := readBaseline(r)

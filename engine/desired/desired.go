@@ -58,6 +58,8 @@ type Resource struct {
 	DependsOn []string `json:"dependsOn,omitempty"`
 	// Why explains where the resource comes from, for plans and reports.
 	Why string `json:"why,omitempty"`
+	// Refs name the guidance a setting implements, e.g. "CIS 18.9.1" or "MSB MSB-W11-012".
+	Refs []string `json:"refs,omitempty"`
 
 	File     *File     `json:"file,omitempty"`
 	Command  *Command  `json:"command,omitempty"`
@@ -177,4 +179,7 @@ type ResourceResult struct {
 	Outcome    string `json:"outcome"`
 	Reason     string `json:"reason,omitempty"`
 	DurationMs int64  `json:"durationMs"`
+	// Refs are the resource's guidance references, as the desired state gave them, so that a
+	// report tells which guidance held or failed without the state it applied.
+	Refs []string `json:"refs,omitempty"`
 }

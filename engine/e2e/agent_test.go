@@ -290,6 +290,8 @@ type harness struct {
 	gitEnv  []string
 	daemon  *process
 	daemons int
+	// daemonArgs are added to every `samverk serve` the harness starts.
+	daemonArgs []string
 }
 
 func newHarness(t *testing.T) *harness {
@@ -439,6 +441,7 @@ func (h *harness) startDaemon(t *testing.T) {
 	cmd := exec.Command(filepath.Join(h.bin, "samverk"), "serve",
 		"--repo", h.repo, "--branch", "main", "--listen", h.addr, "--data", h.data, "--interval", "1s",
 		"--enroll-tokens", h.tokens, "--admin-token-file", h.admin)
+	cmd.Args = append(cmd.Args, h.daemonArgs...)
 	cmd.Env = h.env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

@@ -28,6 +28,14 @@ type Store interface {
 	Summary(ctx context.Context, staleBefore time.Time) ([]Count, error)
 	// Reports returns up to limit of a device's most recent reports, newest first.
 	Reports(ctx context.Context, deviceID string, limit int) ([]StoredReport, error)
+	// Browse returns a page of the console's device list, in id order.
+	Browse(ctx context.Context, b Browse) (*Page, error)
+	// Census counts devices by member, group, ring, hardware, OS build, served state and
+	// console state.
+	Census(ctx context.Context, staleBefore time.Time) ([]Census, error)
+	// Outcomes calls fn with the latest report of each device of members (nil: all) that had
+	// resources fail or drift.
+	Outcomes(ctx context.Context, members []string, fn func(*Outcome) error) error
 	// Identities calls fn for every device, in no particular order, with what the daemon keeps
 	// of it in memory. It stops at the first error fn returns.
 	Identities(ctx context.Context, fn func(*Identity) error) error

@@ -340,6 +340,7 @@ func (e *Engine) converge(ctx context.Context, n *node, mode, modeNote string, s
 			Outcome:    outcome,
 			Reason:     shorten(reason),
 			DurationMs: time.Since(start).Milliseconds(),
+			Refs:       r.Refs,
 		}
 		switch outcome {
 		case desired.Failed:

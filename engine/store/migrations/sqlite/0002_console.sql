@@ -1,0 +1,10 @@
+-- The console's fleet list filters by member, group, ring, hardware model and OS, and finds a
+-- device by id or hostname, a page at a time in id order. Each filter has an index that ends
+-- in id, so a page is read in order without sorting. None of these columns changes when a
+-- device reports the same facts again, so reports keep touching no index.
+CREATE INDEX devices_member_id ON devices (member, id);
+CREATE INDEX devices_group_id ON devices (group_name, id);
+CREATE INDEX devices_ring_id ON devices (ring, id);
+CREATE INDEX devices_model_id ON devices (model, id);
+CREATE INDEX devices_os_id ON devices (os_build, id);
+CREATE INDEX devices_hostname ON devices (hostname);
