@@ -210,7 +210,7 @@ func TestSigningPolicyAgainstDaemon(t *testing.T) {
 		return st.LastAppliedRevision == first.String(), "applied " + st.LastAppliedRevision
 	})
 	st := s.status(t)
-	if len(st.Rollbacks) != 1 || st.Rollbacks[0].From != good.String() || st.Rollbacks[0].To != first.String() || !strings.HasPrefix(st.Rollbacks[0].AllowedBy, "operator anna from 127.0.0.1:") {
+	if len(st.Rollbacks) != 1 || st.Rollbacks[0].From != good.String() || st.Rollbacks[0].To != first.String() || !strings.HasPrefix(st.Rollbacks[0].AllowedBy, "admin-token") || !strings.Contains(st.Rollbacks[0].AllowedBy, `saying "operator anna" from 127.0.0.1:`) {
 		t.Errorf("rollbacks in status: %+v", st.Rollbacks)
 	}
 

@@ -163,7 +163,7 @@ func TestRevokeAndEnrollAgain(t *testing.T) {
 				want            int
 			}{
 				{"device revokes itself", dev.Credential, dev.DeviceID, http.StatusUnauthorized},
-				{"member read token", norrRead, dev.DeviceID, http.StatusUnauthorized},
+				{"member read token", norrRead, dev.DeviceID, http.StatusForbidden},
 				{"unknown device", adminToken, strings.Repeat("0", 32), http.StatusNotFound},
 			} {
 				if r := h.do("POST", "/api/v1/devices/"+c.id+"/revoke", c.token, nil); r.code != c.want {

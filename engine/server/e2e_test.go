@@ -440,7 +440,7 @@ func TestWebhooks(t *testing.T) {
 // requests spent the one rate limit, and GitHub's real push was answered 429.
 func TestWebhookFloodDoesNotStarve(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
 	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 1})
 	d.waitAttempt(first)
@@ -464,7 +464,7 @@ func TestWebhookFloodDoesNotStarve(t *testing.T) {
 		}
 	}
 
-	up.Write(map[string]string{"members/region-norr.yaml": member("municipality", "")})
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality", "")})
 	rev := up.Commit("after the flood", nil)
 	resp, b := d.do("POST", "/hooks/github", push, map[string]string{"X-GitHub-Event": "push", "X-GitHub-Delivery": "real-1", "X-Hub-Signature-256": server.Sign(webhookSecret, push)})
 	if resp.StatusCode != http.StatusAccepted {
@@ -479,7 +479,7 @@ func TestWebhookFloodDoesNotStarve(t *testing.T) {
 // retry) is acted on once, and replays do not spend the rate limit.
 func TestWebhookReplay(t *testing.T) {
 	up := gittest.New(t)
-	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr.yaml": member("region", "")})
+	up.Write(map[string]string{"os/windows.yaml": osRelease, "members/region-norr/member.yaml": member("region", "")})
 	first := up.Commit("first", nil)
 	d := startDaemon(t, config{repoURL: up.Dir, data: t.TempDir(), rateLimit: rate.Every(time.Hour), burst: 6})
 	d.waitAttempt(first)
@@ -497,7 +497,7 @@ func TestWebhookReplay(t *testing.T) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			up.Write(map[string]string{"members/region-norr.yaml": member("region", fmt.Sprintf("  labels:\n    replay: r%d\n", i))})
+			up.Write(map[string]string{"members/region-norr/member.yaml": member("region", fmt.Sprintf("  labels:\n    replay: r%d\n", i))})
 			rev := up.Commit(tt.name, nil)
 			resp, b := d.do("POST", tt.path, push, tt.header)
 			if resp.StatusCode != http.StatusAccepted {
