@@ -133,9 +133,8 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 	d := fleetData{Q: q, States: store.States, Rings: []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBroad}}
 	c.fleetChoices(p, &d)
 	if q.State != "" && !slices.Contains(store.States, q.State) {
-		w.WriteHeader(http.StatusBadRequest)
 		d.Error = "state must be one of " + strings.Join(store.States, ", ")
-		c.render(w, r, "fleet", "Fleet", d)
+		c.renderCode(w, r, http.StatusBadRequest, "fleet", "Fleet", d)
 		return
 	}
 	b := store.Browse{Members: visible(p), Member: q.Member, Group: q.Group, Ring: q.Ring, Model: q.Model, OSBuild: q.OS,
