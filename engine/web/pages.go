@@ -43,6 +43,9 @@ type overviewData struct {
 	Status   *reconcile.Status
 	Last     *reconcile.Attempt
 	Findings *finding.Counts
+	// Top are the first findings of the last attempt, most severe first; More counts the rest.
+	Top  []finding.Finding
+	More int
 	Members  []*stateCounts
 	Total    stateCounts
 	Counted  any
@@ -62,6 +65,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	if rep := d.Status.Report; rep != nil {
 		d.Findings = &rep.Summary
+		fs := slices.Clone(rep.Findings)
+		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return b.Severity.Rank() - a.Severity.Rank() })
+		if len(fs) > 10 {
+			d.More, fs = len(fs)-10, fs[:10]
+		}
+		d.Top = fs
 	}
 	by := map[string]*stateCounts{}
 	for _, cs := range snap.census {

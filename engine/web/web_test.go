@@ -227,7 +227,7 @@ func TestOverviewCounts(t *testing.T) {
 	// region-norr: 1 compliant, 0 drifted, 1 failed, 0 stale, 1 never, 3 devices.
 	for _, want := range []string{
 		`state=compliant">1<`, `state=failed">1<`, `state=never">1<`, `<td class="num">3</td>`,
-		"fedcba987654", "refused",
+		"fedcba987654", "refused", "packages/vlc.yaml:12:7",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
