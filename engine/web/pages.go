@@ -44,12 +44,12 @@ type overviewData struct {
 	Last     *reconcile.Attempt
 	Findings *finding.Counts
 	// Top are the first findings of the last attempt, most severe first; More counts the rest.
-	Top  []finding.Finding
-	More int
-	Members  []*stateCounts
-	Total    stateCounts
-	Counted  any
-	States   []string
+	Top     []finding.Finding
+	More    int
+	Members []*stateCounts
+	Total   stateCounts
+	Counted any
+	States  []string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
