@@ -106,6 +106,9 @@ type fleetData struct {
 	Error    string
 }
 
+// minSearch is the shortest search: one or two characters would match most of the fleet.
+const minSearch = 3
+
 type fleetQuery struct {
 	Member, Group, Ring, State, Model, OS, Search, Cursor string
 }
@@ -141,6 +144,11 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 		Model: qv.Get("model"), OS: qv.Get("os"), Search: strings.TrimSpace(qv.Get("q")), Cursor: qv.Get("after")}
 	d := fleetData{Q: q, States: store.States, Rings: []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBroad}}
 	c.fleetChoices(p, &d)
+	if n := len([]rune(q.Search)); n > 0 && n < minSearch {
+		d.Error = "search needs at least 3 characters of an id or a hostname"
+		c.renderCode(w, r, http.StatusBadRequest, "fleet", "Fleet", d)
+		return
+	}
 	if q.State != "" && !slices.Contains(store.States, q.State) {
 		d.Error = "state must be one of " + strings.Join(store.States, ", ")
 		c.renderCode(w, r, http.StatusBadRequest, "fleet", "Fleet", d)

@@ -268,6 +268,11 @@ func TestFleetFilters(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too short a search", func(t *testing.T) {
+		if code, _ := get(t, h, "/fleet?q=no"); code != http.StatusBadRequest {
+			t.Errorf("q=no: %d, want 400", code)
+		}
+	})
 	t.Run("unknown state", func(t *testing.T) {
 		if code, _ := get(t, h, "/fleet?state=burning"); code != http.StatusBadRequest {
 			t.Errorf("state=burning: %d, want 400", code)
