@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -31,7 +32,9 @@ type people struct {
 // run records API tokens' last use until ctx ends.
 func (p *people) run(ctx context.Context) error { return p.tokens.Run(ctx) }
 
-func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken string, st store.Store, devices *fleet.Service) (*people, error) {
+// page, when set, answers refused page requests (the console's own page).
+func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken string, st store.Store, devices *fleet.Service,
+	page func(http.ResponseWriter, *http.Request, int, string)) (*people, error) {
 	external := o.externalURL
 	if external == "" {
 		external = "http://" + o.listen
@@ -93,6 +96,7 @@ func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken
 		Tokens:   []auth.TokenAuthenticator{auth.NewAdminToken(adminToken), devices.ReadTokens(), tokens},
 		Sessions: sessions,
 		SignIn:   signin.SignInPath,
+		Page:     page,
 		Logger:   log.With("component", "audit"),
 	})
 	return &people{guard: guard, sessions: sessions, tokens: tokens, routes: slices.Concat(si.Routes(), tokens.Routes()), local: local}, nil

@@ -258,6 +258,7 @@ func (d *routeDaemon) calls(t *testing.T, rt auth.Route, candidates map[string][
 		path := wildcard.ReplaceAllStringFunc(strings.ReplaceAll(rt.Pattern, "{$}", ""), func(s string) string {
 			return pv[wildcard.FindStringSubmatch(s)[1]]
 		})
+		path = strings.ReplaceAll(path, "{$}", "") // "/{$}" is the path "/" exactly
 		for _, body := range bodies {
 			c := call{path: path, body: body}
 			if rt.Member != nil {

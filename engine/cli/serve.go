@@ -441,14 +441,14 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 
-	// People: who may do what, through which routes.
-	d.people, err = newPeople(ctx, o, log, adminToken, devStore, devices)
+	// The console, and people: who may do what, through which routes.
+	hb, _ := pol.(web.Handbook)
+	d.console, err = web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
+		CountsMaxAge: o.consoleCounts, DeviceMember: devices.DeviceMember, Logger: log.With("component", "console")})
 	if err != nil {
 		return nil, err
 	}
-	hb, _ := pol.(web.Handbook)
-	d.console, err = web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
-		CountsMaxAge: o.consoleCounts, Logger: log.With("component", "console")})
+	d.people, err = newPeople(ctx, o, log, adminToken, devStore, devices, d.console.Refused)
 	if err != nil {
 		return nil, err
 	}

@@ -43,10 +43,13 @@ type overviewData struct {
 	Status   *reconcile.Status
 	Last     *reconcile.Attempt
 	Findings *finding.Counts
-	Members  []*stateCounts
-	Total    stateCounts
-	Counted  any
-	States   []string
+	// Top are the first findings of the last attempt, most severe first; More counts the rest.
+	Top     []finding.Finding
+	More    int
+	Members []*stateCounts
+	Total   stateCounts
+	Counted any
+	States  []string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +65,12 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	}
 	if rep := d.Status.Report; rep != nil {
 		d.Findings = &rep.Summary
+		fs := slices.Clone(rep.Findings)
+		slices.SortStableFunc(fs, func(a, b finding.Finding) int { return b.Severity.Rank() - a.Severity.Rank() })
+		if len(fs) > 10 {
+			d.More, fs = len(fs)-10, fs[:10]
+		}
+		d.Top = fs
 	}
 	by := map[string]*stateCounts{}
 	for _, cs := range snap.census {
@@ -96,6 +105,9 @@ type fleetData struct {
 	NextLink string
 	Error    string
 }
+
+// minSearch is the shortest search: one or two characters would match most of the fleet.
+const minSearch = 3
 
 type fleetQuery struct {
 	Member, Group, Ring, State, Model, OS, Search, Cursor string
@@ -132,10 +144,14 @@ func (c *Console) fleet(w http.ResponseWriter, r *http.Request) {
 		Model: qv.Get("model"), OS: qv.Get("os"), Search: strings.TrimSpace(qv.Get("q")), Cursor: qv.Get("after")}
 	d := fleetData{Q: q, States: store.States, Rings: []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBroad}}
 	c.fleetChoices(p, &d)
+	if n := len([]rune(q.Search)); n > 0 && n < minSearch {
+		d.Error = "search needs at least 3 characters of an id or a hostname"
+		c.renderCode(w, r, http.StatusBadRequest, "fleet", "Fleet", d)
+		return
+	}
 	if q.State != "" && !slices.Contains(store.States, q.State) {
-		w.WriteHeader(http.StatusBadRequest)
 		d.Error = "state must be one of " + strings.Join(store.States, ", ")
-		c.render(w, r, "fleet", "Fleet", d)
+		c.renderCode(w, r, http.StatusBadRequest, "fleet", "Fleet", d)
 		return
 	}
 	b := store.Browse{Members: visible(p), Member: q.Member, Group: q.Group, Ring: q.Ring, Model: q.Model, OSBuild: q.OS,

@@ -75,6 +75,9 @@ type Options struct {
 	States  States
 	// Handbook, when set, fills the policy handbook.
 	Handbook Handbook
+	// DeviceMember, when set, names the member of the device in a request's path, so that the
+	// route table checks the reader's scope before the device page is built (auth.Route.Member).
+	DeviceMember func(r *http.Request) (string, error)
 	// StaleAfter is how long a device may go without reporting before it counts as stale
 	// (default 24h, as the fleet service's).
 	StaleAfter time.Duration
@@ -150,10 +153,12 @@ func (c *Console) Routes() []auth.Route {
 	page := func(pattern string, h http.HandlerFunc) auth.Route {
 		return auth.Route{Method: http.MethodGet, Pattern: pattern, Need: auth.Viewer, Handler: h}
 	}
+	device := page("/devices/{id}", c.device)
+	device.Member = c.opt.DeviceMember
 	return []auth.Route{
 		page("/{$}", c.overview),
 		page("/fleet", c.fleet),
-		page("/devices/{id}", c.device),
+		device,
 		page("/certification", c.certification),
 		page("/packages", c.packages),
 		page("/baselines", c.baselines),
@@ -181,8 +186,13 @@ type page struct {
 	Data any
 }
 
-// render writes the named page, buffered so that a failing template answers 500 whole.
+// render writes the named page with status 200.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title string, data any) {
+	c.renderCode(w, r, http.StatusOK, name, title, data)
+}
+
+// renderCode writes the named page, buffered so that a failing template answers 500 whole.
+func (c *Console) renderCode(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
 	t := c.pages[name]
 	p := auth.FromContext(r.Context())
 	pg := page{Title: title, Nav: name, Who: p, Scope: scopeText(p), CSRF: auth.CSRFToken(r.Context()), Data: data}
@@ -198,6 +208,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title str
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+	w.WriteHeader(code)
 	w.Write(buf.Bytes())
 }
 
@@ -206,8 +217,13 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, code int, msg str
 	if err != nil && r.Context().Err() == nil {
 		c.log.Error("console: "+msg, "path", r.URL.Path, "err", err)
 	}
-	w.WriteHeader(code)
-	c.render(w, r, "error", msg, msg)
+	c.renderCode(w, r, code, "error", msg, msg)
+}
+
+// Refused answers a page request the route table refused (no role, wrong member, no such
+// thing) with the console's own page; the guard calls it.
+func (c *Console) Refused(w http.ResponseWriter, r *http.Request, code int, msg string) {
+	c.renderCode(w, r, code, "error", http.StatusText(code), msg)
 }
 
 func scopeText(p *auth.Principal) string {

@@ -227,7 +227,7 @@ func TestOverviewCounts(t *testing.T) {
 	// region-norr: 1 compliant, 0 drifted, 1 failed, 0 stale, 1 never, 3 devices.
 	for _, want := range []string{
 		`state=compliant">1<`, `state=failed">1<`, `state=never">1<`, `<td class="num">3</td>`,
-		"fedcba987654", "refused",
+		"fedcba987654", "refused", "packages/vlc.yaml:12:7",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
@@ -268,6 +268,11 @@ func TestFleetFilters(t *testing.T) {
 			}
 		})
 	}
+	t.Run("too short a search", func(t *testing.T) {
+		if code, _ := get(t, h, "/fleet?q=no"); code != http.StatusBadRequest {
+			t.Errorf("q=no: %d, want 400", code)
+		}
+	})
 	t.Run("unknown state", func(t *testing.T) {
 		if code, _ := get(t, h, "/fleet?state=burning"); code != http.StatusBadRequest {
 			t.Errorf("state=burning: %d, want 400", code)
