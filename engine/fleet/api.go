@@ -127,6 +127,11 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 		s.busy(w, "the server holds as many distinct device classes (member, labels, hardware, OS) as it may")
 		return
 	}
+	if again {
+		// Replacing a credential: not at once with a rotation or revocation of it.
+		s.credMu.Lock()
+		defer s.credMu.Unlock()
+	}
 	id := k.String()
 	e := store.Enrollment{ID: id, Member: member, CredentialHash: hash[:], Facts: req.Facts, At: s.opt.Now().UTC(), Remote: remoteHost(r),
 		Token: tok.ID, Replaces: again}

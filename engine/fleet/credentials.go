@@ -151,6 +151,9 @@ func (s *Service) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
+	// One credential change at a time, so that memory and store agree on which is current.
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
 	cur, ok := s.ix.credential(k)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such device")
@@ -182,6 +185,8 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
+	s.credMu.Lock()
+	defer s.credMu.Unlock()
 	c := store.CredentialChange{DeviceID: k.String(), At: s.opt.Now().UTC(), Hash: store.RevokedHash, Revoked: true}
 	if err := s.b.Credential(r.Context(), c); err != nil {
 		s.writeFailed(w, r, "revoke credential", err)

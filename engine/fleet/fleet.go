@@ -154,6 +154,8 @@ type Service struct {
 	admin secret
 	limit limit
 	gate  enrollGate
+	// credMu serialises rotations and revocations.
+	credMu sync.Mutex
 	// credSync is when syncCredentials last read the store; Run's alone.
 	credSync time.Time
 

@@ -1,8 +1,10 @@
 package fleet
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestCheckText(t *testing.T) {
@@ -37,6 +39,37 @@ func FuzzCheckText(f *testing.F) {
 	f.Add([]byte(`{"facts":{"hostname":"pc\u0000"}}`))
 	f.Add([]byte("{\"a\":[\"\xff\"]}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		checkText(b) // must not panic
+		err := checkText(b)
+		if err != nil || !json.Valid(b) {
+			return
+		}
+		// What passes holds no NUL and no invalid UTF-8, keys included.
+		if !utf8.Valid(b) {
+			t.Fatalf("invalid UTF-8 passed: %q", b)
+		}
+		var v any
+		if json.Unmarshal(b, &v) == nil && hasNUL(v) {
+			t.Fatalf("a NUL byte passed: %q", b)
+		}
 	})
+}
+
+func hasNUL(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return strings.IndexByte(x, 0) >= 0
+	case []any:
+		for _, e := range x {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if strings.IndexByte(k, 0) >= 0 || hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -167,6 +167,29 @@ func (c *Client) Enroll(ctx context.Context, token string, req desired.EnrollReq
 	return out, nil
 }
 
+// RotateCredential trades the device's credential for a new one. The server keeps accepting
+// the old one until the new one is first used, or for a short grace, so a device that loses
+// the answer can ask again; the caller stores the new one before using it.
+func (c *Client) RotateCredential(ctx context.Context, deviceID, credential string) (desired.CredentialResponse, error) {
+	const op = "rotate credential"
+	var out desired.CredentialResponse
+	resp, err := c.do(ctx, op, http.MethodPost, "/api/v1/devices/"+url.PathEscape(deviceID)+"/credential", credential, nil, nil)
+	if err != nil {
+		return out, err
+	}
+	defer closeBody(resp)
+	if resp.StatusCode != http.StatusOK {
+		return out, statusError(op, resp)
+	}
+	if err := decode(resp, &out); err != nil {
+		return out, fmt.Errorf("%s: %w", op, err)
+	}
+	if out.DeviceID != deviceID || out.Credential == "" {
+		return out, fmt.Errorf("%s: response has another deviceId or no credential", op)
+	}
+	return out, nil
+}
+
 // Fetched is the answer to a desired-state request.
 type Fetched struct {
 	// NotModified is true when the server answered 304: the state with the hash sent is current.
