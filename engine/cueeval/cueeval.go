@@ -188,12 +188,15 @@ func (e *Evaluator) EvalCUE(file string, src []byte) ([]*catalog.Document, []fin
 	return docs, fnd, nil
 }
 
-// childEnv is the child's environment: this process's, without Go runtime settings that could
-// lift the child's limits.
+// childEnv is the child's environment: this process's, without samverk's own settings (secrets
+// among them: the child needs none) and without Go runtime settings that could lift its limits.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SAMVERK_") {
+			continue
+		}
 		switch k {
 		case "GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS", "GOTRACEBACK":
 			continue
