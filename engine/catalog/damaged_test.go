@@ -1,6 +1,8 @@
 package catalog_test
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,6 +82,12 @@ func TestDamagedCommitIsFindings(t *testing.T) {
 	snap, err := gitfs.Snapshot(repo, plumbing.NewHash(head))
 	if err != nil {
 		t.Fatalf("snapshot of a damaged commit: %v", err)
+	}
+	if _, err := fs.ReadDir(snap, "packages"); !errors.Is(err, gitfs.ErrDamaged) {
+		t.Errorf("listing a directory whose tree is missing: %v, want gitfs.ErrDamaged", err)
+	}
+	if _, err := fs.ReadDir(snap, "os"); err != nil {
+		t.Errorf("listing an intact directory of a damaged snapshot: %v", err)
 	}
 	res, err := catalog.Load(snap, catalog.Options{})
 	if err != nil {

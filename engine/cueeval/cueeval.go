@@ -28,9 +28,13 @@ const exitOverOutput = 3
 
 // Options bound one evaluation. The zero value is a working default.
 type Options struct {
-	// Command is the program and leading arguments that run RunChild (default: this
-	// executable and ChildCommand).
+	// Command is the child's argv up to its own flags: the name it runs as and the arguments
+	// that make it run RunChild (default: this process's own name and ChildCommand).
 	Command []string
+	// Path is the program to run (default: with Command unset, this very executable, as
+	// /proc/self/exe on Linux, so that a binary replaced by an upgrade while samverk runs does
+	// not answer in another version's words; with Command set, Command[0]).
+	Path string
 	// Memory is how much the child may allocate beyond what it has when it starts (default
 	// 384 MiB). On Linux it is a hard limit (RLIMIT_AS); elsewhere the Go runtime's soft one.
 	Memory int64
@@ -48,11 +52,17 @@ type Options struct {
 
 func (o Options) withDefaults() (Options, error) {
 	if len(o.Command) == 0 {
-		exe, err := os.Executable()
-		if err != nil {
-			return o, fmt.Errorf("cueeval: find the samverk executable: %w", err)
+		o.Command = []string{os.Args[0], ChildCommand}
+		if o.Path == "" {
+			p, err := selfExe()
+			if err != nil {
+				return o, fmt.Errorf("cueeval: find the samverk executable: %w", err)
+			}
+			o.Path = p
 		}
-		o.Command = []string{exe, ChildCommand}
+	}
+	if o.Path == "" {
+		o.Path = o.Command[0]
 	}
 	if o.Memory <= 0 {
 		o.Memory = 384 << 20
@@ -98,7 +108,8 @@ func (e *Evaluator) EvalCUE(file string, src []byte) ([]*catalog.Document, []fin
 		"-memory", strconv.FormatInt(o.Memory, 10),
 		"-cpu", strconv.Itoa(int(o.CPU/time.Second)),
 		"-max-output", strconv.FormatInt(o.MaxOutput, 10))
-	cmd := exec.Command(o.Command[0], args...)
+	cmd := exec.Command(o.Path, args...)
+	cmd.Args[0] = o.Command[0]
 	cmd.Stdin = bytes.NewReader(src)
 	cmd.Env = childEnv()
 	cmd.SysProcAttr = sysProcAttr()
@@ -111,7 +122,7 @@ func (e *Evaluator) EvalCUE(file string, src []byte) ([]*catalog.Document, []fin
 		return nil, nil, fmt.Errorf("cueeval: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, nil, fmt.Errorf("cueeval: start %s: %w", o.Command[0], err)
+		return nil, nil, fmt.Errorf("cueeval: start %s: %w", o.Path, err)
 	}
 
 	var timedOut, overOutput bool
@@ -177,12 +188,15 @@ func (e *Evaluator) EvalCUE(file string, src []byte) ([]*catalog.Document, []fin
 	return docs, fnd, nil
 }
 
-// childEnv is the child's environment: this process's, without Go runtime settings that could
-// lift the child's limits.
+// childEnv is the child's environment: this process's, without samverk's own settings (secrets
+// among them: the child needs none) and without Go runtime settings that could lift its limits.
 func childEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "SAMVERK_") {
+			continue
+		}
 		switch k {
 		case "GOGC", "GOMEMLIMIT", "GODEBUG", "GOMAXPROCS", "GOTRACEBACK":
 			continue

@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 
 func newEvaluator(t *testing.T, opt Options) *Evaluator {
 	t.Helper()
-	opt.Command = []string{os.Args[0], ChildCommand}
+	// The defaults: this very binary, as its own name.
 	e, err := New(opt)
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestChildThatCannotStart(t *testing.T) {
 // BenchmarkEvalCUE is what the budget costs a small file: a child process per file against
 // evaluating it in process.
 func BenchmarkEvalCUE(b *testing.B) {
-	e, err := New(Options{Command: []string{os.Args[0], ChildCommand}})
+	e, err := New(Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

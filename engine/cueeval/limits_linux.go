@@ -44,6 +44,15 @@ func mappedBytes() (int64, error) {
 	return pages * int64(os.Getpagesize()), nil
 }
 
+// selfExe is the running executable itself, even if its file has been replaced since.
+func selfExe() (string, error) {
+	const self = "/proc/self/exe"
+	if _, err := os.Stat(self); err != nil {
+		return os.Executable()
+	}
+	return self, nil
+}
+
 // sysProcAttr kills the child when its parent dies.
 func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -3,6 +3,7 @@
 package cueeval
 
 import (
+	"os"
 	"os/exec"
 	"syscall"
 	"time"
@@ -11,6 +12,8 @@ import (
 // limit has no hard limits to set outside Linux: the child relies on the Go runtime's soft
 // memory limit and on the parent's wall-time deadline.
 func limit(memory int64, cpu time.Duration) error { return nil }
+
+func selfExe() (string, error) { return os.Executable() }
 
 func sysProcAttr() *syscall.SysProcAttr { return nil }
 

@@ -201,7 +201,7 @@ func New(opt Options) (*Reconciler, error) {
 			Outcome: OutcomeRefused, Reason: ReasonCrashed,
 			Message: fmt.Sprintf("samverk stopped while checking commit %s (started %s) and never finished; "+
 				"the commit is refused so that it cannot stop samverk again: push a newer commit, "+
-				"or run 'samverk reconcile --force' to check it once more", fmtRev(c.Revision), c.Started.UTC().Format(time.RFC3339)),
+				"or run 'samverk reconcile' to check it once more", fmtRev(c.Revision), c.Started.UTC().Format(time.RFC3339)),
 		}
 		r.st.lastAttempt, r.st.crashed = &rec, &rec
 		r.st.history = []Attempt{rec}
@@ -319,12 +319,27 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		failures = 0
 		if cur != nil {
-			if cur.a.revision == a.revision {
-				continue // that commit is already being checked
+			// An attempt that has recorded its end but not yet reported it here is done: a
+			// trigger that comes in between must not be taken for one about a running check.
+			select {
+			case <-done:
+				cur = nil
+			default:
 			}
-			// A newer commit supersedes the one in progress.
-			cur.cancel(errSuperseded)
-			<-done
+		}
+		if cur != nil {
+			switch {
+			case cur.a.revision == a.revision && !t.force:
+				continue // that commit is already being checked
+			case cur.a.revision == a.revision:
+				// Forced: check it again once the running check, which may have read the
+				// commit before what the force is for, has ended.
+				<-done
+			default:
+				// A newer commit supersedes the one in progress.
+				cur.cancel(errSuperseded)
+				<-done
+			}
 			cur = nil
 		}
 		if skip := r.unchanged(a, t.force); skip {
