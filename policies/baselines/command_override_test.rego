@@ -47,3 +47,17 @@ test_shared_baselines_may_override if {
 	other := json.patch(shared, [{"op": "replace", "path": "/metadata/name", "value": "other"}, {"op": "add", "path": "/spec/extends", "value": ["windows-base"]}])
 	count(rule.deny) == 0 with input as testing.mock([shared, other])
 }
+
+test_command_shadowing_shared_guidance if {
+	ref := {"source": "CIS", "item": "1.1.4"}
+	shared_ref := json.patch(shared, [{"op": "add", "path": "/spec/settings/0/references", "value": [ref]}])
+	cmd := object.union(secpol, {"id": "my-password-length", "references": [{"source": "MSB", "item": "x"}, ref]})
+	[f] := [f | some f in rule.deny] with input as testing.mock([shared_ref, member(["windows-base"], [cmd])])
+	contains(f.msg, "implements CIS 1.1.4")
+	f.path == ["spec", "settings", 0, "id"]
+	overriding := object.union(cmd, {"id": "minimum-password-length"})
+	[g] := [g | some g in rule.deny] with input as testing.mock([shared_ref, member(["windows-base"], [overriding])])
+	contains(g.msg, "overrides")
+	other := object.union(cmd, {"references": [{"source": "CIS", "item": "1.1.5"}]})
+	count(rule.deny) == 0 with input as testing.mock([shared_ref, member(["windows-base"], [other])])
+}
