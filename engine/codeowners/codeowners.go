@@ -35,7 +35,7 @@ type Options struct {
 // Write writes CODEOWNERS lines for cat. Ownership follows the path, never a document's word
 // about itself: members/<m>/ belongs to member m, whatever its documents say; a shared file
 // (outside members/) belongs to the owners its documents name, or to Fallback; and the
-// strategy group owns StrategyDirs.
+// strategy group owns StrategyDirs and every file with a shared Waiver.
 func Write(w io.Writer, cat *catalog.Catalog, opt Options) error {
 	if opt.Handle == "" {
 		opt.Handle = "@{owner}"
@@ -58,8 +58,16 @@ func Write(w io.Writer, cat *catalog.Catalog, opt Options) error {
 			files = append(files, d.File)
 			owners[d.File] = nil
 		}
-		if d.Owner != "" && !slices.Contains(owners[d.File], d.Owner) {
-			owners[d.File] = append(owners[d.File], d.Owner)
+		h := ""
+		switch {
+		case d.Kind == catalog.KindWaiver && opt.Strategy != "":
+			// A shared waiver is the strategy group's to grant, whoever it names as owner.
+			h = opt.Strategy
+		case d.Owner != "":
+			h = handle(d.Owner)
+		}
+		if h != "" && !slices.Contains(owners[d.File], h) {
+			owners[d.File] = append(owners[d.File], h)
 		}
 	}
 	slices.Sort(files)
@@ -67,10 +75,7 @@ func Write(w io.Writer, cat *catalog.Catalog, opt Options) error {
 		return err
 	}
 	for _, f := range files {
-		var handles []string
-		for _, o := range owners[f] {
-			handles = append(handles, handle(o))
-		}
+		handles := owners[f]
 		if len(handles) == 0 {
 			if opt.Fallback == "" {
 				continue

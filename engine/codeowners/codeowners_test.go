@@ -34,6 +34,10 @@ metadata: {name: pilot, namespace: region-norr}
 kind: Baseline
 metadata: {name: root, namespace: region-norr, owner: region-norr}
 `)
+	add("waivers/norr.yaml", `apiVersion: samverk.io/v1
+kind: Waiver
+metadata: {name: norr-commands, owner: region-norr}
+`)
 	add("os/windows.yaml", `apiVersion: samverk.io/v1
 kind: OSRelease
 metadata: {name: w11}
@@ -49,6 +53,7 @@ metadata: {name: w11}
 			opt:  Options{Handle: "@eklient/{owner}", Prefix: "catalog", Fallback: "@eklient/forvaltning", Strategy: "@eklient/strategigruppen"},
 			want: `/catalog/os/windows.yaml @eklient/forvaltning
 /catalog/packages/firefox.yaml @eklient/kommun-vasterby @eklient/region-norr
+/catalog/waivers/norr.yaml @eklient/strategigruppen
 /catalog/members/kommun-vasterby/ @eklient/kommun-vasterby
 /catalog/members/region-norr/ @eklient/region-norr
 /policies/ @eklient/strategigruppen
@@ -59,6 +64,7 @@ metadata: {name: w11}
 			name: "defaults",
 			opt:  Options{},
 			want: `/packages/firefox.yaml @kommun-vasterby @region-norr
+/waivers/norr.yaml @region-norr
 /members/kommun-vasterby/ @kommun-vasterby
 /members/region-norr/ @region-norr
 `,

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/policy"
 	"samverk.io/samverk/engine/report"
 	"samverk.io/samverk/engine/validate"
 )
@@ -268,6 +269,75 @@ spec:
       type: registry
       target: HKLM\SYSTEM\Policies\PlantedPasswordLength
       value: 8 #!`},
+	// N2 bypass (a): the value claims compliance while the check cannot fail.
+	{"SV-BL-004", `kind: Baseline
+metadata:
+  name: planted-secpol
+spec:
+  osReleases: [windows-11-24h2]
+  settings:
+    - id: planted-password-length
+      type: command
+      target: Account policy MinimumPasswordLength
+      value: 14
+      check: exit 0 #!
+      set: net accounts /minpwlen:4`},
+	{"SV-BL-005", `kind: Baseline
+metadata:
+  name: planted-shared-secpol
+spec:
+  osReleases: [windows-11-24h2]
+  settings:
+    - id: planted-password-length
+      type: command
+      target: Account policy MinimumPasswordLength
+      value: 14
+      enforce: at-least
+      check: if (Get-PlantedLength -ge 14) { exit 0 } else { exit 1 }
+      set: net accounts /minpwlen:14
+---
+kind: Baseline
+metadata:
+  name: planted-lab-secpol
+  namespace: region-norr
+  owner: region-norr
+spec:
+  osReleases: [windows-11-24h2]
+  extends: [planted-shared-secpol]
+  settings:
+    - id: planted-password-length #!
+      type: command
+      target: Account policy MinimumPasswordLength
+      value: 16
+      enforce: at-least
+      check: if (Get-PlantedLength -ge 16) { exit 0 } else { exit 1 }
+      set: net accounts /minpwlen:4`},
+	// N2 bypass (b): a new id writing a weaker value to a shared setting's registry value.
+	{"SV-BL-006", `kind: Baseline
+metadata:
+  name: planted-shared-lock
+spec:
+  osReleases: [windows-11-24h2]
+  settings:
+    - id: planted-inactivity-limit
+      type: registry
+      target: HKLM\SOFTWARE\Policies\Planted\InactivityTimeoutSecs
+      value: 900
+      enforce: at-most
+---
+kind: Baseline
+metadata:
+  name: planted-lab-lock
+  namespace: region-norr
+  owner: region-norr
+spec:
+  osReleases: [windows-11-24h2]
+  extends: [planted-shared-lock]
+  settings:
+    - id: planted-no-lock
+      type: registry
+      target: HKLM\SOFTWARE\Policies\Planted\InactivityTimeoutSecs #!
+      value: 99999`},
 	{"SV-BL-003", `kind: Baseline
 metadata:
   name: planted-edge
@@ -758,5 +828,66 @@ func TestPlantedSARIFAndJUnit(t *testing.T) {
 	}
 	if !failed {
 		t.Errorf("JUnit has no failing SV-SVC-001 case:\n%s", junit.String())
+	}
+}
+
+// TestSharedOnlyWaiver: SV-BL-005 (custom.waivers: shared) is exempted only by a shared waiver.
+// A member cannot approve its own scripts in place of the consortium's: its waiver, in its own
+// folder, exempts nothing and is itself a finding.
+func TestSharedOnlyWaiver(t *testing.T) {
+	pol := bundled(t)
+	p := plantedDocs[slices.IndexFunc(plantedDocs, func(p planted) bool { return p.rule == "SV-BL-005" })]
+	waiver := func(ns string) string {
+		md := "metadata:\n  name: planted-secpol-waiver\n"
+		if ns != "" {
+			md += "  namespace: " + ns + "\n  owner: " + ns + "\n"
+		}
+		return "apiVersion: samverk.io/v1\nkind: Waiver\n" + md + `spec:
+  policy: SV-BL-005
+  targets:
+    - {kind: Baseline, name: planted-lab-secpol, namespace: region-norr}
+  reason: The member approves its own password scripts.
+  approvedBy: region-norr CISO
+  expires: 2027-01-01
+`
+	}
+	tests := []struct {
+		name, file, ns string
+		waived         bool
+	}{
+		{"member waiver", "members/region-norr/waiver.yaml", "region-norr", false},
+		{"shared waiver", "waivers/planted.yaml", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, "testdata/catalog", dir)
+			writePlanted(t, dir, p.doc)
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, tt.file)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, tt.file), []byte(waiver(tt.ns)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			res, err := validate.Dir(context.Background(), dir, validate.Options{Policies: pol, Now: func() time.Time { return clock }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var rule, scope *finding.Finding
+			for i, f := range res.Report.Findings {
+				switch f.Rule {
+				case "SV-BL-005":
+					rule = &res.Report.Findings[i]
+				case policy.RuleWaiverScope:
+					scope = &res.Report.Findings[i]
+				}
+			}
+			if rule == nil || (rule.WaivedBy != nil) != tt.waived || res.Report.Passed != tt.waived {
+				t.Fatalf("SV-BL-005 = %v, passed %v; want waived %v:\n%s", rule, res.Report.Passed, tt.waived, join(res.Report.Findings))
+			}
+			if !tt.waived && (scope == nil || scope.File != tt.file || !strings.Contains(scope.Message, "only be waived by a shared waiver")) {
+				t.Errorf("%s = %v, want the member waiver refused", policy.RuleWaiverScope, scope)
+			}
+		})
 	}
 }

@@ -53,6 +53,9 @@ type policyRule struct {
 	finding.Rule
 	pkg  ast.Ref // data.samverk.policies.x
 	file string  // display name of the file with the package METADATA
+	// sharedWaivers (METADATA custom.waivers: shared) says only a shared waiver, granted by
+	// the strategy group, exempts from the rule: a member cannot waive it for itself.
+	sharedWaivers bool
 }
 
 // Set is a compiled policy set. It is safe for concurrent use; Evaluate may be called any
@@ -253,7 +256,11 @@ func readRules(modules map[string]*ast.Module, prefix string) ([]policyRule, Err
 		id, _ := p.annot.Custom["id"].(string)
 		sev, _ := p.annot.Custom["severity"].(string)
 		principle, _ := p.annot.Custom["principle"].(string)
+		waivers, hasWaivers := p.annot.Custom["waivers"].(string)
 		switch {
+		case hasWaivers && waivers != "shared" || !hasWaivers && p.annot.Custom["waivers"] != nil:
+			at(p.annot.Location, "package %s: METADATA custom.waivers must be \"shared\" (only shared waivers count) or absent", key)
+			continue
 		case id == "":
 			at(p.annot.Location, "package %s: METADATA custom.id is missing (a stable id such as SV-PKG-001)", key)
 			continue
@@ -284,8 +291,9 @@ func readRules(modules map[string]*ast.Module, prefix string) ([]policyRule, Err
 				ID: id, Title: strings.TrimSpace(p.annot.Title), Description: strings.TrimSpace(p.annot.Description),
 				Severity: finding.Severity(sev), Principle: principle,
 			},
-			pkg:  p.path,
-			file: displayName(prefix, p.annot.Location.File),
+			pkg:           p.path,
+			file:          displayName(prefix, p.annot.Location.File),
+			sharedWaivers: waivers == "shared",
 		})
 	}
 	slices.SortFunc(rules, func(a, b policyRule) int { return strings.Compare(a.ID, b.ID) })

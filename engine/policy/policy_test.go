@@ -258,6 +258,9 @@ func TestLoadErrors(t *testing.T) {
 		{"waiver ids are reserved", map[string]string{
 			"a.rego": fmt.Sprintf(meta, "SV-WAIVER-009", "deny") + "package a\n\ndeny contains \"x\" if input.x\n",
 		}, []string{"built-in waiver checks"}},
+		{"waivers other than shared", map[string]string{
+			"a.rego": fmt.Sprintf(meta, "SV-A-001", "deny") + "#   waivers: member\npackage a\n\ndeny contains \"x\" if input.x\n",
+		}, []string{"a.rego:1:1: package data.a: METADATA custom.waivers must be \"shared\""}},
 		{"wall clock is not available", map[string]string{
 			"a.rego": fmt.Sprintf(meta, "SV-A-001", "deny") + "package a\n\ndeny contains \"x\" if time.now_ns() > 0\n",
 		}, []string{"a.rego:8:", "time.now_ns"}},

@@ -37,8 +37,9 @@ var waiverRules = []finding.Rule{
 		Description: "A waiver target that no finding of the waived policy matches (the document complies, or the policy id is " +
 			"wrong) exempts nothing; remove the target so that waivers stay an honest list of exceptions."},
 	{ID: RuleWaiverScope, Title: "Member waiver reaches outside its namespace", Severity: finding.Deny, Principle: principleG2,
-		Description: "A waiver in a member's namespace may only exempt that member's own documents. Waivers for shared " +
-			"documents or other members' documents are shared waivers, granted by the strategy group."},
+		Description: "A waiver in a member's namespace may only exempt that member's own documents, and only from rules " +
+			"a member may waive. Waivers for shared documents or other members' documents, and waivers of rules marked " +
+			"custom.waivers: shared, are shared waivers, granted by the strategy group."},
 }
 
 type waiverTarget struct {
@@ -77,7 +78,14 @@ func applyWaivers(cat *catalog.Catalog, findings []finding.Finding, rules map[st
 			out = append(out, w.Finding(RuleWaiverExpiring, finding.Warn, expiresPath,
 				"waiver of %s expires on %s, in %d days", spec.Policy, spec.Expires, int(math.Ceil(left.Hours()/24))))
 		}
-		if _, ok := rules[spec.Policy]; !ok {
+		rule, ok := rules[spec.Policy]
+		if ok && rule.sharedWaivers && w.Namespace != "" {
+			out = append(out, w.Finding(RuleWaiverScope, finding.Deny, catalog.Path{"spec", "policy"},
+				"%s can only be waived by a shared waiver, granted by the strategy group: a waiver in namespace %s exempts nothing from it",
+				spec.Policy, w.Namespace))
+			continue
+		}
+		if !ok {
 			msg := fmt.Sprintf("no loaded policy has id %q, so the waiver exempts nothing", spec.Policy)
 			if _, builtin := finding.Builtin(spec.Policy); builtin {
 				msg = fmt.Sprintf("%s is a built-in check, not a policy: built-in checks cannot be waived", spec.Policy)

@@ -37,6 +37,8 @@ type checker struct {
 	sharedNames map[string]map[string]bool
 	// retiredVia memoises, by service, the delivered products whose every version is retired.
 	retiredVia map[string][]string
+	// teams are the consortium teams Members name in spec.teams; an owner may be one.
+	teams map[string]bool
 	// names caches candidate names for suggestions, by kind and namespace.
 	names map[[2]string][]string
 	// Edges of the graphs that must be acyclic, collected while references are checked.
@@ -55,6 +57,15 @@ func newChecker(cat *catalog.Catalog) *checker {
 			}
 		}
 		c.sharedNames[kind] = set
+	}
+	c.teams = map[string]bool{}
+	for _, m := range cat.OfKind(catalog.KindMember) {
+		list, _ := m.Spec()["teams"].([]any)
+		for _, t := range list {
+			if name, ok := t.(string); ok {
+				c.teams[name] = true
+			}
+		}
 	}
 	for _, d := range cat.OfKind(catalog.KindPackage) {
 		spec := d.Spec()
@@ -78,7 +89,7 @@ func newChecker(cat *catalog.Catalog) *checker {
 func (c *checker) add(f finding.Finding) { c.out = append(c.out, f) }
 
 func (c *checker) document(d *catalog.Document) {
-	if d.Owner != "" && !c.exists(catalog.KindMember, d.Owner) {
+	if d.Owner != "" && !c.exists(catalog.KindMember, d.Owner) && !c.teams[d.Owner] {
 		c.dangling(d, catalog.Path{"metadata", "owner"}, catalog.KindMember, "", d.Owner)
 	}
 	if d.Namespace != "" && !c.exists(catalog.KindMember, d.Namespace) {

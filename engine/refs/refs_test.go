@@ -384,3 +384,30 @@ spec: {targets: [{kind: Nonsense, name: x}, {kind: Package}, {kind: [Package], n
 		})
 	}
 }
+
+// TestOwnerMayBeATeam: metadata.owner names a Member or a consortium team a Member lists in
+// spec.teams; anything else is dangling.
+func TestOwnerMayBeATeam(t *testing.T) {
+	cat := parse(t, `apiVersion: samverk.io/v1
+kind: Member
+metadata: {name: kommun-team}
+spec: {teams: [paketeringsgruppen]}
+---
+apiVersion: samverk.io/v1
+kind: OSRelease
+metadata: {name: team-owned, owner: paketeringsgruppen}
+---
+apiVersion: samverk.io/v1
+kind: OSRelease
+metadata: {name: nobody-owned, owner: nobody-team}
+`)
+	var got []string
+	for _, f := range Check(cat) {
+		if f.Path == "metadata.owner" {
+			got = append(got, f.String())
+		}
+	}
+	if len(got) != 1 || !strings.Contains(got[0], `Member "nobody-team" does not exist`) {
+		t.Errorf("owner findings = %v, want one about nobody-team", got)
+	}
+}

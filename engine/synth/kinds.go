@@ -752,7 +752,9 @@ func (g *gen) baselines(n int) {
 
 // memberChoices are the settings a member baseline b may write: its own additions, which no
 // shared baseline it extends sets, and overrides of shared settings that only tighten them
-// (SV-BL-002: a member never weakens a shared setting).
+// (SV-BL-002: a member never weakens a shared setting). Command settings are left to the
+// shared baselines: a member's script in place of the consortium's needs a shared waiver
+// (SV-BL-005), which the generator does not grant.
 func memberChoices(b *baseline, pool []settingT) []choice {
 	inherited := map[string][]any{}
 	for _, e := range b.closure() {
@@ -765,6 +767,9 @@ func memberChoices(b *baseline, pool []settingT) []choice {
 	}
 	var out []choice
 	for _, t := range pool {
+		if t.typ == "command" {
+			continue
+		}
 		values, ok := inherited[t.id]
 		if !ok {
 			out = append(out, choice{t, t.value})

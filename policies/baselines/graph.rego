@@ -36,3 +36,21 @@ os_edges := {os: {k: [t | some t in targets; os in input.inventory.Baseline[t].s
 	some b in input.inventory.Baseline
 	some os in b.spec.osReleases
 }
+
+# group_keys maps each device group's key to the keys of every baseline it applies, what they
+# extend included.
+group_keys := {lib.key(g): {k |
+	some name in object.get(g.spec, "baselines", [])
+	r := lib.resolve("Baseline", lib.namespace(g), name)
+	some k in closure(r)
+} |
+	some g in input.inventory.DeviceGroup
+}
+
+# together maps each member baseline's key to the keys of the baselines whose settings reach a
+# device beside its own: those it extends, and those its device groups apply with it.
+together := {k: union({closure(b), beside}) |
+	some k, b in input.inventory.Baseline
+	lib.namespace(b) != ""
+	beside := union({ks | some ks in group_keys; k in ks})
+}
