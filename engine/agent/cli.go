@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"samverk.io/samverk/engine/agent/facts"
+	"samverk.io/samverk/engine/version"
 )
 
 // ServiceName is the agent's name as a Windows service.
@@ -64,9 +65,6 @@ Exit codes: 0 success, 1 a resource failed (with --once) or the agent could not 
 Flags:
 `
 
-// Version is the agent's version, set at build time with -ldflags "-X ...agent.Version=...".
-var Version = "dev"
-
 // Main is the agent's command line. It returns the process exit code.
 func Main(args []string) int {
 	return run(args, os.Stdout, os.Stderr)
@@ -87,8 +85,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdInstall(args, stdout, stderr)
 	case "uninstall":
 		err = cmdUninstall(args, stdout, stderr)
-	case "version":
-		_, err = fmt.Fprintf(stdout, "samverk-agent %s %s/%s\n", Version, runtime.GOOS, runtime.GOARCH)
+	case "version", "--version":
+		_, err = fmt.Fprintln(stdout, "samverk-agent", version.Get())
 	case "help":
 		newFlags(stderr).fs.Usage()
 	default:
@@ -242,7 +240,7 @@ func runAgent(ctx context.Context, opts Options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("samverk-agent starting", "version", Version, "server", opts.Server, "stateDir", opts.StateDir,
+	log.Info("samverk-agent starting", "version", version.Get().String(), "server", opts.Server, "stateDir", opts.StateDir,
 		"once", opts.Once, "noop", opts.Noop, "root", opts.Root, "interval", opts.Interval.String(), "splay", opts.Splay.String())
 	return a.Run(ctx)
 }

@@ -2,8 +2,10 @@ package agent
 
 import (
 	"bytes"
+	"debug/buildinfo"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,49 +138,97 @@ func TestFactsCommand(t *testing.T) {
 	}
 }
 
-// The agent must stay small: none of the daemon's heavy dependencies may reach it.
-func TestAgentDependencies(t *testing.T) {
+// agentBinaries builds samverk-agent for Linux and Windows once per test run, both at once, for
+// every test that needs the binaries. They are built without -trimpath, so the compiled
+// packages are the ones `go vet` (and GOOS=windows go vet) already left in the build cache, and
+// only linking is left to do.
+var agentBinaries = sync.OnceValues(func() (map[string]string, error) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go tool not in PATH")
+		return nil, errNoGo
 	}
+	dir, err := os.MkdirTemp("", "samverk-agent-bin-")
+	if err != nil {
+		return nil, err
+	}
+	binDir = dir
+	goos := []string{"linux", "windows"}
+	out := map[string]string{}
+	errs := make([]error, len(goos))
+	var wg sync.WaitGroup
+	for i, g := range goos {
+		bin := filepath.Join(dir, "samverk-agent-"+g)
+		out[g] = bin
+		wg.Go(func() {
+			cmd := exec.Command(goBin, "build", "-ldflags=-s -w", "-o", bin, "samverk.io/samverk/engine/cmd/samverk-agent")
+			cmd.Env = append(os.Environ(), "GOOS="+g, "GOARCH=amd64", "CGO_ENABLED=0")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Errorf("build for %s: %w\n%s", g, err, b)
+			}
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+})
+
+// errNoGo skips the tests that build the agent where there is no go tool.
+var errNoGo = errors.New("go tool not in PATH")
+
+// binDir is where agentBinaries built; TestMain removes it.
+var binDir string
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// builtAgents returns the binaries by GOOS, or skips the test without a go tool.
+func builtAgents(t *testing.T) map[string]string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the agent for Linux and Windows")
+	}
+	bins, err := agentBinaries()
+	if errors.Is(err, errNoGo) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bins
+}
+
+// The agent must stay small: none of the daemon's heavy dependencies may reach it. The
+// binaries' own build information lists every module linked in.
+func TestAgentDependencies(t *testing.T) {
 	banned := []string{"cuelang.org", "open-policy-agent", "go-git", "spf13/cobra"}
-	for _, goos := range []string{"linux", "windows"} {
-		cmd := exec.Command(goBin, "list", "-deps", "samverk.io/samverk/engine/cmd/samverk-agent")
-		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64")
-		out, err := cmd.Output()
+	for goos, bin := range builtAgents(t) {
+		info, err := buildinfo.ReadFile(bin)
 		if err != nil {
-			t.Fatalf("go list (%s): %v", goos, err)
+			t.Fatalf("%s: %v", goos, err)
 		}
-		for _, dep := range strings.Fields(string(out)) {
+		if info.Path != "samverk.io/samverk/engine/cmd/samverk-agent" {
+			t.Fatalf("%s: build information of %q", goos, info.Path)
+		}
+		t.Logf("GOOS=%s: %d modules besides samverk", goos, len(info.Deps))
+		for _, dep := range info.Deps {
 			for _, b := range banned {
-				if strings.Contains(dep, b) {
-					t.Errorf("GOOS=%s: samverk-agent depends on %s", goos, dep)
+				if strings.Contains(dep.Path, b) {
+					t.Errorf("GOOS=%s: samverk-agent links %s", goos, dep.Path)
 				}
 			}
 		}
 	}
 }
 
-// TestAgentBinarySize builds the stripped agent for Linux and Windows and holds it to 15 MB.
+// TestAgentBinarySize holds the stripped agent for Linux and Windows to 15 MB.
 func TestAgentBinarySize(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the agent twice")
-	}
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("go tool not in PATH")
-	}
 	const limit = 15 << 20
-	dir := t.TempDir()
-	for _, goos := range []string{"linux", "windows"} {
-		out := filepath.Join(dir, "samverk-agent-"+goos)
-		cmd := exec.Command(goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out, "samverk.io/samverk/engine/cmd/samverk-agent")
-		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH=amd64", "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build for %s: %v\n%s", goos, err, b)
-		}
-		fi, err := os.Stat(out)
+	for goos, bin := range builtAgents(t) {
+		fi, err := os.Stat(bin)
 		if err != nil {
 			t.Fatal(err)
 		}

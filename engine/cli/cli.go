@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"samverk.io/samverk/engine/cueeval"
+	"samverk.io/samverk/engine/version"
 )
 
 // Exit codes shared by every command.
@@ -83,7 +84,9 @@ func newRootCmd() *cobra.Command {
 and runs as a daemon that follows the catalog's Git repository and serves each PC its desired state.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Get().String(),
 	}
+	root.SetVersionTemplate("samverk {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%w\nRun '%s --help' for usage.", err, c.CommandPath())}
 	})
@@ -108,6 +111,7 @@ var commands = []func() *cobra.Command{
 	newResumeCmd,
 	newDevicesCmd,
 	newPlanCmd,
+	newVersionCmd,
 }
 
 // usageError marks an error as the user's (exit 2).
