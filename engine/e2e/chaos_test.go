@@ -65,8 +65,14 @@ var corruptions = []corruption{
 	{name: "huge file", rule: "load/too-large", apply: func(t *testing.T, h *harness, n int) {
 		writeFile(t, h.inRepo("packages/huge.yaml"), strings.Repeat("# padding to two mebibytes\n", 2<<20/27+1), 0o644)
 	}},
-	{name: "empty tree", gap: "an empty catalog is still valid (issue 10, deliverable 4)", apply: func(t *testing.T, h *harness, n int) {
+	{name: "empty tree", rule: "catalog/no-member", apply: func(t *testing.T, h *harness, n int) {
 		h.git(t, "rm", "-rqf", "--ignore-unmatch", ".")
+	}},
+	{name: "a group in one member's folder claiming another's namespace", rule: "layout/namespace", apply: func(t *testing.T, h *harness, n int) {
+		h.edit(t, "members/e2e-kommun/groups.yaml", "namespace: e2e-kommun", "namespace: region-norr")
+	}},
+	{name: "a member's document owned by another member", rule: "layout/owner", apply: func(t *testing.T, h *harness, n int) {
+		h.edit(t, "members/e2e-kommun/groups.yaml", "owner: e2e-kommun", "owner: region-norr")
 	}},
 	{name: "binary garbage", apply: func(t *testing.T, h *harness, n int) {
 		writeFile(t, h.inRepo("members/e2e-kommun/garbage.yaml"), string(garbage(n, 4096)), 0o644)

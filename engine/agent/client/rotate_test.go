@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"samverk.io/samverk/engine/agent/client"
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
@@ -31,7 +32,7 @@ func TestRotateCredential(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	mux := http.NewServeMux()
-	svc.Register(mux)
+	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{})).MustAdd(svc.Routes()...)
 	srv := httptest.NewTLSServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
