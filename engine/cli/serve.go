@@ -156,7 +156,7 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.oidcRoleMap, "oidc-role-map", "", "file of '<claim value> = <role>@<member or *>' lines (default: values samverk:<member>:<role>)")
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
-	f.DurationVar(&o.consoleCounts, "console-counts-every", 30*time.Second, "how often the console recounts devices by member, state, hardware and setting")
+	f.DurationVar(&o.consoleCounts, "console-counts-every", time.Minute, "how often the console recounts devices by member, state, hardware and setting")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 }
 

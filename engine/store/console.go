@@ -73,7 +73,7 @@ const stateExpr = `CASE WHEN report_at IS NULL THEN 'never' WHEN report_at < %[1
 
 // browseSQL builds the WHERE clause of b; ph returns the placeholder of the nth argument.
 // The stale horizon is always the first argument.
-func browseSQL(b Browse, stale any, ph func(n int) string, like bool) (where string, args []any, err error) {
+func browseSQL(b Browse, stale any, ph func(n int) string, search searchForm) (where string, args []any, err error) {
 	if b.State != "" && !validState(b.State) {
 		return "", nil, fmt.Errorf("list devices: state %q: must be one of %s", b.State, strings.Join(States, ", "))
 	}
@@ -106,19 +106,35 @@ func browseSQL(b Browse, stale any, ph func(n int) string, like bool) (where str
 		w.WriteString(" AND (" + fmt.Sprintf(stateExpr, ph(1)) + ") = " + add(b.State))
 	}
 	if s := b.Search; s != "" {
-		if like {
+		switch search {
+		case searchLike:
 			p := add(escapeLike(s) + "%")
 			w.WriteString(" AND (id LIKE " + p + " OR hostname LIKE " + p + ")")
-		} else {
+		case searchUnion:
 			// The devices the search finds come first, through both indexes; the other
 			// filters then look at those only.
 			lo, hi := add(s), add(s+"\U0010FFFF")
 			w.WriteString(" AND id IN (SELECT id FROM devices WHERE id >= " + lo + " AND id < " + hi +
 				" UNION SELECT id FROM devices WHERE hostname >= " + lo + " AND hostname < " + hi + ")")
+		default:
+			lo, hi := add(s), add(s+"\U0010FFFF")
+			w.WriteString(" AND ((id >= " + lo + " AND id < " + hi + ") OR (hostname >= " + lo + " AND hostname < " + hi + "))")
 		}
 	}
 	return w.String(), args, nil
 }
+
+// searchForm is how a search becomes SQL.
+type searchForm int
+
+const (
+	// searchRange: id or hostname in the prefix's range, tested row by row.
+	searchRange searchForm = iota
+	// searchUnion: the ids the two ranges find, as a subquery.
+	searchUnion
+	// searchLike: LIKE 'prefix%' (PostgreSQL, with text_pattern_ops indexes).
+	searchLike
+)
 
 func validState(s string) bool {
 	for _, v := range States {
@@ -147,19 +163,50 @@ func censusGroupBy() string {
 
 // Browse returns a page of devices, in id order.
 func (s *SQLite) Browse(ctx context.Context, b Browse) (*Page, error) {
-	where, args, err := browseSQL(b, ms64(b.StaleBefore), sqlitePH, false)
+	index, form := sqliteIndexFor(b), searchRange
+	if b.Search != "" {
+		// A search that matches few devices is read through its indexes; one that matches
+		// many (a prefix every hostname of a site shares) walks the devices in id order,
+		// where its matches are dense enough to fill a page soon.
+		broad, err := s.broadSearch(ctx, b.Search)
+		if err != nil {
+			return nil, err
+		}
+		if broad {
+			index = " INDEXED BY sqlite_autoindex_devices_1"
+		} else {
+			form = searchUnion
+		}
+	}
+	where, args, err := browseSQL(b, ms64(b.StaleBefore), sqlitePH, form)
 	if err != nil {
 		return nil, err
 	}
 	limit := browseLimit(b.Limit)
 	args = append(args, limit+1)
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteDeviceCols+`, `+fmt.Sprintf(staleExpr, "?1")+` FROM devices`+sqliteIndexFor(b)+where+
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteDeviceCols+`, `+fmt.Sprintf(staleExpr, "?1")+` FROM devices`+index+where+
 		` ORDER BY id LIMIT `+sqlitePH(len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list devices: %w", err)
 	}
 	defer rows.Close()
 	return collectPage(rows, limit, func() (*Device, error) { return scanSQLiteDevice(rows) })
+}
+
+// broadThreshold is the number of matches past which a search counts as broad.
+var broadThreshold = 2000
+
+// broadSearch reports whether more than broadThreshold devices' ids or hostnames begin with
+// prefix, counting no further than that through the two indexes.
+func (s *SQLite) broadSearch(ctx context.Context, prefix string) (bool, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT count(*) FROM (SELECT 1 FROM devices WHERE hostname >= ?1 AND hostname < ?2 LIMIT ?3))
+		+ (SELECT count(*) FROM (SELECT 1 FROM devices WHERE id >= ?1 AND id < ?2 LIMIT ?3))`,
+		prefix, prefix+"\U0010FFFF", broadThreshold+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("list devices: %w", err)
+	}
+	return n > broadThreshold, nil
 }
 
 // sqliteIndexFor names the index a page of b is read through. SQLite keeps no statistics
@@ -287,7 +334,7 @@ func scanCensus(rows resultRows) ([]Census, error) {
 
 // Browse returns a page of devices, in id order.
 func (s *Postgres) Browse(ctx context.Context, b Browse) (*Page, error) {
-	where, args, err := browseSQL(b, b.StaleBefore, pgPH, true)
+	where, args, err := browseSQL(b, b.StaleBefore, pgPH, searchLike)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,32 @@ func TestBrowse(t *testing.T) {
 					t.Errorf("pages gave %v, want %v", all, want)
 				}
 			})
+			t.Run("a broad search walks the devices in id order", func(t *testing.T) {
+				if kind != "sqlite" {
+					t.Skip("only SQLite reads broad searches otherwise")
+				}
+				defer store.SetBroadThreshold(1)()
+				for _, tt := range []struct {
+					b    store.Browse
+					want []string
+				}{
+					{store.Browse{Search: "pc-"}, []string{"a1", "a2", "a3", "b1", "b2"}},
+					{store.Browse{Search: "pc-", Member: "mb"}, []string{"b1", "b2"}},
+					{store.Browse{Search: "pc-", After: "a3", Limit: 1}, []string{"b1"}},
+				} {
+					p, err := s.Browse(ctx(t), tt.b)
+					if err != nil {
+						t.Fatal(err)
+					}
+					var got []string
+					for _, d := range p.Devices {
+						got = append(got, d.ID)
+					}
+					if !slices.Equal(got, tt.want) {
+						t.Errorf("%+v: got %v, want %v", tt.b, got, tt.want)
+					}
+				}
+			})
 			t.Run("unknown state is an error", func(t *testing.T) {
 				if _, err := s.Browse(ctx(t), store.Browse{State: "broken"}); err == nil {
 					t.Fatal("state broken was accepted")

@@ -82,7 +82,7 @@ type Options struct {
 	// (default 24h, as the fleet service's).
 	StaleAfter time.Duration
 	// CountsMaxAge is how old the fleet-wide counts may be before they are recounted
-	// (default 30s). Pages are served from the last count while a new one runs.
+	// (default 1m). Pages are served from the last count while a new one runs.
 	CountsMaxAge time.Duration
 	// PageSize is the number of devices on a page of the fleet list (default 50).
 	PageSize int
@@ -110,7 +110,7 @@ func New(opt Options) (*Console, error) {
 		opt.StaleAfter = 24 * time.Hour
 	}
 	if opt.CountsMaxAge <= 0 {
-		opt.CountsMaxAge = 30 * time.Second
+		opt.CountsMaxAge = time.Minute
 	}
 	if opt.PageSize <= 0 {
 		opt.PageSize = 50

@@ -1,0 +1,9 @@
+package store
+
+// SetBroadThreshold lowers the number of matches past which a search counts as broad, until
+// the returned func restores it.
+func SetBroadThreshold(n int) (restore func()) {
+	old := broadThreshold
+	broadThreshold = n
+	return func() { broadThreshold = old }
+}
