@@ -273,6 +273,7 @@ var funcs = template.FuncMap{
 	},
 	"join": strings.Join,
 	"inc":  func(i int) int { return i + 1 },
+	"dec":  func(i int) int { return i - 1 },
 	"dash": func(s string) string {
 		if s == "" {
 			return "–"

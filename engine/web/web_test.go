@@ -405,3 +405,49 @@ func TestBaselineCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestCountsAreReusedThenRefreshed checks that the fleet-wide counts are taken once per
+// CountsMaxAge: a device enrolled since shows only once the count is older, and the page that
+// finds the count old is served the old one while a new count runs.
+func TestCountsAreReusedThenRefreshed(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	var mu sync.Mutex
+	clock := now
+	c, err := web.New(web.Options{Daemon: f.d, Devices: f.st, Counts: f.st, States: f.fleet, CountsMaxAge: time.Minute,
+		Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.c = c
+	h := f.handler(consortium)
+	total := func() string {
+		_, body := get(t, h, "/")
+		i := strings.Index(body, "<tfoot>")
+		return body[i : i+strings.Index(body[i:], "</tfoot>")]
+	}
+	before := total()
+	if !strings.Contains(before, `<th class="num">5</th></tr>`) {
+		t.Fatalf("overview total %s, want 5 devices", before)
+	}
+	h6 := sha256.Sum256([]byte("sixth"))
+	if err := f.st.Write(context.Background(), &store.Batch{Enrollments: []store.Enrollment{{ID: devID(6), Member: "region-norr",
+		CredentialHash: h6[:], At: now, Facts: desired.Facts{Hostname: "norr-pc-6"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := total(); got != before {
+		t.Errorf("within a minute the overview counted again: %s", got)
+	}
+	mu.Lock()
+	clock = now.Add(2 * time.Minute)
+	mu.Unlock()
+	if got := total(); got != before {
+		t.Errorf("the page that found the count old waited for a new one: %s", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(total(), `<th class="num">6</th></tr>`) {
+		if time.Now().After(deadline) {
+			t.Fatal("the count was not refreshed in the background")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
