@@ -236,7 +236,9 @@ func (d *daemon) close() {
 func (d *daemon) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run}
+	// SIGHUP reloads the TLS certificate.
+	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
