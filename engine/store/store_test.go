@@ -363,6 +363,23 @@ var storeCases = []storeCase{
 		if want := []string{"m//unmanaged=1", "m/g/compliant=1"}; !slices.Equal(got, want) {
 			t.Errorf("summary %v, want %v", got, want)
 		}
+		// The console counts and lists it as unmanaged too.
+		census, err := s.Census(ctx(t), t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = nil
+		for _, c := range census {
+			got = append(got, fmt.Sprintf("%s/%s/%s=%d", c.Member, c.Group, c.State, c.Devices))
+		}
+		slices.Sort(got)
+		if want := []string{"m//unmanaged=1", "m/g/compliant=1"}; !slices.Equal(got, want) {
+			t.Errorf("census %v, want %v", got, want)
+		}
+		page, err := s.Browse(ctx(t), store.Browse{State: store.Unmanaged, StaleBefore: t0})
+		if err != nil || len(page.Devices) != 1 || page.Devices[0].ID != "lost" {
+			t.Errorf("browse unmanaged: %+v, %v", page, err)
+		}
 	}},
 	{"credentials: rotate, revoke, enroll again", func(t *testing.T, s store.Store) {
 		write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0), enrollment("d2", "m", t0)}})

@@ -19,8 +19,8 @@ import (
 
 // stateCounts counts devices by console state.
 type stateCounts struct {
-	Member                                            string
-	Compliant, Drifted, Failed, Stale, Never, Devices int
+	Member                                                       string
+	Compliant, Drifted, Failed, Stale, Never, Unmanaged, Devices int
 }
 
 func (s *stateCounts) add(state string, n int) {
@@ -34,6 +34,8 @@ func (s *stateCounts) add(state string, n int) {
 		s.Failed += n
 	case store.Never:
 		s.Never += n
+	case store.Unmanaged:
+		s.Unmanaged += n
 	default:
 		s.Stale += n
 	}
@@ -131,7 +133,7 @@ type deviceRow struct {
 
 // consoleState is a device's state as the console counts it.
 func consoleState(d *store.Device) string {
-	if d.LastReport == nil {
+	if d.LastReport == nil && d.Compliance != store.Unmanaged {
 		return store.Never
 	}
 	return d.Compliance
