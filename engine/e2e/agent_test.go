@@ -464,12 +464,18 @@ func (h *harness) startDaemon(t *testing.T) {
 		}
 	})
 
-	eventually(t, 60*time.Second, "the daemon is ready", func() (bool, string) {
+	waitAnswers(t, p, h.server+"/readyz", "the daemon is ready")
+}
+
+// waitAnswers waits until url answers 200, failing at once when the daemon p exits instead.
+func waitAnswers(t *testing.T, p *process, url, what string) {
+	t.Helper()
+	eventually(t, 60*time.Second, what, func() (bool, string) {
 		if p.exited() {
 			b, _ := os.ReadFile(p.log)
 			t.Fatalf("the daemon exited: %v\n%s", p.err, tail(b, 8<<10))
 		}
-		resp, err := http.Get(h.server + "/readyz")
+		resp, err := http.Get(url)
 		if err != nil {
 			return false, err.Error()
 		}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,18 +74,7 @@ func (s *signedDaemon) start(t *testing.T) {
 			t.Logf("log of daemon %d:\n%s", s.n, tail(b, 16<<10))
 		}
 	})
-	eventually(t, 60*time.Second, "the daemon listens", func() (bool, string) {
-		if p.exited() {
-			b, _ := os.ReadFile(p.log)
-			t.Fatalf("the daemon exited: %v\n%s", p.err, tail(b, 8<<10))
-		}
-		resp, err := http.Get(s.server + "/healthz")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	waitAnswers(t, p, s.server+"/healthz", "the daemon listens")
 }
 
 func (s *signedDaemon) status(t *testing.T) daemonStatus {
