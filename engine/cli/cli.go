@@ -22,6 +22,7 @@ const (
 	ExitOK       = 0
 	ExitFindings = 1 // the command ran and found problems (or, for diff, an effect)
 	ExitUsage    = 2 // bad usage, unreadable input, or an internal error
+	ExitDeny     = 3 // diff only: the change adds a deny finding no waiver exempts
 )
 
 // ExitError carries an exit code out of a command. With Silent set, the command has already

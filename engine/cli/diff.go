@@ -30,7 +30,8 @@ upgraded, downgraded and removed, settings changed, OS targets changed and OS up
 With --inventory FILE (a JSON list of {id, member, facts}) or --server URL (a running daemon's
 device list), effects are counted in devices; otherwise in profiles.
 
-Exit status: 0 no effect, 1 an effect, 2 error.`,
+Exit status: 0 no effect, 1 an effect, 2 error, 3 an effect that adds a deny finding no
+waiver exempts (the change would fail samverk validate where base did not).`,
 		Example: `  samverk diff origin/main HEAD --path catalog --output markdown
   samverk diff ../catalog-before ../catalog-after --inventory devices.json`,
 		Args: cobra.ExactArgs(2),
@@ -78,6 +79,9 @@ Exit status: 0 no effect, 1 an effect, 2 error.`,
 			}
 			if err := diff.Write(cmd.OutOrStdout(), output, rep); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if rep.AddsDeny() {
+				return &ExitError{Code: ExitDeny, Silent: true}
 			}
 			if rep.HasEffect() {
 				return findingsExit
