@@ -19,13 +19,15 @@ func newValidateCmd() *cobra.Command {
 		failOn      string
 		policiesDir string
 		noPolicies  bool
+		showWaived  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
 		Short: "Check a catalog: schemas, references and policies, every finding at once",
 		Long: `validate loads every YAML and CUE document under each DIR (default: the current
 directory) and runs the same checks the daemon runs on a new commit: load, schema, references
-and policies. It prints every finding, sorted by file and line.
+and policies. It prints every finding, sorted by file and line; findings a waiver exempts are
+counted per rule unless --show-waived is given (the other formats always list them).
 
 Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 		Example: `  samverk validate catalog
@@ -68,7 +70,12 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 				if len(args) > 1 && output == "text" {
 					fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", dir)
 				}
-				if err := report.Write(cmd.OutOrStdout(), output, res.Report); err != nil {
+				if output == "text" {
+					err = report.Text(cmd.OutOrStdout(), res.Report, report.TextOptions{ShowWaived: showWaived})
+				} else {
+					err = report.Write(cmd.OutOrStdout(), output, res.Report)
+				}
+				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
 				failed = failed || !res.Report.Passed
@@ -84,6 +91,7 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f.StringVar(&failOn, "fail-on", "deny", "lowest severity that fails the run: deny, warn or info")
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
+	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
 	return cmd
 }
 
