@@ -115,6 +115,13 @@ var commands = []func() *cobra.Command{
 	newVersionCmd,
 }
 
+// completeFlag offers values when a shell completes the flag name of cmd, and no file names.
+func completeFlag(cmd *cobra.Command, name string, values ...string) {
+	if err := cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+		panic(err) // the flag is not defined, or has a completion already: a programming error
+	}
+}
+
 // usageError marks an error as the user's (exit 2).
 func usageError(format string, args ...any) error {
 	return &ExitError{Code: ExitUsage, Err: fmt.Errorf(format, args...)}

@@ -113,6 +113,7 @@ token or a member's read token (which sees that member only).`,
 	f.BoolVar(&all, "all", false, "fetch every page")
 	f.BoolVar(&summary, "summary", false, "print device counts per member and group instead")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
 	cmd.AddCommand(newDeviceShowCmd())
 	return cmd
 }
@@ -174,6 +175,7 @@ its latest report with each resource that did not end unchanged (outcome and rea
 	}
 	c.flags(cmd, true)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }
 

@@ -93,6 +93,7 @@ waiver exempts (the change would fail samverk validate where base did not).`,
 	f.StringVar(&repo, "repo", "", "Git repository BASE and HEAD are revisions of (default: directories if both exist, else the current repository)")
 	f.StringVar(&subdir, "path", "", "the catalog's directory inside the repository, e.g. catalog")
 	f.StringVarP(&output, "output", "o", "text", "output format: "+strings.Join(diff.Formats, ", "))
+	completeFlag(cmd, "output", diff.Formats...)
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "compare documents and desired state only")
 	f.StringVar(&inventoryFile, "inventory", "", "device inventory file (JSON) to count effects in devices")

@@ -20,6 +20,7 @@ func newValidateCmd() *cobra.Command {
 		policiesDir string
 		noPolicies  bool
 		showWaived  bool
+		quiet       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
@@ -67,11 +68,11 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
-				if len(args) > 1 && output == "text" {
+				if len(args) > 1 && output == "text" && !quiet {
 					fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", dir)
 				}
 				if output == "text" {
-					err = report.Text(cmd.OutOrStdout(), res.Report, report.TextOptions{ShowWaived: showWaived})
+					err = report.Text(cmd.OutOrStdout(), res.Report, report.TextOptions{ShowWaived: showWaived, Quiet: quiet})
 				} else {
 					err = report.Write(cmd.OutOrStdout(), output, res.Report)
 				}
@@ -89,8 +90,11 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f := cmd.Flags()
 	f.StringVarP(&output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "deny", "lowest severity that fails the run: deny, warn or info")
+	completeFlag(cmd, "output", report.Formats...)
+	completeFlag(cmd, "fail-on", string(finding.Deny), string(finding.Warn), string(finding.Info))
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
+	f.BoolVarP(&quiet, "quiet", "q", false, "text output: the findings alone, without waiver counts and summary line")
 	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
 	return cmd
 }
