@@ -22,6 +22,7 @@ const (
 	ExitOK       = 0
 	ExitFindings = 1 // the command ran and found problems (or, for diff, an effect)
 	ExitUsage    = 2 // bad usage, unreadable input, or an internal error
+	ExitDeny     = 3 // diff only: the change adds a deny finding no waiver exempts
 )
 
 // ExitError carries an exit code out of a command. With Silent set, the command has already
@@ -112,6 +113,13 @@ var commands = []func() *cobra.Command{
 	newDevicesCmd,
 	newPlanCmd,
 	newVersionCmd,
+}
+
+// completeFlag offers values when a shell completes the flag name of cmd, and no file names.
+func completeFlag(cmd *cobra.Command, name string, values ...string) {
+	if err := cmd.RegisterFlagCompletionFunc(name, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp)); err != nil {
+		panic(err) // the flag is not defined, or has a completion already: a programming error
+	}
 }
 
 // usageError marks an error as the user's (exit 2).

@@ -145,6 +145,7 @@ nothing published yet), 2 when it cannot be reached.`,
 	}
 	c.flags(cmd, false)
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json (the status API's document)")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }
 

@@ -113,7 +113,103 @@ token or a member's read token (which sees that member only).`,
 	f.BoolVar(&all, "all", false, "fetch every page")
 	f.BoolVar(&summary, "summary", false, "print device counts per member and group instead")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
+	cmd.AddCommand(newDeviceShowCmd())
 	return cmd
+}
+
+// deviceDetail is what devices show prints: the device and its latest report, if any.
+type deviceDetail struct {
+	Device fleet.DeviceView    `json:"device"`
+	Report *store.StoredReport `json:"report"`
+}
+
+func newDeviceShowCmd() *cobra.Command {
+	var (
+		c      daemonClient
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one device and its latest report, resource by resource",
+		Long: `show asks a running daemon for one device: its member, group, facts and compliance, and
+its latest report with each resource that did not end unchanged (outcome and reason).`,
+		Example: `  samverk devices show 0b7c4e2a9f1d4c3e
+  samverk devices show 0b7c4e2a9f1d4c3e --output json`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if output != "text" && output != "json" {
+				return usageError("--output %q: must be text or json", output)
+			}
+			path := "/api/v1/devices/" + url.PathEscape(args[0])
+			var d deviceDetail
+			b, err := c.do(cmd.Context(), http.MethodGet, path, nil, true)
+			if err != nil {
+				return err
+			}
+			if err := json.Unmarshal(b, &d.Device); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("device %s: %w", args[0], err)}
+			}
+			if b, err = c.do(cmd.Context(), http.MethodGet, path+"/reports?limit=1", nil, true); err != nil {
+				return err
+			}
+			var hist struct {
+				Reports []store.StoredReport `json:"reports"`
+			}
+			if err := json.Unmarshal(b, &hist); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("reports of %s: %w", args[0], err)}
+			}
+			if len(hist.Reports) > 0 {
+				d.Report = &hist.Reports[0]
+			}
+			if output == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(d)
+			}
+			return writeDevice(cmd.OutOrStdout(), &d)
+		},
+	}
+	c.flags(cmd, true)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
+	return cmd
+}
+
+func writeDevice(w io.Writer, d *deviceDetail) error {
+	v := d.Device
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, row := range [][2]string{
+		{"Device", v.ID}, {"Member", v.Member}, {"Hostname", orDash(v.Facts.Hostname)},
+		{"Group", orDash(v.Group)}, {"Ring", orDash(v.Ring)}, {"Profile", orDash(v.Profile)},
+		{"Compliance", v.Compliance}, {"Served revision", short(v.ServedRevision)},
+		{"Last seen", v.LastSeen.UTC().Format(time.RFC3339)},
+	} {
+		fmt.Fprintf(tw, "%s:\t%s\n", row[0], row[1])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	r := d.Report
+	if r == nil {
+		_, err := fmt.Fprintln(w, "\nNo report yet.")
+		return err
+	}
+	fmt.Fprintf(w, "\nLatest report: %s, revision %s, %s; %d unchanged, %d corrected, %d drifted, %d failed, %d skipped\n",
+		r.At.UTC().Format(time.RFC3339), short(r.Revision), r.Compliance,
+		r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Drifted, r.Counts.Failed, r.Counts.Skipped)
+	if len(r.Resources) == 0 {
+		return nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESOURCE\tOUTCOME\tREASON")
+	for _, res := range r.Resources {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", res.ID, res.Outcome, orDash(res.Reason))
+	}
+	return tw.Flush()
 }
 
 func writeDevices(w io.Writer, l *fleet.DeviceList, now time.Time) error {

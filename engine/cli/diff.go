@@ -30,7 +30,8 @@ upgraded, downgraded and removed, settings changed, OS targets changed and OS up
 With --inventory FILE (a JSON list of {id, member, facts}) or --server URL (a running daemon's
 device list), effects are counted in devices; otherwise in profiles.
 
-Exit status: 0 no effect, 1 an effect, 2 error.`,
+Exit status: 0 no effect, 1 an effect, 2 error, 3 an effect that adds a deny finding no
+waiver exempts (the change would fail samverk validate where base did not).`,
 		Example: `  samverk diff origin/main HEAD --path catalog --output markdown
   samverk diff ../catalog-before ../catalog-after --inventory devices.json`,
 		Args: cobra.ExactArgs(2),
@@ -79,6 +80,9 @@ Exit status: 0 no effect, 1 an effect, 2 error.`,
 			if err := diff.Write(cmd.OutOrStdout(), output, rep); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
+			if rep.AddsDeny() {
+				return &ExitError{Code: ExitDeny, Silent: true}
+			}
 			if rep.HasEffect() {
 				return findingsExit
 			}
@@ -89,6 +93,7 @@ Exit status: 0 no effect, 1 an effect, 2 error.`,
 	f.StringVar(&repo, "repo", "", "Git repository BASE and HEAD are revisions of (default: directories if both exist, else the current repository)")
 	f.StringVar(&subdir, "path", "", "the catalog's directory inside the repository, e.g. catalog")
 	f.StringVarP(&output, "output", "o", "text", "output format: "+strings.Join(diff.Formats, ", "))
+	completeFlag(cmd, "output", diff.Formats...)
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "compare documents and desired state only")
 	f.StringVar(&inventoryFile, "inventory", "", "device inventory file (JSON) to count effects in devices")

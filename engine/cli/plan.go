@@ -88,6 +88,7 @@ With --device it asks a running daemon for an enrolled device's state (admin tok
 	f.StringVar(&catalogDir, "catalog", ".", "catalog directory to compile from, with --device-file")
 	f.StringVar(&deviceID, "device", "", "id of an enrolled device, to ask the daemon at --server")
 	f.StringVarP(&output, "output", "o", "text", "output format: text, or json (the desired state as the agent gets it)")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }
 

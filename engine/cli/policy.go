@@ -108,6 +108,7 @@ Exit status: 0 all tests pass; 1 a test fails, there are no tests, coverage is b
 	f.StringVar(&run, "run", "", "run only tests whose package.name matches this regular expression")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list every test, not only failures, and the lines no test reached")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }
 
@@ -269,6 +270,7 @@ I/O or Rego error.`,
 	f.StringVar(&headDir, "policies", "policies", "directory of the changed policies")
 	f.StringVar(&catDir, "catalog", "catalog", "catalog directory to evaluate both policy sets over")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list unchanged findings too")
 	return cmd
 }

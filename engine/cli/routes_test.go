@@ -37,6 +37,7 @@ type routeDaemon struct {
 	*daemon
 	url     string
 	devices map[string][]string // member → device ids
+	creds   map[string]string   // device id → credential
 	admin   string
 	read    string // memberA's read token
 }
@@ -101,7 +102,7 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 	case err := <-done:
 		t.Fatalf("daemon stopped before publishing: %v\n%s", err, logs.String())
 	}
-	rd := &routeDaemon{daemon: d, url: "http://" + o.listen, devices: map[string][]string{}, admin: admin, read: read}
+	rd := &routeDaemon{daemon: d, url: "http://" + o.listen, devices: map[string][]string{}, creds: map[string]string{}, admin: admin, read: read}
 	for member, tok := range map[string]string{memberA: enrollA, memberB: enrollB} {
 		for i := range 2 {
 			body, _ := json.Marshal(desired.EnrollRequest{Facts: desired.Facts{Hostname: fmt.Sprintf("%s-pc%d", member, i), OSFamily: "windows"}})
@@ -115,6 +116,7 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 			var er desired.EnrollResponse
 			json.Unmarshal(b, &er)
 			rd.devices[member] = append(rd.devices[member], er.DeviceID)
+			rd.creds[er.DeviceID] = er.Credential
 		}
 	}
 	return rd

@@ -72,6 +72,7 @@ func newTokenCreateCmd() *cobra.Command {
 	f.StringVar(&req.Expires, "expires", "90d", "lifetime: days (90d) or a duration (12h)")
 	f.StringVar(&req.Name, "name", "", "what the token is for, shown in lists and the audit log")
 	f.StringVarP(&output, "output", "o", "text", "text (the token alone on stdout) or json")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }
 

@@ -19,13 +19,16 @@ func newValidateCmd() *cobra.Command {
 		failOn      string
 		policiesDir string
 		noPolicies  bool
+		showWaived  bool
+		quiet       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
 		Short: "Check a catalog: schemas, references and policies, every finding at once",
 		Long: `validate loads every YAML and CUE document under each DIR (default: the current
 directory) and runs the same checks the daemon runs on a new commit: load, schema, references
-and policies. It prints every finding, sorted by file and line.
+and policies. It prints every finding, sorted by file and line; findings a waiver exempts are
+counted per rule unless --show-waived is given (the other formats always list them).
 
 Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 		Example: `  samverk validate catalog
@@ -65,10 +68,15 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
-				if len(args) > 1 && output == "text" {
+				if len(args) > 1 && output == "text" && !quiet {
 					fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", dir)
 				}
-				if err := report.Write(cmd.OutOrStdout(), output, res.Report); err != nil {
+				if output == "text" {
+					err = report.Text(cmd.OutOrStdout(), res.Report, report.TextOptions{ShowWaived: showWaived, Quiet: quiet})
+				} else {
+					err = report.Write(cmd.OutOrStdout(), output, res.Report)
+				}
+				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
 				failed = failed || !res.Report.Passed
@@ -82,8 +90,12 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f := cmd.Flags()
 	f.StringVarP(&output, "output", "o", "text", "output format: "+strings.Join(report.Formats, ", "))
 	f.StringVar(&failOn, "fail-on", "deny", "lowest severity that fails the run: deny, warn or info")
+	completeFlag(cmd, "output", report.Formats...)
+	completeFlag(cmd, "fail-on", string(finding.Deny), string(finding.Warn), string(finding.Info))
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
+	f.BoolVarP(&quiet, "quiet", "q", false, "text output: the findings alone, without waiver counts and summary line")
+	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
 	return cmd
 }
 

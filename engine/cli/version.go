@@ -35,5 +35,6 @@ the same line.`,
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	completeFlag(cmd, "output", "text", "json")
 	return cmd
 }

@@ -50,6 +50,16 @@ func (r *Report) HasEffect() bool {
 	return len(r.Documents) > 0 || len(r.Findings.New) > 0 || len(r.Findings.Fixed) > 0 || r.Effect.Affected > 0
 }
 
+// AddsDeny reports whether head has a deny finding base does not, and no waiver exempts it.
+func (r *Report) AddsDeny() bool {
+	for _, f := range r.Findings.New {
+		if f.Severity == finding.Deny && f.WaivedBy == nil {
+			return true
+		}
+	}
+	return false
+}
+
 // Source is one side of a comparison: a catalog file tree and what to call it.
 type Source struct {
 	FS    fs.FS

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -21,7 +22,7 @@ var Formats = []string{"text", "json", "sarif", "junit", "github"}
 func Write(w io.Writer, format string, rep *validate.Report) error {
 	switch format {
 	case "", "text":
-		return Text(w, rep)
+		return Text(w, rep, TextOptions{})
 	case "json":
 		return JSON(w, rep)
 	case "sarif":
@@ -34,10 +35,32 @@ func Write(w io.Writer, format string, rep *validate.Report) error {
 	return fmt.Errorf("output format %q: must be one of %s", format, strings.Join(Formats, ", "))
 }
 
-// Text writes one line per finding, then a summary line.
-func Text(w io.Writer, rep *validate.Report) error {
+// TextOptions shape the text format. The zero value prints unwaived findings one per line,
+// waived ones counted per rule, then the summary line.
+type TextOptions struct {
+	// ShowWaived prints waived findings one per line, as the other findings.
+	ShowWaived bool
+	// Quiet prints the findings alone: no waiver counts, no summary line.
+	Quiet bool
+}
+
+// Text writes one line per finding, a count of waived findings per rule, then a summary line.
+func Text(w io.Writer, rep *validate.Report, opt TextOptions) error {
+	waived := map[string]int{}
 	for _, f := range rep.Findings {
+		if f.WaivedBy != nil && !opt.ShowWaived {
+			waived[f.Rule]++
+			continue
+		}
 		if _, err := fmt.Fprintln(w, f.String()); err != nil {
+			return err
+		}
+	}
+	if opt.Quiet {
+		return nil
+	}
+	for _, rule := range slices.Sorted(maps.Keys(waived)) {
+		if _, err := fmt.Fprintf(w, "%s: %d waived\n", rule, waived[rule]); err != nil {
 			return err
 		}
 	}
@@ -87,7 +110,7 @@ func GitHub(w io.Writer, rep *validate.Report) error {
 			return err
 		}
 	}
-	return Text(io.Discard, rep)
+	return Text(io.Discard, rep, TextOptions{})
 }
 
 func ghEscapeData(s string) string {
