@@ -79,18 +79,7 @@ func (s *SQLite) ListTokens(ctx context.Context) ([]APIToken, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	out := []APIToken{}
-	for rows.Next() {
-		t, err := scanSQLiteToken(rows, "")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return out, nil
+	return collectTokens(rows, scanSQLiteToken)
 }
 
 // RevokeToken implements APITokens.
@@ -179,18 +168,7 @@ func (s *Postgres) ListTokens(ctx context.Context) ([]APIToken, error) {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	defer rows.Close()
-	out := []APIToken{}
-	for rows.Next() {
-		t, err := scanPGToken(rows, "")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, *t)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list tokens: %w", err)
-	}
-	return out, nil
+	return collectTokens(rows, scanPGToken)
 }
 
 // RevokeToken implements APITokens.
@@ -243,4 +221,20 @@ func scanPGToken(sc scanner, id string) (*APIToken, error) {
 		t.RevokedAt = &v
 	}
 	return &t, nil
+}
+
+// collectTokens reads every row of a token query, with the dialect's scanner.
+func collectTokens(rows resultRows, scan func(scanner, string) (*APIToken, error)) ([]APIToken, error) {
+	out := []APIToken{}
+	for rows.Next() {
+		t, err := scan(rows, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, *t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return out, nil
 }
