@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
+
+	"samverk.io/samverk/engine/source/gittest"
 )
 
 // GPG is a temporary GnuPG home directory.
@@ -155,28 +157,10 @@ func (r *Repo) git(at, signAt time.Time, args ...string) string {
 }
 
 // Write sets files in the working tree (slash-separated path → content).
-func (r *Repo) Write(files map[string]string) {
-	r.tb.Helper()
-	for p, content := range files {
-		full := filepath.Join(r.Dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.tb.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			r.tb.Fatal(err)
-		}
-	}
-}
+func (r *Repo) Write(files map[string]string) { gittest.WriteFiles(r.tb, r.Dir, files) }
 
 // Remove deletes files from the working tree.
-func (r *Repo) Remove(paths ...string) {
-	r.tb.Helper()
-	for _, p := range paths {
-		if err := os.RemoveAll(filepath.Join(r.Dir, filepath.FromSlash(p))); err != nil {
-			r.tb.Fatal(err)
-		}
-	}
-}
+func (r *Repo) Remove(paths ...string) { gittest.RemoveFiles(r.tb, r.Dir, paths...) }
 
 // Commit stages everything and commits it, signed by key unless key is nil, at time at (zero:
 // the repository's clock). The signature is made at the same time.

@@ -67,25 +67,32 @@ func (r *Repo) CopyDir(src, dst string) {
 }
 
 // Write sets files in the working tree (path → content, slash-separated paths).
-func (r *Repo) Write(files map[string]string) {
-	r.tb.Helper()
+func (r *Repo) Write(files map[string]string) { WriteFiles(r.tb, r.Dir, files) }
+
+// Remove deletes files from the working tree.
+func (r *Repo) Remove(paths ...string) { RemoveFiles(r.tb, r.Dir, paths...) }
+
+// WriteFiles sets files below dir (path → content, slash-separated paths), making directories
+// as needed.
+func WriteFiles(tb testing.TB, dir string, files map[string]string) {
+	tb.Helper()
 	for p, content := range files {
-		full := filepath.Join(r.Dir, filepath.FromSlash(p))
+		full := filepath.Join(dir, filepath.FromSlash(p))
 		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.tb.Fatal(err)
+			tb.Fatal(err)
 		}
 		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			r.tb.Fatal(err)
+			tb.Fatal(err)
 		}
 	}
 }
 
-// Remove deletes files from the working tree.
-func (r *Repo) Remove(paths ...string) {
-	r.tb.Helper()
+// RemoveFiles deletes files or directories below dir (slash-separated paths).
+func RemoveFiles(tb testing.TB, dir string, paths ...string) {
+	tb.Helper()
 	for _, p := range paths {
-		if err := os.RemoveAll(filepath.Join(r.Dir, filepath.FromSlash(p))); err != nil {
-			r.tb.Fatal(err)
+		if err := os.RemoveAll(filepath.Join(dir, filepath.FromSlash(p))); err != nil {
+			tb.Fatal(err)
 		}
 	}
 }
