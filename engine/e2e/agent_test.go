@@ -421,6 +421,27 @@ func (p *process) exited() bool {
 	}
 }
 
+// startProcess starts cmd with its output going to a new file at logPath.
+func startProcess(t *testing.T, cmd *exec.Cmd, logPath string) *process {
+	t.Helper()
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, log: logPath, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		logFile.Close()
+		close(p.done)
+	}()
+	return p
+}
+
 // kill ends the process, if it still runs, and waits for it.
 func (p *process) kill() {
 	if !p.exited() {
@@ -433,27 +454,12 @@ func (p *process) kill() {
 func (h *harness) startDaemon(t *testing.T) {
 	t.Helper()
 	h.daemons++
-	logPath := filepath.Join(h.logs, fmt.Sprintf("daemon-%d.log", h.daemons))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(filepath.Join(h.bin, "samverk"), "serve",
 		"--repo", h.repo, "--branch", "main", "--listen", h.addr, "--data", h.data, "--interval", "1s",
 		"--enroll-tokens", h.tokens, "--admin-token-file", h.admin)
 	cmd.Args = append(cmd.Args, h.daemonArgs...)
 	cmd.Env = h.env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
+	p := startProcess(t, cmd, filepath.Join(h.logs, fmt.Sprintf("daemon-%d.log", h.daemons)))
 	h.daemon = p
 	top := h.top
 	top.Cleanup(func() {

@@ -46,26 +46,12 @@ type signedDaemon struct {
 func (s *signedDaemon) start(t *testing.T) {
 	t.Helper()
 	s.n++
-	logPath := filepath.Join(s.data, fmt.Sprintf("daemon-%d.log", s.n))
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(filepath.Join(s.bin, "samverk"), "serve",
 		"--repo", s.repo.Dir, "--branch", "main", "--listen", s.addr, "--data", filepath.Join(s.data, "state"), "--interval", "1s",
 		"--admin-token-file", s.admin, "--verify-signatures", "--trusted-keys", s.keys, "--known-keys", s.known,
 		"--path", "catalog")
 	cmd.Env = cleanEnv("HOME=" + s.data)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, log: logPath, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		logFile.Close()
-		close(p.done)
-	}()
+	p := startProcess(t, cmd, filepath.Join(s.data, fmt.Sprintf("daemon-%d.log", s.n)))
 	s.daemon = p
 	t.Cleanup(func() {
 		p.kill()
