@@ -148,25 +148,17 @@ func fillBench(b *testing.B) error {
 	if err := flush(true); err != nil {
 		return err
 	}
-	res, err := catalog.Load(bundled.FS, catalog.Options{})
-	if err != nil {
-		return err
-	}
-	fl, err := fleet.New(ctx, st, fleet.Options{Now: func() time.Time { return now }})
+	fl, res, err := publishBundled(ctx, st)
 	if err != nil {
 		return err
 	}
 	bench.fleet = fl
-	const rev = "0123456789abcdef0123456789abcdef01234567"
-	if err := fl.Publish(ctx, rev, res.Catalog); err != nil {
-		return err
-	}
 	for i, id := range bench.ids {
 		ds := fl.DesiredOf(id)
 		if ds == nil {
 			return fmt.Errorf("device %d has no desired state", i)
 		}
-		batch.Served = append(batch.Served, store.Served{DeviceID: id, At: now.Add(-2 * time.Hour), Hash: ds.Hash, Revision: rev, Group: ds.Group, Ring: ds.Ring, Profile: "p"})
+		batch.Served = append(batch.Served, store.Served{DeviceID: id, At: now.Add(-2 * time.Hour), Hash: ds.Hash, Revision: benchRevision, Group: ds.Group, Ring: ds.Ring, Profile: "p"})
 		at := now.Add(-time.Hour)
 		k := benchKind(i)
 		switch {
@@ -176,7 +168,7 @@ func fillBench(b *testing.B) error {
 			at = now.Add(-7 * 24 * time.Hour)
 		}
 		_, f := benchFacts(i)
-		r := &desired.Report{Revision: rev, Hash: ds.Hash, StartedAt: at.Add(-time.Minute), DurationMs: 1200, Facts: f}
+		r := &desired.Report{Revision: benchRevision, Hash: ds.Hash, StartedAt: at.Add(-time.Minute), DurationMs: 1200, Facts: f}
 		for j, res := range ds.Resources {
 			rr := desired.ResourceResult{ID: res.ID, Outcome: desired.Unchanged, Refs: res.Refs}
 			switch {
@@ -201,11 +193,30 @@ func fillBench(b *testing.B) error {
 	}
 	started := now.Add(-time.Hour)
 	bench.d = &daemon{
-		st:  &reconcile.Status{LastAppliedRevision: rev, LastAppliedTime: &started, Report: &validate.Report{}},
-		cur: &reconcile.Published{Revision: rev, Catalog: res.Catalog},
+		st:  &reconcile.Status{LastAppliedRevision: benchRevision, LastAppliedTime: &started, Report: &validate.Report{}},
+		cur: &reconcile.Published{Revision: benchRevision, Catalog: res.Catalog},
 	}
 	b.Logf("filled a SQLite store with %d devices in %s", n, time.Since(start).Round(time.Second))
 	return nil
+}
+
+// benchRevision is the revision the benchmarks' fleet serves.
+const benchRevision = "0123456789abcdef0123456789abcdef01234567"
+
+// publishBundled starts a fleet over st serving the bundled catalog as benchRevision.
+func publishBundled(ctx context.Context, st store.Store) (*fleet.Service, *catalog.Result, error) {
+	res, err := catalog.Load(bundled.FS, catalog.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	fl, err := fleet.New(ctx, st, fleet.Options{Now: func() time.Time { return now }})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := fl.Publish(ctx, benchRevision, res.Catalog); err != nil {
+		return nil, nil, err
+	}
+	return fl, res, nil
 }
 
 // loadBenchFleet publishes the bundled catalog over a store filled by an earlier run.
@@ -214,26 +225,18 @@ func loadBenchFleet(b *testing.B, ctx context.Context, st store.Store, n int) er
 	for i := range n {
 		bench.ids[i] = benchID(i)
 	}
-	res, err := catalog.Load(bundled.FS, catalog.Options{})
-	if err != nil {
-		return err
-	}
-	fl, err := fleet.New(ctx, st, fleet.Options{Now: func() time.Time { return now }})
+	fl, res, err := publishBundled(ctx, st)
 	if err != nil {
 		return err
 	}
 	bench.fleet = fl
-	const rev = "0123456789abcdef0123456789abcdef01234567"
-	if err := fl.Publish(ctx, rev, res.Catalog); err != nil {
-		return err
-	}
 	if fl.Devices() != n {
 		return fmt.Errorf("SAMVERK_BENCH_DB holds %d devices, want %d", fl.Devices(), n)
 	}
 	started := now.Add(-time.Hour)
 	bench.d = &daemon{
-		st:  &reconcile.Status{LastAppliedRevision: rev, LastAppliedTime: &started, Report: &validate.Report{}},
-		cur: &reconcile.Published{Revision: rev, Catalog: res.Catalog},
+		st:  &reconcile.Status{LastAppliedRevision: benchRevision, LastAppliedTime: &started, Report: &validate.Report{}},
+		cur: &reconcile.Published{Revision: benchRevision, Catalog: res.Catalog},
 	}
 	b.Logf("reusing the %d devices of SAMVERK_BENCH_DB", n)
 	return nil
