@@ -103,6 +103,11 @@ type Options struct {
 	History int
 	// OnPublish hooks run before each revision is served.
 	OnPublish []Hook
+	// OnOutcome, when set, is told of every attempt that decided a revision's fate: published
+	// (p is what is now served; a restore after a restart has Trigger "restore") or refused
+	// (p is nil). It runs in the reconcile loop after the outcome is final, so it cannot
+	// change it; it should return promptly.
+	OnOutcome func(ctx context.Context, a Attempt, p *Published)
 	// Enrollment, when set, counts enrolled devices per member, and a commit that removes the
 	// Member or every device group of a member with enrolled devices is refused unless its
 	// message carries an AllowRemovalTrailer for that member.

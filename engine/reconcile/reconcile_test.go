@@ -67,6 +67,7 @@ type setup struct {
 	hooks   []reconcile.Hook
 	url     string
 	metrics *reconcile.Metrics
+	outcome func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published)
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
@@ -93,6 +94,7 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		OnPublish:  s.hooks,
 		Metrics:    s.metrics,
 		Enrollment: s.enrolled,
+		OnOutcome:  s.outcome,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -400,5 +402,69 @@ func TestStateFileIsValidated(t *testing.T) {
 	}
 	if _, err := reconcile.New(reconcile.Options{Source: src, StateDir: data}); err == nil {
 		t.Fatal("a state file with a bad revision was accepted")
+	}
+}
+
+// TestOnOutcome checks that the fate of every revision is told once: published, refused, and
+// restored after a restart; never an attempt that decided nothing.
+func TestOnOutcome(t *testing.T) {
+	up := gittest.New(t)
+	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
+	good := up.Commit("first", nil)
+
+	type told struct {
+		rev, trigger string
+		outcome      reconcile.Outcome
+		published    string
+	}
+	var (
+		mu   sync.Mutex
+		seen []told
+	)
+	record := func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published) {
+		mu.Lock()
+		defer mu.Unlock()
+		tl := told{rev: a.Revision, trigger: a.Trigger, outcome: a.Outcome}
+		if p != nil {
+			tl.published = p.Revision
+		}
+		seen = append(seen, tl)
+	}
+	data := t.TempDir()
+	d := start(t, up, data, setup{outcome: record})
+	d.waitAttempt(good)
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("kingdom")})
+	bad := up.Commit("bad", nil)
+	d.r.Trigger("test", false)
+	d.waitAttempt(bad)
+	d.r.Trigger("again", false) // the same refused head: nothing decided, nothing told
+	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
+	fixed := up.Commit("fixed", nil)
+	d.r.Trigger("test", false)
+	d.waitAttempt(fixed)
+	d.stop()
+	again := start(t, up, data, setup{outcome: record})
+	again.waitFor("the restored revision", func(st *reconcile.Status) bool { return st.LastAppliedRevision == fixed.String() })
+	again.stop()
+
+	mu.Lock()
+	defer mu.Unlock()
+	want := []told{
+		{good.String(), "", reconcile.OutcomePublished, good.String()},
+		{bad.String(), "test", reconcile.OutcomeRefused, ""},
+		{fixed.String(), "test", reconcile.OutcomePublished, fixed.String()},
+		{fixed.String(), "restore", reconcile.OutcomePublished, fixed.String()},
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("told %+v, want %+v", seen, want)
+	}
+	for i := range want {
+		w, g := want[i], seen[i]
+		if i == 0 {
+			w.trigger = g.trigger // the first fetch's trigger is the start-up one
+		}
+		if g != w {
+			t.Errorf("told[%d] = %+v, want %+v", i, g, w)
+		}
 	}
 }

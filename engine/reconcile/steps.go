@@ -57,7 +57,7 @@ func (r *Reconciler) runSteps(ctx context.Context, a *attempt, steps []step, fin
 		if ok && !final {
 			return
 		}
-		r.record(a)
+		r.record(context.WithoutCancel(ctx), a)
 	}()
 	for _, s := range steps {
 		if err := s(ctx, a); err != nil {
@@ -330,7 +330,7 @@ func (r *Reconciler) setInProgress(a *attempt) {
 }
 
 // record is the deferred block of every attempt: status, history, metrics and one log record.
-func (r *Reconciler) record(a *attempt) {
+func (r *Reconciler) record(ctx context.Context, a *attempt) {
 	d := r.opt.Now().Sub(a.started)
 	rec := Attempt{
 		Revision: a.revision,
@@ -378,6 +378,9 @@ func (r *Reconciler) record(a *attempt) {
 	}
 	r.mu.Unlock()
 	r.opt.Metrics.attempt(a, d)
+	if r.opt.OnOutcome != nil && a.revision != "" && (a.outcome == OutcomePublished || a.outcome == OutcomeRefused) {
+		r.opt.OnOutcome(ctx, rec, a.pub)
+	}
 
 	level := slog.LevelInfo
 	switch a.outcome {
@@ -394,5 +397,5 @@ func (r *Reconciler) record(a *attempt) {
 	if a.err != nil {
 		attrs = append(attrs, "error", a.err.Error())
 	}
-	r.log.Log(context.Background(), level, "reconcile attempt", attrs...)
+	r.log.Log(ctx, level, "reconcile attempt", attrs...)
 }
