@@ -407,7 +407,7 @@ func (r *Reconciler) restore(ctx context.Context) {
 			"revision", rev, "persistedOrigin", ps.Origin, "origin", r.opt.Origin)
 		return
 	}
-	a := r.newAttempt(trigger{reason: triggerRestore})
+	a := r.newAttempt(trigger{reason: TriggerRestore})
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
 	r.setInProgress(a)
@@ -419,8 +419,9 @@ func (r *Reconciler) restore(ctx context.Context) {
 	r.runSteps(ctx, a, steps, true)
 }
 
-// triggerRestore is the trigger of the attempt that restores the persisted revision.
-const triggerRestore = "restore"
+// TriggerRestore is the trigger of the attempt that restores the persisted revision after a
+// restart.
+const TriggerRestore = "restore"
 
 // ErrNotAHash is returned by AllowRollback for anything but a full commit hash.
 var ErrNotAHash = errors.New("reconcile: not a full commit hash (40 hex digits)")

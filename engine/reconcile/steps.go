@@ -273,7 +273,7 @@ func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 	r.mu.Lock()
 	ps := r.st.persisted
 	ps.Origin, ps.Revision, ps.PublishedAt = r.opt.Origin, p.Revision, p.Time
-	if a.trigger != triggerRestore {
+	if a.trigger != TriggerRestore {
 		// An allowance is for the next revision published: used now, or overtaken.
 		ps.AllowRollback = nil
 	}
