@@ -30,6 +30,7 @@ import (
 	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
+	"samverk.io/samverk/engine/timeline"
 	"samverk.io/samverk/engine/validate"
 	"samverk.io/samverk/engine/web"
 )
@@ -60,6 +61,9 @@ type serveOptions struct {
 	tlsCert          string
 	tlsKey           string
 	readTokens       string
+	// History: how long periods and raw reports are kept.
+	historyRetention string
+	reportRetention  string
 
 	// People: sign-in and sessions.
 	externalURL      string
@@ -146,6 +150,8 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.IntVar(&o.enrollPerHour, "enroll-per-hour", 2000, "devices one enrollment token may enroll an hour (a token's line may set its own: perHour=N)")
 	f.IntVar(&o.enrollQuota, "enroll-quota", 50_000, "devices one enrollment token may enroll in total (a token's line may set its own: quota=N)")
 	f.StringVar(&o.readTokens, "read-tokens", "", "file of member=token lines, each token a viewer of its member's devices")
+	f.StringVar(&o.historyRetention, "history-retention", "7y", "how long the history of revisions, device states, outcomes and waivers is kept: years (7y), days (90d) or a duration")
+	f.StringVar(&o.reportRetention, "report-retention", "90d", "how long raw device reports are kept: years, days (90d) or a duration")
 	f.StringVar(&o.externalURL, "external-url", "", "the URL people reach the daemon at (default http://<listen>); https makes cookies Secure")
 	f.StringVar(&o.oidcIssuer, "oidc-issuer", "", "OpenID Connect issuer URL: people sign in there")
 	f.StringVar(&o.oidcClientID, "oidc-client-id", "", "samverk's client id at the OpenID Connect provider")
@@ -222,6 +228,7 @@ type daemon struct {
 	devices *fleet.Service
 	people  *people
 	console *web.Console
+	history *timeline.Recorder
 	closers []func() error
 }
 
@@ -238,7 +245,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -387,6 +394,17 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	d.closers = append(d.closers, devStore.Close)
+	var retain store.Retention
+	if retain.Intervals, err = timeline.ParseAge(o.historyRetention); err != nil {
+		return nil, usageError("--history-retention: %v", err)
+	}
+	if retain.Reports, err = timeline.ParseAge(o.reportRetention); err != nil {
+		return nil, usageError("--report-retention: %v", err)
+	}
+	d.history, err = timeline.New(timeline.Options{Store: devStore, Retention: retain, Logger: log.With("component", "timeline")})
+	if err != nil {
+		return nil, err
+	}
 	d.devices, err = fleet.New(ctx, devStore, fleet.Options{
 		EnrollTokens:  enrollTokens,
 		ReadTokens:    readTokens,
@@ -438,6 +456,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return devices.Publish(ctx, p.Revision, p.Catalog)
 		}},
+		OnOutcome: d.history.Outcome,
 	})
 	if err != nil {
 		return nil, err
