@@ -82,6 +82,9 @@ type serveOptions struct {
 
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
+	// now, when set (by tests), is the daemon's clock: what it records, judges waivers and
+	// staleness by, and looks back from.
+	now func() time.Time
 }
 
 var _ reconcile.Enrollment = store.Enrolled{}
@@ -401,7 +404,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if retain.Reports, err = timeline.ParseAge(o.reportRetention); err != nil {
 		return nil, usageError("--report-retention: %v", err)
 	}
-	d.history, err = timeline.New(timeline.Options{Store: devStore, Retention: retain, Logger: log.With("component", "timeline")})
+	d.history, err = timeline.New(timeline.Options{Store: devStore, Retention: retain, Logger: log.With("component", "timeline"), Now: o.now})
 	if err != nil {
 		return nil, err
 	}
@@ -413,6 +416,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		AdminToken:    adminToken,
 		Registerer:    reg,
 		Logger:        log.With("component", "fleet"),
+		Now:           o.now,
 	})
 	if err != nil {
 		return nil, err
@@ -447,12 +451,13 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		Source:   src,
 		Origin:   origin,
 		StateDir: o.data,
-		Validate: validate.Options{Policies: pol, Load: load},
+		Validate: validate.Options{Policies: pol, Load: load, Now: o.now},
 		// A commit may not take the Member or last device group away from enrolled devices.
 		Enrollment: store.Enrolled{Store: devStore},
 		Interval:   o.interval,
 		Metrics:    recMetrics,
 		Logger:     log.With("component", "reconcile"),
+		Now:        o.now,
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return devices.Publish(ctx, p.Revision, p.Catalog)
 		}},
