@@ -32,6 +32,14 @@ const (
 	memberB = "kommun-vasterby"
 )
 
+// The route test daemon's tokens.
+const (
+	routeAdmin   = "admin-token-of-the-route-test-0123456789"
+	routeRead    = "read-token-of-region-norr-0123456789abcdef"
+	routeEnrollA = "enroll-token-of-region-norr-0123456789abcdef"
+	routeEnrollB = "enroll-token-of-kommun-vasterby-0123456789ab"
+)
+
 // routeDaemon is a real `samverk serve` on the bundled catalog, built as runServe builds it.
 type routeDaemon struct {
 	*daemon
@@ -52,12 +60,6 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 		}
 		return p
 	}
-	const (
-		admin   = "admin-token-of-the-route-test-0123456789"
-		read    = "read-token-of-region-norr-0123456789abcdef"
-		enrollA = "enroll-token-of-region-norr-0123456789abcdef"
-		enrollB = "enroll-token-of-kommun-vasterby-0123456789ab"
-	)
 	var o serveOptions
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	o.flags(fs)
@@ -71,9 +73,9 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 	o.listen, o.listener = ln.Addr().String(), ln
 	o.data = filepath.Join(dir, "data")
 	o.logLevel = "error"
-	o.adminToken = write("admin", admin)
-	o.enrollTokens = write("enroll", memberA+"="+enrollA+"\n"+memberB+"="+enrollB+"\n")
-	o.readTokens = write("read", memberA+"="+read+"\n")
+	o.adminToken = write("admin", routeAdmin)
+	o.enrollTokens = write("enroll", memberA+"="+routeEnrollA+"\n"+memberB+"="+routeEnrollB+"\n")
+	o.readTokens = write("read", memberA+"="+routeRead+"\n")
 	for _, c := range configure {
 		c(&o, dir)
 	}
@@ -102,8 +104,8 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 	case err := <-done:
 		t.Fatalf("daemon stopped before publishing: %v\n%s", err, logs.String())
 	}
-	rd := &routeDaemon{daemon: d, url: "http://" + o.listen, devices: map[string][]string{}, creds: map[string]string{}, admin: admin, read: read}
-	for member, tok := range map[string]string{memberA: enrollA, memberB: enrollB} {
+	rd := &routeDaemon{daemon: d, url: "http://" + o.listen, devices: map[string][]string{}, creds: map[string]string{}, admin: routeAdmin, read: routeRead}
+	for member, tok := range map[string]string{memberA: routeEnrollA, memberB: routeEnrollB} {
 		for i := range 2 {
 			body, _ := json.Marshal(desired.EnrollRequest{Facts: desired.Facts{Hostname: fmt.Sprintf("%s-pc%d", member, i), OSFamily: "windows"}})
 			req, _ := http.NewRequest("POST", rd.url+"/api/v1/enroll", bytes.NewReader(body))
