@@ -1,5 +1,6 @@
 // Package store keeps the device registry, the last report of every device, a bounded report
-// history, enrollment events and API tokens, in SQLite (the embedded default) or PostgreSQL.
+// history, enrollment events, API tokens and the append-only audit log, in SQLite (the
+// embedded default) or PostgreSQL.
 package store
 
 import (
@@ -50,6 +51,8 @@ type Store interface {
 	Close() error
 	// APITokens keeps the API tokens of automation (see tokens.go).
 	APITokens
+	// AuditLog is the append-only record of what people and tokens did (see audit.go).
+	AuditLog
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

@@ -1,0 +1,35 @@
+package storetest
+
+import (
+	"context"
+	"database/sql"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Raw runs one statement on the database at dsn through a connection of its own, past the
+// store: what someone with the database's credentials could do behind samverk's back.
+func Raw(t testing.TB, dsn, query string, args ...any) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if path, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatalf("open %s: %v", path, err)
+		}
+		defer db.Close()
+		_, err = db.ExecContext(ctx, query, args...)
+		return err
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connect to postgres: %v", err)
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, query, args...)
+	return err
+}
