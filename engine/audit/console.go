@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -59,8 +60,12 @@ func (l *Log) console(w http.ResponseWriter, r *http.Request) {
 			if e.SubjectName != "" && e.SubjectName != e.Subject {
 				who = e.SubjectName + " (" + e.Subject + ")"
 			}
+			target := e.Target
+			if strings.HasSuffix(e.Action, " "+target) {
+				target = "" // the route names no thing: the path says nothing more
+			}
 			d.Entries = append(d.Entries, consoleEntry{Seq: e.Seq, At: e.At, Who: who, Method: e.AuthMethod, Role: e.Role,
-				Scope: e.SubjectMember, Action: e.Action, Target: e.Target, Member: e.Member, Detail: e.Detail,
+				Scope: e.SubjectMember, Action: e.Action, Target: target, Member: e.Member, Detail: e.Detail,
 				Outcome: e.Outcome, Status: e.Status, Remote: e.Remote})
 		}
 		if list.Next != "" {
