@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"samverk.io/samverk/engine/secrets"
 )
@@ -46,12 +49,89 @@ type SessionReader interface {
 type Entry struct {
 	At      time.Time
 	Subject string
+	Name    string // what a person reads for the subject (an e-mail address, a token's name)
 	Method  string // how the principal authenticated
-	Route   string // "POST /api/v1/suspend"
-	Path    string
-	Member  string // the member the route acted on, if it names one
-	Status  int
-	Remote  string
+	// Role is the role the route needs; Scope the member ("*": the consortium) of the grant
+	// that let the principal through, or of all its grants, comma-separated, when none did.
+	Role   Role
+	Scope  string
+	Route  string // "POST /api/v1/suspend"
+	Path   string
+	Member string // the member the route acted on, if it names one
+	Status int
+	Remote string
+	// Detail is what the handler noted (Note): a reason, the id of what it created.
+	Detail map[string]string
+}
+
+// Bounds of what a handler may note for one request.
+const (
+	maxNotes     = 16
+	maxNoteKey   = 64
+	maxNoteValue = 1024
+)
+
+type notesKey struct{}
+
+// notes collects what a handler notes for its request's audit entry.
+type notes struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+// Note adds key=value to the audit entry of the request ctx belongs to, for the log to say
+// what the action was about: a suspend's reason, the id of a token created, the device
+// revoked. Outside an audited route it does nothing. A later note of the same key replaces
+// the earlier; past 16 keys notes are dropped, and long keys and values are cut.
+func Note(ctx context.Context, key, value string) {
+	n, _ := ctx.Value(notesKey{}).(*notes)
+	if n == nil || key == "" {
+		return
+	}
+	key, value = cut(key, maxNoteKey), cut(value, maxNoteValue)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, ok := n.m[key]; !ok && len(n.m) >= maxNotes {
+		return
+	}
+	n.m[key] = value
+}
+
+// cut shortens s to at most max bytes, on a rune boundary, marking the cut with "…".
+func cut(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	s = s[:max-len("…")]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
+
+func (n *notes) detail() map[string]string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.m) == 0 {
+		return nil
+	}
+	return maps.Clone(n.m)
+}
+
+// scope is the member of the grant of p that holds role for member ("" when the route names
+// none), or of all p's grants when none does.
+func scope(p *Principal, role Role, member string) string {
+	var all []string
+	for _, g := range p.Grants {
+		if g.Role.Includes(role) && (member == "" || g.Member == Consortium || (member != Consortium && g.Member == member)) {
+			return g.Member
+		}
+		if !slices.Contains(all, g.Member) {
+			all = append(all, g.Member)
+		}
+	}
+	slices.Sort(all)
+	return strings.Join(all, ",")
 }
 
 // GuardOptions configure a Guard. The zero value admits nobody to a protected route.
@@ -62,7 +142,10 @@ type GuardOptions struct {
 	Sessions SessionReader
 	// SignIn is the page a browser without a session is sent to (default /auth/signin).
 	SignIn string
-	// Audit receives an entry for every call of a route marked Audit (default: logged).
+	// Audit receives an entry for every call of a route marked Audit by a known principal:
+	// each the handler answered, and each the guard refused after authenticating it (403,
+	// 404, 400, 503), so that attempts are on record too. A request without a valid
+	// credential (401) has no one to record. Default: logged.
 	Audit func(context.Context, Entry)
 	// Page, when set, answers a refused page request (not under /api/) instead of the JSON
 	// error, so the console can show its own page; code is 401, 403, 404, 400 or 503.
@@ -93,12 +176,21 @@ func NewGuard(opt GuardOptions) *Guard {
 	if opt.Audit == nil {
 		log := opt.Logger
 		opt.Audit = func(ctx context.Context, e Entry) {
-			log.LogAttrs(ctx, slog.LevelInfo, "audit", slog.String("subject", e.Subject), slog.String("method", e.Method),
-				slog.String("route", e.Route), slog.String("path", e.Path), slog.String("member", e.Member),
-				slog.Int("status", e.Status), slog.String("remote", e.Remote))
+			LogEntry(ctx, log, e)
 		}
 	}
 	return &Guard{opt: opt}
+}
+
+// LogEntry writes e to log as one line.
+func LogEntry(ctx context.Context, log *slog.Logger, e Entry) {
+	attrs := []slog.Attr{slog.String("subject", e.Subject), slog.String("method", e.Method), slog.String("role", string(e.Role)),
+		slog.String("scope", e.Scope), slog.String("route", e.Route), slog.String("path", e.Path), slog.String("member", e.Member),
+		slog.Int("status", e.Status), slog.String("remote", e.Remote)}
+	if len(e.Detail) > 0 {
+		attrs = append(attrs, slog.Any("detail", e.Detail))
+	}
+	log.LogAttrs(ctx, slog.LevelInfo, "audit", attrs...)
 }
 
 // SignInURL is where a browser without a session is sent.
@@ -257,12 +349,33 @@ func (g *Guard) wrap(rt Route) http.Handler {
 			deny(w, http.StatusUnauthorized, "sign in or send an API token (Authorization: Bearer)")
 			return
 		}
+		// From here on the principal is known: on an audited route, every answer is recorded,
+		// refusals included.
+		record := func(status int, member string, detail map[string]string) {
+			if rt.Audit {
+				g.opt.Audit(r.Context(), Entry{At: g.opt.Now().UTC(), Subject: p.Subject, Name: p.Name, Method: p.Method,
+					Role: rt.Need, Scope: scope(p, rt.Need, member), Route: name, Path: r.URL.Path, Member: member,
+					Status: status, Remote: r.RemoteAddr, Detail: detail})
+			}
+		}
+		// refuse answers a refusal before the member was resolved; the record names the
+		// member all the same when the route can tell it.
+		refuse := func(code int, msg string) {
+			deny(w, code, msg)
+			if rt.Audit {
+				member := ""
+				if rt.Member != nil {
+					member, _ = rt.Member(r)
+				}
+				record(code, member, nil)
+			}
+		}
 		if fromSession && unsafe(r.Method) && !g.csrfOK(r, csrf) {
-			deny(w, http.StatusForbidden, "missing or wrong CSRF token")
+			refuse(http.StatusForbidden, "missing or wrong CSRF token")
 			return
 		}
 		if !p.CanAny(rt.Need) {
-			deny(w, http.StatusForbidden, fmt.Sprintf("this needs the role %s", rt.Need))
+			refuse(http.StatusForbidden, fmt.Sprintf("this needs the role %s", rt.Need))
 			return
 		}
 		member := ""
@@ -271,13 +384,16 @@ func (g *Guard) wrap(rt Route) http.Handler {
 			switch {
 			case errors.Is(err, ErrNotFound):
 				deny(w, http.StatusNotFound, "not found")
+				record(http.StatusNotFound, "", nil)
 				return
 			case errors.Is(err, ErrBadRequest):
 				deny(w, http.StatusBadRequest, strings.TrimSuffix(err.Error(), ": "+ErrBadRequest.Error()))
+				record(http.StatusBadRequest, "", nil)
 				return
 			case err != nil:
 				g.opt.Logger.Warn("cannot tell which member a request acts on", "route", name, "err", err)
 				deny(w, http.StatusServiceUnavailable, "cannot check this request's scope now; try again")
+				record(http.StatusServiceUnavailable, "", nil)
 				return
 			}
 			member = m
@@ -287,6 +403,7 @@ func (g *Guard) wrap(rt Route) http.Handler {
 					scope = "the consortium"
 				}
 				deny(w, http.StatusForbidden, fmt.Sprintf("this needs the role %s for %s", rt.Need, scope))
+				record(http.StatusForbidden, member, nil)
 				return
 			}
 		}
@@ -294,15 +411,15 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		if fromSession {
 			ctx = context.WithValue(ctx, csrfKey{}, csrf)
 		}
-		r = r.WithContext(ctx)
 		if !rt.Audit {
-			rt.Handler.ServeHTTP(w, r)
+			rt.Handler.ServeHTTP(w, r.WithContext(ctx))
 			return
 		}
+		n := &notes{m: map[string]string{}}
+		r = r.WithContext(context.WithValue(ctx, notesKey{}, n))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		rt.Handler.ServeHTTP(sw, r)
-		g.opt.Audit(r.Context(), Entry{At: g.opt.Now().UTC(), Subject: p.Subject, Method: p.Method, Route: name,
-			Path: r.URL.Path, Member: member, Status: sw.status, Remote: r.RemoteAddr})
+		record(sw.status, member, n.detail())
 	})
 }
 

@@ -3,10 +3,12 @@ package auth_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"samverk.io/samverk/engine/auth"
 )
@@ -106,8 +108,95 @@ func TestGuard(t *testing.T) {
 			}
 		})
 	}
-	if len(audit) != 1 || audit[0].Subject != "admin-token" || audit[0].Route != "POST /api/v1/act" || audit[0].Status != 204 || audit[0].Member != auth.Consortium {
-		t.Errorf("audit %+v, want the one admitted action", audit)
+	// The refused attempt and the admitted action are on record; nothing without a credential.
+	if len(audit) != 2 {
+		t.Fatalf("audit %+v, want the refused attempt and the admitted action", audit)
+	}
+	if e := audit[0]; e.Subject != "read-token:region-norr" || e.Status != 403 || e.Member != auth.Consortium ||
+		e.Role != auth.Operator || e.Scope != "region-norr" {
+		t.Errorf("refused attempt recorded as %+v", e)
+	}
+	if e := audit[1]; e.Subject != "admin-token" || e.Route != "POST /api/v1/act" || e.Status != 204 || e.Member != auth.Consortium ||
+		e.Scope != auth.Consortium || e.Role != auth.Operator || e.Method != "admin-token" {
+		t.Errorf("admitted action recorded as %+v", e)
+	}
+}
+
+// TestGuardAudit: what an audited route's handler notes reaches its entry, bounded; the
+// guard's own refusals of a known principal are recorded with the member when it is known.
+func TestGuardAudit(t *testing.T) {
+	var audit []auth.Entry
+	mux := http.NewServeMux()
+	table := auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{
+		Tokens: []auth.TokenAuthenticator{auth.NewAdminToken("the-admin-token"),
+			auth.MemberTokens(func(tok string) (string, bool) { return "region-norr", tok == "norr-read" })},
+		Audit: func(_ context.Context, e auth.Entry) { audit = append(audit, e) },
+	}))
+	resolve := func(r *http.Request) (string, error) {
+		switch id := r.PathValue("id"); id {
+		case "gone":
+			return "", auth.ErrNotFound
+		case "bad":
+			return "", errors.Join(errors.New("id is malformed"), auth.ErrBadRequest)
+		default:
+			return id, nil
+		}
+	}
+	long := strings.Repeat("å", 2000)
+	table.MustAdd(
+		auth.Route{Method: "POST", Pattern: "/api/v1/things/{id}", Need: auth.Admin, Member: resolve, Audit: true,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				auth.Note(r.Context(), "reason", "first")
+				auth.Note(r.Context(), "reason", "maintenance")
+				auth.Note(r.Context(), "long", long)
+				for i := range 40 {
+					auth.Note(r.Context(), fmt.Sprintf("k%02d", i), "v")
+				}
+				w.WriteHeader(http.StatusCreated)
+			})},
+		auth.Route{Method: "POST", Pattern: "/api/v1/quiet", Need: auth.Viewer,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				auth.Note(r.Context(), "ignored", "outside an audited route")
+				w.WriteHeader(http.StatusNoContent)
+			})},
+	)
+	for _, tt := range []struct {
+		path, token string
+		want        int
+	}{
+		{"/api/v1/things/region-norr", "the-admin-token", 201},
+		{"/api/v1/things/region-norr", "norr-read", 403}, // not an admin at all
+		{"/api/v1/things/gone", "the-admin-token", 404},
+		{"/api/v1/things/bad", "the-admin-token", 400},
+		{"/api/v1/things/region-norr", "unknown", 401},
+		{"/api/v1/things/region-norr", "", 401},
+		{"/api/v1/quiet", "norr-read", 204},
+	} {
+		r := httptest.NewRequest("POST", tt.path, nil)
+		if tt.token != "" {
+			r.Header.Set("Authorization", "Bearer "+tt.token)
+		}
+		w := httptest.NewRecorder()
+		mux.ServeHTTP(w, r)
+		if w.Code != tt.want {
+			t.Errorf("%s as %q: %d, want %d", tt.path, tt.token, w.Code, tt.want)
+		}
+	}
+	if len(audit) != 4 {
+		t.Fatalf("%d entries, want 4 (the action, the refusals of known principals): %+v", len(audit), audit)
+	}
+	d := audit[0].Detail
+	if d["reason"] != "maintenance" || len(d) != 16 || len(d["long"]) > 1024 || !strings.HasSuffix(d["long"], "…") || !utf8.ValidString(d["long"]) {
+		t.Errorf("detail has %d keys, reason %q, long %d bytes", len(d), d["reason"], len(d["long"]))
+	}
+	if e := audit[1]; e.Status != 403 || e.Member != "region-norr" || e.Subject != "read-token:region-norr" || e.Detail != nil {
+		t.Errorf("refusal before the scope check recorded as %+v", e)
+	}
+	if e := audit[2]; e.Status != 404 || e.Path != "/api/v1/things/gone" {
+		t.Errorf("not found recorded as %+v", e)
+	}
+	if e := audit[3]; e.Status != 400 {
+		t.Errorf("bad request recorded as %+v", e)
 	}
 }
 

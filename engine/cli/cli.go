@@ -111,6 +111,7 @@ var commands = []func() *cobra.Command{
 	newSuspendCmd,
 	newResumeCmd,
 	newDevicesCmd,
+	newAuditCmd,
 	newPlanCmd,
 	newVersionCmd,
 }

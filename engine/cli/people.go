@@ -32,9 +32,10 @@ type people struct {
 // run records API tokens' last use until ctx ends.
 func (p *people) run(ctx context.Context) error { return p.tokens.Run(ctx) }
 
-// page, when set, answers refused page requests (the console's own page).
+// page, when set, answers refused page requests (the console's own page); record writes each
+// audit entry to the audit log.
 func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken string, st store.Store, devices *fleet.Service,
-	page func(http.ResponseWriter, *http.Request, int, string)) (*people, error) {
+	page func(http.ResponseWriter, *http.Request, int, string), record func(context.Context, auth.Entry)) (*people, error) {
 	external := o.externalURL
 	if external == "" {
 		external = "http://" + o.listen
@@ -92,12 +93,18 @@ func newPeople(ctx context.Context, o serveOptions, log *slog.Logger, adminToken
 	}
 
 	tokens := apitoken.New(st, apitoken.Options{Logger: log.With("component", "apitoken")})
+	auditLines := log.With("component", "audit")
 	guard := auth.NewGuard(auth.GuardOptions{
 		Tokens:   []auth.TokenAuthenticator{auth.NewAdminToken(adminToken), devices.ReadTokens(), tokens},
 		Sessions: sessions,
 		SignIn:   signin.SignInPath,
 		Page:     page,
-		Logger:   log.With("component", "audit"),
+		// Each entry is a log line, and an entry of the audit log.
+		Audit: func(ctx context.Context, e auth.Entry) {
+			auth.LogEntry(ctx, auditLines, e)
+			record(ctx, e)
+		},
+		Logger: auditLines,
 	})
 	return &people{guard: guard, sessions: sessions, tokens: tokens, routes: slices.Concat(si.Routes(), tokens.Routes()), local: local}, nil
 }

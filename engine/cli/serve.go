@@ -21,6 +21,7 @@ import (
 	"github.com/spf13/pflag"
 
 	bundled "samverk.io/samverk/catalog"
+	"samverk.io/samverk/engine/audit"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
@@ -474,11 +475,16 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	d.people, err = newPeople(ctx, o, log, adminToken, devStore, devices, d.console.Refused)
+	// The audit log: the guard records every state-changing request in it.
+	auditLog, err := audit.New(audit.Options{Store: devStore, Registerer: reg, Page: d.console.Frame, Logger: log.With("component", "audit")})
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes())
+	d.people, err = newPeople(ctx, o, log, adminToken, devStore, devices, d.console.Refused, auditLog.Record)
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 )
@@ -181,6 +182,7 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
+	auth.Note(r.Context(), "device", k.String())
 	if s.ix.lookup(k) == nil && !s.fetch(r.Context(), k) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return

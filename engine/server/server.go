@@ -268,6 +268,10 @@ func (s *Server) reconcileNow(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if body.AllowRollback != "" {
+		auth.Note(r.Context(), "allowRollback", body.AllowRollback)
+		if note := strings.TrimSpace(body.By); note != "" {
+			auth.Note(r.Context(), "by", note)
+		}
 		// Who allowed it is who is signed in, never what the body claims.
 		by := "anonymous"
 		if p := auth.FromContext(r.Context()); p != nil {
@@ -315,6 +319,7 @@ func (s *Server) suspend(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	auth.Note(r.Context(), "reason", body.Reason)
 	if err := s.opt.Reconciler.Suspend(body.Reason); err != nil {
 		s.log.Error("suspend", "error", err)
 		writeError(w, http.StatusInternalServerError, "suspend: "+err.Error())

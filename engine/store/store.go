@@ -1,7 +1,7 @@
 // Package store keeps the device registry, the last report of every device, a bounded report
 // history, each device's timeline of facts, served states and outcomes, the revisions and
-// waivers in force over time, enrollment events and API tokens, in SQLite (the embedded
-// default) or PostgreSQL.
+// waivers in force over time, enrollment events, API tokens and the append-only audit log, in
+// SQLite (the embedded default) or PostgreSQL.
 package store
 
 import (
@@ -54,6 +54,8 @@ type Store interface {
 	APITokens
 	// Timelines keeps the past: revisions, device periods, waivers (see history.go).
 	Timelines
+	// AuditLog is the append-only record of what people and tokens did (see audit.go).
+	AuditLog
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

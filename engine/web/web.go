@@ -193,9 +193,19 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, name, title str
 
 // renderCode writes the named page, buffered so that a failing template answers 500 whole.
 func (c *Console) renderCode(w http.ResponseWriter, r *http.Request, code int, name, title string, data any) {
+	c.renderNav(w, r, code, name, name, title, data)
+}
+
+// Frame writes a page another package built (the audit log's): content, already rendered
+// by that package's html/template, inside the console's layout, with nav marking its link.
+func (c *Console) Frame(w http.ResponseWriter, r *http.Request, code int, nav, title string, content template.HTML) {
+	c.renderNav(w, r, code, "frame", nav, title, content)
+}
+
+func (c *Console) renderNav(w http.ResponseWriter, r *http.Request, code int, name, nav, title string, data any) {
 	t := c.pages[name]
 	p := auth.FromContext(r.Context())
-	pg := page{Title: title, Nav: name, Who: p, Scope: scopeText(p), CSRF: auth.CSRFToken(r.Context()), Data: data}
+	pg := page{Title: title, Nav: nav, Who: p, Scope: scopeText(p), CSRF: auth.CSRFToken(r.Context()), Data: data}
 	var buf bytes.Buffer
 	if err := t.Execute(&buf, pg); err != nil {
 		c.log.Error("console: render", "page", name, "err", err)

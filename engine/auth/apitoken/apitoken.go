@@ -293,6 +293,12 @@ func (s *Service) create(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	auth.Note(r.Context(), "token", c.ID)
+	auth.Note(r.Context(), "role", c.Role)
+	auth.Note(r.Context(), "expires", c.ExpiresAt.Format(time.RFC3339))
+	if c.Name != "" {
+		auth.Note(r.Context(), "name", c.Name)
+	}
 	writeJSON(w, http.StatusCreated, c)
 }
 
@@ -317,6 +323,7 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 
 func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
+	auth.Note(r.Context(), "token", id)
 	err := s.st.RevokeToken(r.Context(), id, s.opt.Now().UTC())
 	if errors.Is(err, store.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "no such token")
