@@ -1,0 +1,361 @@
+package history_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/compile"
+	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/history"
+	"samverk.io/samverk/engine/source"
+	"samverk.io/samverk/engine/source/gittest"
+	"samverk.io/samverk/engine/store"
+)
+
+const (
+	groupsFile  = "catalog/members/region-norr/groups.yaml"
+	vardLine    = "  services: [standardprogram, microsoft-365, journalatkomst, utskrift, mfa-token]\n"
+	waiverFile  = "catalog/members/region-norr/waivers.yaml"
+	norrWaiver  = "Waiver/region-norr/vard-group-review"
+	sharedWaive = "Waiver/region-norr-secpol-commands"
+)
+
+// A member waiver of region-norr, added by the third commit, in force until 20 November.
+const memberWaiver = `apiVersion: samverk.io/v1
+kind: Waiver
+metadata:
+  name: vard-group-review
+  namespace: region-norr
+  owner: region-norr
+spec:
+  policy: SV-DG-001
+  targets:
+    - kind: DeviceGroup
+      name: broad-vard
+  reason: The ward group's OS target is reviewed with the clinics in November.
+  approvedBy: region-norr IT-styrgrupp 2026-10-30
+  expires: 2026-11-20
+`
+
+func day(d, h int) time.Time { return time.Date(2026, 11, d, h, 0, 0, 0, time.UTC) }
+
+// fixture is a catalog repository with three commits of the bundled catalog, followed by a
+// real source, and a device's life through them recorded in memTimelines with the hashes the
+// work tree of each commit compiles to.
+type fixture struct {
+	svc        *history.Service
+	tl         *memTimelines
+	src        *source.Source
+	c1, c2, c3 string
+	h1, h2     string // the vard device's state at c1 and at c2 (and c3, which changes no state)
+	facts      desired.Facts
+}
+
+// hashOnDisk compiles the work tree's catalog for facts: the state the daemon would serve.
+func hashOnDisk(t testing.TB, dir string, member string, f desired.Facts) string {
+	t.Helper()
+	lr, err := catalog.LoadDir(filepath.Join(dir, "catalog"), catalog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lr.Findings) > 0 {
+		t.Fatalf("the test catalog has findings: %v", lr.Findings)
+	}
+	st, _ := compile.New(lr.Catalog, "work-tree").Desired(compile.FromFacts(member, f))
+	return st.Hash
+}
+
+func newFixture(t testing.TB) *fixture {
+	t.Helper()
+	repo := gittest.New(t)
+	repo.CopyDir(filepath.Join("..", "..", "catalog"), "catalog")
+	fx := &fixture{tl: newMemTimelines()}
+	fx.facts = desired.Facts{Hostname: "vard-pc-1", Vendor: "Dell Inc.", Model: "Latitude 5450", OSFamily: "windows",
+		OSBuild: "26100", Labels: map[string]string{"department": "vard"}}
+	fx.c1 = repo.Commit("bundled catalog", nil).String()
+	fx.h1 = hashOnDisk(t, repo.Dir, "region-norr", fx.facts)
+
+	b, err := os.ReadFile(filepath.Join(repo.Dir, groupsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), vardLine) {
+		t.Fatalf("%s no longer has the line the test edits", groupsFile)
+	}
+	repo.Write(map[string]string{groupsFile: strings.Replace(string(b), vardLine, vardLine+"  products: [7zip]\n", 1)})
+	fx.c2 = repo.Commit("broad-vard: 7-Zip on the ward PCs", nil).String()
+	fx.h2 = hashOnDisk(t, repo.Dir, "region-norr", fx.facts)
+	if fx.h1 == fx.h2 {
+		t.Fatal("the second commit should change the ward device's state")
+	}
+	repo.Write(map[string]string{waiverFile: memberWaiver})
+	fx.c3 = repo.Commit("waive SV-DG-001 for broad-vard until the review", nil).String()
+	if h3 := hashOnDisk(t, repo.Dir, "region-norr", fx.facts); h3 != fx.h2 {
+		t.Fatal("the third commit should leave the ward device's state as it is")
+	}
+
+	src, err := source.Open(source.Options{URL: repo.Dir, Dir: filepath.Join(t.TempDir(), "clone")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Fetch(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	fx.src = src
+	fx.svc, err = history.New(history.Options{Timelines: fx.tl, Devices: fx.tl, Revisions: src, Path: "catalog",
+		Now: func() time.Time { return day(30, 0) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The ward PC's life, as the daemon records it.
+	tl := fx.tl
+	tl.publish(day(1, 8), store.AllRings, fx.c1, store.RevisionPublished)
+	tl.facts("vard", day(1, 9), store.FactsPeriod{Member: "region-norr", Facts: fx.facts})
+	tl.served("vard", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: fx.c1, Group: "broad-vard", Ring: "broad"})
+	tl.report("vard", day(1, 10), store.StoredReport{Revision: fx.c1, Hash: fx.h1, Counts: store.Counts{Unchanged: 12}}, store.Counts.Judge)
+	tl.publish(day(5, 12), store.AllRings, fx.c2, store.RevisionPublished)
+	tl.served("vard", day(5, 15), store.ServedPeriod{Hash: fx.h2, Revision: fx.c2, Group: "broad-vard", Ring: "broad"})
+	tl.report("vard", day(5, 16), store.StoredReport{Revision: fx.c2, Hash: fx.h2, Counts: store.Counts{Unchanged: 12, Failed: 1},
+		Resources: []desired.ResourceResult{{ID: "package/7zip", Outcome: desired.Failed, Reason: "msiexec exited 1603"}}}, store.Counts.Judge)
+	tl.publish(day(10, 12), store.AllRings, fx.c3, store.RevisionPublished)
+	// A label compilation does not read: new facts, the same state.
+	moved := fx.facts
+	moved.Labels = map[string]string{"department": "vard", "site": "lycksele"}
+	tl.facts("vard", day(15, 9), store.FactsPeriod{Member: "region-norr", Facts: moved})
+	tl.report("vard", day(15, 10), store.StoredReport{Revision: fx.c2, Hash: fx.h2, Counts: store.Counts{Unchanged: 13}}, store.Counts.Judge)
+	return fx
+}
+
+func TestAt(t *testing.T) {
+	fx := newFixture(t)
+	ctx := context.Background()
+	at := func(t *testing.T, when time.Time) *history.Snapshot {
+		t.Helper()
+		s, err := fx.svc.At(ctx, "vard", when)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	waiverRefs := func(s *history.Snapshot) []string {
+		var out []string
+		for _, w := range s.Waivers {
+			out = append(out, w.Ref())
+		}
+		return out
+	}
+	verified := func(t *testing.T, s *history.Snapshot, revision, hash string) {
+		t.Helper()
+		if s.Served == nil || s.Served.Revision != revision || s.Served.Hash != hash {
+			t.Fatalf("served %+v, want revision %s hash %s", s.Served, revision, hash)
+		}
+		rc := s.Recompiled
+		if rc == nil || !rc.Verified || rc.RecompiledHash != hash || rc.Reason != "" {
+			t.Fatalf("recompiled %+v, want verified %s", rc, hash)
+		}
+		if rc.State == nil || compile.HashOf(rc.State) != hash {
+			t.Fatalf("the state returned does not hash to %s", hash)
+		}
+	}
+
+	t.Run("before enrollment", func(t *testing.T) {
+		s := at(t, day(1, 8))
+		if s.Facts != nil || s.Served != nil || s.Recompiled != nil || s.Outcome != nil {
+			t.Fatalf("a device not yet enrolled has a past: %+v", s)
+		}
+		if s.Waivers == nil || s.Grants == nil {
+			t.Fatal("waivers and grants must be empty lists, not null")
+		}
+	})
+	t.Run("first state, applied", func(t *testing.T) {
+		s := at(t, day(1, 12))
+		verified(t, s, fx.c1, fx.h1)
+		if s.Pending != nil {
+			t.Fatalf("nothing was pending: %+v", s.Pending)
+		}
+		if d := s.Difference; d == nil || !d.Applied || d.AppliedHash != fx.h1 || len(d.Failed) > 0 {
+			t.Fatalf("difference %+v, want the served state applied", d)
+		}
+		if s.Outcome.Compliance != store.Compliant {
+			t.Fatalf("compliance %s", s.Outcome.Compliance)
+		}
+		// The shared waiver exempts the ward group's baseline; kommun-vasterby's waiver is
+		// not region-norr's to see, and the member waiver does not exist yet.
+		if got := waiverRefs(s); !slices.Equal(got, []string{sharedWaive}) {
+			t.Fatalf("waivers %v", got)
+		}
+		if c := s.Waivers[0].Concerns; !slices.Equal(c, []string{"Baseline/region-norr/windows-11-vard"}) {
+			t.Fatalf("the shared waiver concerns %v of the device's state", c)
+		}
+		if s.Recompiled.Summary.Settings == 0 || s.Recompiled.Summary.Packages == 0 {
+			t.Fatalf("summary %+v", s.Recompiled.Summary)
+		}
+	})
+	t.Run("new revision not yet fetched", func(t *testing.T) {
+		s := at(t, day(5, 13))
+		verified(t, s, fx.c1, fx.h1)
+		if s.Ring == nil || s.Ring.Revision != fx.c2 {
+			t.Fatalf("ring %+v, want %s", s.Ring, fx.c2)
+		}
+		if p := s.Pending; p == nil || p.Revision != fx.c2 || p.Hash != fx.h2 || !p.Since.Equal(day(5, 12)) {
+			t.Fatalf("pending %+v, want %s → %s", s.Pending, fx.c2, fx.h2)
+		}
+	})
+	t.Run("a date is the end of that day", func(t *testing.T) {
+		when, err := history.ParseInstant("2026-11-05", true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := at(t, when)
+		verified(t, s, fx.c2, fx.h2)
+		if !slices.Contains(s.Recompiled.Summary.PackageList, "7zip 24.09") {
+			t.Fatalf("the second commit's 7-Zip is not in %v", s.Recompiled.Summary.PackageList)
+		}
+		d := s.Difference
+		if d == nil || !d.Applied || len(d.Failed) != 1 || d.Failed[0].ID != "package/7zip" {
+			t.Fatalf("difference %+v, want package/7zip failed", d)
+		}
+		if s.Outcome.Compliance != store.Failed || s.Report == nil || !s.Report.At.Equal(day(5, 16)) {
+			t.Fatalf("outcome %+v, report %+v", s.Outcome, s.Report)
+		}
+	})
+	t.Run("a revision that changes nothing for the device", func(t *testing.T) {
+		s := at(t, day(12, 0))
+		verified(t, s, fx.c2, fx.h2)
+		if s.Ring == nil || s.Ring.Revision != fx.c3 || s.Pending != nil {
+			t.Fatalf("ring %+v pending %+v: the third commit changed nothing for the device", s.Ring, s.Pending)
+		}
+		// The waivers are those of the revision in force, the third commit's.
+		if got := waiverRefs(s); !slices.Equal(got, []string{sharedWaive, norrWaiver}) {
+			t.Fatalf("waivers %v", got)
+		}
+		if c := s.Waivers[1].Concerns; !slices.Equal(c, []string{"DeviceGroup/region-norr/broad-vard"}) {
+			t.Fatalf("the member waiver concerns %v", c)
+		}
+	})
+	t.Run("facts changed since the state was served", func(t *testing.T) {
+		s := at(t, day(16, 0))
+		verified(t, s, fx.c2, fx.h2)
+		if !s.Recompiled.FactsFrom.Equal(day(1, 9)) {
+			t.Fatalf("compiled with the facts of %s, want those the state was served with (%s)", s.Recompiled.FactsFrom, day(1, 9))
+		}
+		if s.Facts.Facts.Labels["site"] != "lycksele" {
+			t.Fatalf("the facts at the instant are %+v", s.Facts)
+		}
+		if s.Outcome.Compliance != store.Compliant || !s.Difference.Applied {
+			t.Fatalf("outcome %+v", s.Outcome)
+		}
+	})
+	t.Run("the waiver expired", func(t *testing.T) {
+		s := at(t, day(20, 0))
+		if got := waiverRefs(s); !slices.Equal(got, []string{sharedWaive}) {
+			t.Fatalf("waivers %v on its expiry date", got)
+		}
+		s = at(t, day(19, 23))
+		if got := waiverRefs(s); !slices.Equal(got, []string{sharedWaive, norrWaiver}) {
+			t.Fatalf("waivers %v the day before expiry", got)
+		}
+	})
+	t.Run("later than now is now", func(t *testing.T) {
+		s := at(t, day(30, 0).Add(24*time.Hour))
+		if !s.At.Equal(day(30, 0)) {
+			t.Fatalf("at %s", s.At)
+		}
+	})
+	t.Run("unknown device", func(t *testing.T) {
+		_, err := fx.svc.At(ctx, "nosuch", day(12, 0))
+		if !errors.Is(err, history.ErrNotFound) {
+			t.Fatalf("err %v, want ErrNotFound", err)
+		}
+	})
+}
+
+// TestUnverified: a state that does not recompile to what was served is reported as such.
+func TestUnverified(t *testing.T) {
+	fx := newFixture(t)
+	ctx := context.Background()
+	tl := fx.tl
+	admin := fx.facts
+	admin.Labels = map[string]string{"department": "administration"}
+	// The store says the device was an administration PC when it was served the ward state:
+	// its facts were changed behind the store's back.
+	tl.facts("tampered", day(1, 9), store.FactsPeriod{Member: "region-norr", Facts: admin})
+	tl.served("tampered", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: fx.c1, Group: "broad-vard", Ring: "broad"})
+	// A revision the repository does not hold (history rewritten, or another repository).
+	tl.facts("lost", day(1, 9), store.FactsPeriod{Member: "region-norr", Facts: fx.facts})
+	tl.served("lost", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: strings.Repeat("ab", 20), Group: "broad-vard", Ring: "broad"})
+	// A served state with no facts on record.
+	tl.served("nofacts", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: fx.c1, Group: "broad-vard", Ring: "broad"})
+
+	for _, tc := range []struct {
+		id, reason string
+		recompiled bool
+	}{
+		{"tampered", "not to the state " + fx.h1[:12], true},
+		{"lost", "cannot be read from the repository", false},
+		{"nofacts", "no facts", false},
+	} {
+		t.Run(tc.id, func(t *testing.T) {
+			s, err := fx.svc.At(ctx, tc.id, day(2, 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc := s.Recompiled
+			if rc == nil || rc.Verified || !strings.Contains(rc.Reason, tc.reason) || rc.ServedHash != fx.h1 {
+				t.Fatalf("recompiled %+v, want unverified because %q", rc, tc.reason)
+			}
+			if tc.recompiled && (rc.RecompiledHash == "" || rc.RecompiledHash == fx.h1) {
+				t.Fatalf("recompiled hash %q", rc.RecompiledHash)
+			}
+			var text strings.Builder
+			if err := history.WriteText(&text, s); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(text.String(), "verified  NO: ") {
+				t.Fatalf("the text does not say the state is not verified:\n%s", text.String())
+			}
+		})
+	}
+}
+
+func TestParseInstant(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		endOfDay bool
+		want     time.Time
+	}{
+		{"2026-11-01", true, time.Date(2026, 11, 1, 23, 59, 59, 999999999, time.UTC)},
+		{"2026-11-01", false, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		{"2026-11-01T12:30:00Z", true, time.Date(2026, 11, 1, 12, 30, 0, 0, time.UTC)},
+		{"2026-11-01T13:30:00+01:00", false, time.Date(2026, 11, 1, 12, 30, 0, 0, time.UTC)},
+	} {
+		got, err := history.ParseInstant(tc.in, tc.endOfDay)
+		if err != nil || !got.Equal(tc.want) || got.Location() != time.UTC {
+			t.Errorf("ParseInstant(%q, %v) = %s, %v; want %s", tc.in, tc.endOfDay, got, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-13-01", "2026-11-01 12:00", "1 November"} {
+		if _, err := history.ParseInstant(bad, true); err == nil {
+			t.Errorf("ParseInstant(%q) took it", bad)
+		}
+	}
+}
+
+func FuzzParseInstant(f *testing.F) {
+	f.Add("2026-11-01")
+	f.Add("2026-11-01T12:30:00.5+02:00")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := history.ParseInstant(s, true)
+		if err == nil && got.Location() != time.UTC {
+			t.Fatalf("%q gave %s, not UTC", s, got)
+		}
+	})
+}
