@@ -10,9 +10,12 @@ import (
 
 // cache keeps the compiled catalogs of the last few revisions asked for. A revision being
 // loaded is loaded once, however many ask for it at the same time; a failed load is not kept,
-// so that a repository that was briefly unreadable is read again next time.
+// so that a repository that was briefly unreadable is read again next time. At most
+// maxLoads revisions are loaded at once, so that questions about many old revisions cannot
+// hold many whole catalogs in memory together.
 type cache struct {
-	max int
+	max   int
+	loads chan struct{}
 
 	mu      sync.Mutex
 	lru     *list.List // of *cacheEntry, most recently used first
@@ -26,8 +29,11 @@ type cacheEntry struct {
 	err      error
 }
 
+// maxLoads is the number of revisions loaded at the same time.
+const maxLoads = 2
+
 func newCache(max int) *cache {
-	return &cache{max: max, lru: list.New(), entries: map[string]*list.Element{}}
+	return &cache{max: max, loads: make(chan struct{}, maxLoads), lru: list.New(), entries: map[string]*list.Element{}}
 }
 
 // get returns revision's compiler, calling load when it is not cached.
@@ -53,7 +59,13 @@ func (c *cache) get(ctx context.Context, revision string, load func() (*compile.
 	}
 	c.mu.Unlock()
 
-	e.comp, e.err = load()
+	select {
+	case c.loads <- struct{}{}:
+		e.comp, e.err = load()
+		<-c.loads
+	case <-ctx.Done():
+		e.err = ctx.Err()
+	}
 	close(e.done)
 	if e.err != nil {
 		c.mu.Lock()
