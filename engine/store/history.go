@@ -55,7 +55,7 @@ type RevisionEvent struct {
 
 // RevisionQuery selects revision events. Empty fields match everything.
 type RevisionQuery struct {
-	Ring        string
+	Ring         string
 	Since, Until time.Time
 	// Limit is the number of events returned, newest first (default 100, at most MaxLimit).
 	Limit int

@@ -113,8 +113,10 @@ const pgEnroll = `WITH e AS (
 		AS e(id, member, credential_hash, hostname, facts, labels, at, serial, remote, vendor, model, os_family, os_build, facts_digest, token)
 ), d AS (
 	INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest,
-		enrolled_at, last_seen, enroll_token, serial)
-	SELECT id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest, at, at, token, serial FROM e
+		enrolled_at, last_seen, enroll_token, serial, facts_from)
+	SELECT id, member, credential_hash, hostname, facts, labels, vendor, model, os_family, os_build, facts_digest, at, at, token, serial, at FROM e
+), f AS (
+	INSERT INTO facts_periods (device_id, from_at, facts) SELECT id, at, facts FROM e
 )
 INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token)
 SELECT id, member, at, hostname, serial, remote, token FROM e`
@@ -123,8 +125,10 @@ SELECT id, member, at, hostname, serial, remote, token FROM e`
 // again. Its history stays.
 const pgReenroll = `UPDATE devices SET credential_hash = $2, hostname = $3, facts = $4, labels = $5, vendor = $6, model = $7,
 	os_family = $8, os_build = $9, facts_digest = $10, last_seen = greatest(last_seen, $11), enroll_token = $12, serial = $13,
-	prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = $11
-	WHERE id = $1`
+	prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = $11,
+	facts_closed = CASE WHEN facts_digest <> $10 THEN coalesce(facts_from, $11) END,
+	facts_from = CASE WHEN facts_digest <> $10 THEN greatest($11, coalesce(facts_from, $11)) ELSE facts_from END
+	WHERE id = $1 RETURNING facts_from, facts_closed`
 
 const pgEndGrace = `UPDATE devices SET prev_credential_hash = NULL, prev_credential_until = NULL
 	WHERE id = $1 AND credential_hash = $2`
@@ -132,12 +136,35 @@ const pgEndGrace = `UPDATE devices SET prev_credential_hash = NULL, prev_credent
 const pgCredential = `UPDATE devices SET credential_hash = $2, prev_credential_hash = $3, prev_credential_until = $4,
 	revoked_at = CASE WHEN $5 THEN $6::timestamptz END, credential_at = $6 WHERE id = $1`
 
-const pgServed = `UPDATE devices d SET last_seen = greatest(d.last_seen, s.at), served_at = s.at, profile = s.profile,
-	served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring
-FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-	AS s(id, at, profile, hash, revision, grp, ring)
-WHERE d.id = s.id`
+// pgServed updates the devices served a state and, for those served another hash than before,
+// closes their served period and opens the next (see 0006_history.sql).
+const pgServed = `WITH s AS (
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+		AS s(id, at, profile, hash, revision, grp, ring)
+), u AS (
+	UPDATE devices d SET last_seen = greatest(d.last_seen, s.at), served_at = s.at, profile = s.profile,
+		served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring,
+		served_closed = CASE WHEN d.served_from IS NULL OR d.served_hash <> s.hash THEN coalesce(d.served_from, s.at) END,
+		served_from = CASE WHEN d.served_from IS NULL OR d.served_hash <> s.hash
+			THEN greatest(s.at, coalesce(d.served_from, s.at)) ELSE d.served_from END
+	FROM s WHERE d.id = s.id
+	RETURNING d.id, d.served_from, d.served_closed
+), c AS (
+	UPDATE served_periods p SET to_at = u.served_from FROM u
+	WHERE p.device_id = u.id AND p.from_at = u.served_closed AND u.served_closed < u.served_from
+)
+INSERT INTO served_periods (device_id, from_at, hash, revision, group_name, ring, profile)
+SELECT s.id, u.served_from, s.hash, s.revision, s.grp, s.ring, s.profile FROM s JOIN u ON u.id = s.id
+WHERE u.served_closed IS NOT NULL
+ON CONFLICT (device_id, from_at) DO UPDATE SET hash = excluded.hash, revision = excluded.revision,
+	group_name = excluded.group_name, ring = excluded.ring, profile = excluded.profile`
 
+// pgOutcomeChanged tells, in the report update, that the report ends the device's outcome
+// period: its first report, another applied hash or another judged compliance.
+const pgOutcomeChanged = `(d.outcome_from IS NULL OR d.applied_hash <> r.hash OR d.compliance <> r.compliance)`
+
+// pgReport updates the reporting devices, keeps the reports worth keeping in their history,
+// and closes and opens the facts and outcome periods the reports change.
 const pgReport = `WITH r AS (
 	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::timestamptz[], $6::bigint[],
 		$7::boolean[], $8::int[], $9::int[], $10::int[], $11::int[], $12::int[], $13::text[], $14::jsonb[],
@@ -154,9 +181,33 @@ const pgReport = `WITH r AS (
 		os_build = coalesce(r.os_build, d.os_build), facts_digest = coalesce(r.facts_digest, d.facts_digest),
 		reports = d.reports + 1,
 		hash_streak = CASE WHEN d.applied_hash = r.hash THEN d.hash_streak + 1 ELSE 1 END,
-		history_seq = d.history_seq + CASE WHEN r.noteworthy OR d.applied_hash <> r.hash THEN 1 ELSE 0 END
+		history_seq = d.history_seq + CASE WHEN r.noteworthy OR d.applied_hash <> r.hash THEN 1 ELSE 0 END,
+		facts_closed = CASE WHEN r.facts_digest <> d.facts_digest THEN coalesce(d.facts_from, r.at) END,
+		facts_from = CASE WHEN r.facts_digest <> d.facts_digest THEN greatest(r.at, coalesce(d.facts_from, r.at)) ELSE d.facts_from END,
+		outcome_closed = CASE WHEN ` + pgOutcomeChanged + ` THEN coalesce(d.outcome_from, r.at) END,
+		outcome_closed_reports = CASE WHEN ` + pgOutcomeChanged + ` THEN d.outcome_reports END,
+		outcome_from = CASE WHEN ` + pgOutcomeChanged + ` THEN greatest(r.at, coalesce(d.outcome_from, r.at)) ELSE d.outcome_from END,
+		outcome_reports = CASE WHEN ` + pgOutcomeChanged + ` THEN 1 ELSE d.outcome_reports + 1 END
 	FROM r WHERE d.id = r.id
-	RETURNING d.id, d.history_seq, d.hash_streak, r.noteworthy
+	RETURNING d.id, d.history_seq, d.hash_streak, r.noteworthy, d.facts_from, d.facts_closed,
+		d.outcome_from, d.outcome_closed, d.outcome_closed_reports
+), fc AS (
+	UPDATE facts_periods p SET to_at = u.facts_from FROM u
+	WHERE p.device_id = u.id AND p.from_at = u.facts_closed AND u.facts_closed < u.facts_from
+), fo AS (
+	INSERT INTO facts_periods (device_id, from_at, facts)
+	SELECT r.id, u.facts_from, r.facts FROM r JOIN u ON u.id = r.id WHERE u.facts_closed IS NOT NULL
+	ON CONFLICT (device_id, from_at) DO UPDATE SET facts = excluded.facts
+), oc AS (
+	UPDATE outcome_periods p SET to_at = u.outcome_from, reports = u.outcome_closed_reports FROM u
+	WHERE p.device_id = u.id AND p.from_at = u.outcome_closed AND u.outcome_closed < u.outcome_from
+), oo AS (
+	INSERT INTO outcome_periods (device_id, from_at, revision, hash, compliance, unchanged, corrected, failed, skipped, drifted, results)
+	SELECT r.id, u.outcome_from, r.revision, r.hash, r.compliance, r.unchanged, r.corrected, r.failed, r.skipped, r.drifted, r.results
+	FROM r JOIN u ON u.id = r.id WHERE u.outcome_closed IS NOT NULL
+	ON CONFLICT (device_id, from_at) DO UPDATE SET revision = excluded.revision, hash = excluded.hash,
+		compliance = excluded.compliance, unchanged = excluded.unchanged, corrected = excluded.corrected,
+		failed = excluded.failed, skipped = excluded.skipped, drifted = excluded.drifted, results = excluded.results
 )
 INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms, noop,
 	unchanged, corrected, failed, skipped, drifted, compliance, results)
@@ -183,13 +234,25 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			if err != nil {
 				return err
 			}
-			tag, err := tx.Exec(ctx, pgReenroll, e.ID, e.CredentialHash, f.Hostname, string(f.JSON), string(f.Labels), f.Vendor, f.Model,
-				f.OSFamily, f.OSBuild, int64(f.Digest), e.At, e.Token, e.Facts.Serial)
+			var from, closed *time.Time
+			err = tx.QueryRow(ctx, pgReenroll, e.ID, e.CredentialHash, f.Hostname, string(f.JSON), string(f.Labels), f.Vendor, f.Model,
+				f.OSFamily, f.OSBuild, int64(f.Digest), e.At, e.Token, e.Facts.Serial).Scan(&from, &closed)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+			}
 			if err != nil {
 				return fmt.Errorf("enroll device %s again: %w", e.ID, err)
 			}
-			if tag.RowsAffected() != 1 {
-				return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+			if closed != nil && from != nil {
+				if closed.Before(*from) {
+					if _, err := tx.Exec(ctx, `UPDATE facts_periods SET to_at = $3 WHERE device_id = $1 AND from_at = $2`, e.ID, *closed, *from); err != nil {
+						return fmt.Errorf("facts of %s: %w", e.ID, err)
+					}
+				}
+				if _, err := tx.Exec(ctx, `INSERT INTO facts_periods (device_id, from_at, facts) VALUES ($1, $2, $3)
+					ON CONFLICT (device_id, from_at) DO UPDATE SET facts = excluded.facts`, e.ID, *from, string(f.JSON)); err != nil {
+					return fmt.Errorf("facts of %s: %w", e.ID, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token, replaced)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, true)`, e.ID, e.Member, e.At, e.Facts.Hostname, e.Facts.Serial, e.Remote, e.Token); err != nil {

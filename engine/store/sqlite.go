@@ -40,9 +40,15 @@ const (
 
 var _ Store = (*SQLite)(nil)
 
+// sqliteOutcomeChanged tells, in the report update, that the report ends the device's outcome
+// period: its first report, another applied hash (?3) or another judged compliance (?9).
+const sqliteOutcomeChanged = `(outcome_from IS NULL OR applied_hash <> ?3 OR compliance <> ?9)`
+
 type sqliteStmts struct {
 	insertDevice, insertEvent, served, report, history *sql.Stmt
 	reenroll, credential                               *sql.Stmt
+	// Opening and closing the periods of history (history.go).
+	openFacts, closeFacts, openServed, closeServed, openOutcome, closeOutcome *sql.Stmt
 }
 
 // OpenSQLite opens (creating if needed) the database file at path and migrates its schema.
@@ -160,23 +166,36 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		q  string
 	}{
 		{&s.stmts.insertDevice, `INSERT INTO devices (id, member, credential_hash, hostname, facts, labels, vendor, model,
-			os_family, os_build, facts_digest, enrolled_at, last_seen, enroll_token, serial) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			os_family, os_build, facts_digest, enrolled_at, last_seen, enroll_token, serial, facts_from)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?13, ?14, ?12)`},
 		{&s.stmts.insertEvent, `INSERT INTO enrollments (device_id, member, at, hostname, serial, remote, enroll_token, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.stmts.reenroll, `UPDATE devices SET credential_hash = ?2, hostname = ?3, facts = ?4, labels = ?5, vendor = ?6, model = ?7,
 			os_family = ?8, os_build = ?9, facts_digest = ?10, last_seen = max(last_seen, ?11), enroll_token = ?12, serial = ?13,
-			prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = ?11 WHERE id = ?1`},
+			prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = ?11,
+			facts_closed = CASE WHEN facts_digest <> ?10 THEN coalesce(facts_from, ?11) END,
+			facts_from = CASE WHEN facts_digest <> ?10 THEN max(?11, coalesce(facts_from, ?11)) ELSE facts_from END
+			WHERE id = ?1 RETURNING member, facts_from, facts_closed`},
 		{&s.stmts.credential, `UPDATE devices SET credential_hash = ?2, prev_credential_hash = ?3, prev_credential_until = ?4,
 			revoked_at = CASE WHEN ?5 THEN ?6 END, credential_at = ?6 WHERE id = ?1`},
 		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
-			served_revision = ?4, group_name = ?5, ring = ?6 WHERE id = ?7`},
+			served_revision = ?4, group_name = ?5, ring = ?6,
+			served_closed = CASE WHEN served_from IS NULL OR served_hash <> ?3 THEN coalesce(served_from, ?1) END,
+			served_from = CASE WHEN served_from IS NULL OR served_hash <> ?3 THEN max(?1, coalesce(served_from, ?1)) ELSE served_from END
+			WHERE id = ?7 RETURNING served_from, served_closed`},
 		{&s.stmts.report, `UPDATE devices SET last_seen = max(last_seen, ?1), report_at = ?1, report_revision = ?2,
 			applied_hash = ?3, unchanged = ?4, corrected = ?5, failed = ?6, skipped = ?7, drifted = ?8, compliance = ?9,
 			facts = coalesce(?10, facts), labels = coalesce(?11, labels), hostname = coalesce(?12, hostname),
 			vendor = coalesce(?13, vendor), model = coalesce(?14, model), os_family = coalesce(?15, os_family),
 			os_build = coalesce(?16, os_build), facts_digest = coalesce(?17, facts_digest), reports = reports + 1,
 			hash_streak = CASE WHEN applied_hash = ?3 THEN hash_streak + 1 ELSE 1 END,
-			history_seq = history_seq + CASE WHEN ?19 OR applied_hash <> ?3 THEN 1 ELSE 0 END
-			WHERE id = ?18 RETURNING history_seq, hash_streak`},
+			history_seq = history_seq + CASE WHEN ?19 OR applied_hash <> ?3 THEN 1 ELSE 0 END,
+			facts_closed = CASE WHEN ?17 <> facts_digest THEN coalesce(facts_from, ?1) END,
+			facts_from = CASE WHEN ?17 <> facts_digest THEN max(?1, coalesce(facts_from, ?1)) ELSE facts_from END,
+			outcome_closed = CASE WHEN ` + sqliteOutcomeChanged + ` THEN coalesce(outcome_from, ?1) END,
+			outcome_closed_reports = CASE WHEN ` + sqliteOutcomeChanged + ` THEN outcome_reports END,
+			outcome_from = CASE WHEN ` + sqliteOutcomeChanged + ` THEN max(?1, coalesce(outcome_from, ?1)) ELSE outcome_from END,
+			outcome_reports = CASE WHEN ` + sqliteOutcomeChanged + ` THEN 1 ELSE outcome_reports + 1 END
+			WHERE id = ?18 RETURNING history_seq, hash_streak, facts_from, facts_closed, outcome_from, outcome_closed, outcome_closed_reports`},
 		{&s.stmts.history, `INSERT INTO reports (device_id, slot, seq, received_at, revision, hash, started_at, duration_ms,
 			noop, unchanged, corrected, failed, skipped, drifted, compliance, results)
 			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
@@ -185,6 +204,20 @@ func (s *SQLite) prepare(ctx context.Context) error {
 			duration_ms = excluded.duration_ms, noop = excluded.noop, unchanged = excluded.unchanged,
 			corrected = excluded.corrected, failed = excluded.failed, skipped = excluded.skipped,
 			drifted = excluded.drifted, compliance = excluded.compliance, results = excluded.results`},
+		{&s.stmts.openFacts, `INSERT INTO facts_periods (device_id, from_at, facts) VALUES (?1, ?2, ?3)
+			ON CONFLICT (device_id, from_at) DO UPDATE SET facts = excluded.facts`},
+		{&s.stmts.closeFacts, `UPDATE facts_periods SET to_at = ?3 WHERE device_id = ?1 AND from_at = ?2`},
+		{&s.stmts.openServed, `INSERT INTO served_periods (device_id, from_at, hash, revision, group_name, ring, profile)
+			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+			ON CONFLICT (device_id, from_at) DO UPDATE SET hash = excluded.hash, revision = excluded.revision,
+			group_name = excluded.group_name, ring = excluded.ring, profile = excluded.profile`},
+		{&s.stmts.closeServed, `UPDATE served_periods SET to_at = ?3 WHERE device_id = ?1 AND from_at = ?2`},
+		{&s.stmts.openOutcome, `INSERT INTO outcome_periods (device_id, from_at, revision, hash, compliance,
+			unchanged, corrected, failed, skipped, drifted, results) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+			ON CONFLICT (device_id, from_at) DO UPDATE SET revision = excluded.revision, hash = excluded.hash,
+			compliance = excluded.compliance, unchanged = excluded.unchanged, corrected = excluded.corrected,
+			failed = excluded.failed, skipped = excluded.skipped, drifted = excluded.drifted, results = excluded.results`},
+		{&s.stmts.closeOutcome, `UPDATE outcome_periods SET to_at = ?3, reports = ?4 WHERE device_id = ?1 AND from_at = ?2`},
 	} {
 		st, err := s.w.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -208,7 +241,8 @@ func (s *SQLite) close() error {
 	}
 	var errs []error
 	for _, st := range []*sql.Stmt{s.stmts.insertDevice, s.stmts.insertEvent, s.stmts.served, s.stmts.report, s.stmts.history,
-		s.stmts.reenroll, s.stmts.credential} {
+		s.stmts.reenroll, s.stmts.credential, s.stmts.openFacts, s.stmts.closeFacts, s.stmts.openServed, s.stmts.closeServed,
+		s.stmts.openOutcome, s.stmts.closeOutcome} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -252,17 +286,29 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 			}
 			at := ms64(e.At)
 			if e.Replaces {
-				res, err := tx.StmtContext(ctx, s.stmts.reenroll).ExecContext(ctx, e.ID, e.CredentialHash, f.Hostname, f.JSON, f.Labels,
-					f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial)
+				var (
+					member string
+					p      sqlitePeriod
+				)
+				err := tx.StmtContext(ctx, s.stmts.reenroll).QueryRowContext(ctx, e.ID, e.CredentialHash, f.Hostname, f.JSON, f.Labels,
+					f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial).Scan(&member, &p.from, &p.closed)
+				if errors.Is(err, sql.ErrNoRows) {
+					return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+				}
 				if err != nil {
 					return fmt.Errorf("enroll device %s again: %w", e.ID, err)
 				}
-				if n, _ := res.RowsAffected(); n != 1 {
-					return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
+				if err := p.apply(ctx, tx, s.stmts.closeFacts, s.stmts.openFacts, e.ID, nil, string(f.JSON)); err != nil {
+					return fmt.Errorf("facts of %s: %w", e.ID, err)
 				}
-			} else if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, f.Hostname, f.JSON, f.Labels, f.Vendor, f.Model,
-				f.OSFamily, f.OSBuild, int64(f.Digest), at, at, e.Token, e.Facts.Serial); err != nil {
-				return fmt.Errorf("insert device: %w", err)
+			} else {
+				if _, err := ins.ExecContext(ctx, e.ID, e.Member, e.CredentialHash, f.Hostname, f.JSON, f.Labels, f.Vendor, f.Model,
+					f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial); err != nil {
+					return fmt.Errorf("insert device: %w", err)
+				}
+				if _, err := tx.StmtContext(ctx, s.stmts.openFacts).ExecContext(ctx, e.ID, at, string(f.JSON)); err != nil {
+					return fmt.Errorf("facts of %s: %w", e.ID, err)
+				}
 			}
 			if _, err := ev.ExecContext(ctx, e.ID, e.Member, at, e.Facts.Hostname, e.Facts.Serial, e.Remote, e.Token, e.Replaces); err != nil {
 				return fmt.Errorf("insert enrollment: %w", err)
@@ -293,8 +339,17 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 		st := tx.StmtContext(ctx, s.stmts.served)
 		for i := range b.Served {
 			v := &b.Served[i]
-			if _, err := st.ExecContext(ctx, ms64(v.At), v.Profile, v.Hash, v.Revision, v.Group, v.Ring, v.DeviceID); err != nil {
+			var p sqlitePeriod
+			err := st.QueryRowContext(ctx, ms64(v.At), v.Profile, v.Hash, v.Revision, v.Group, v.Ring, v.DeviceID).Scan(&p.from, &p.closed)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // the device is gone
+			}
+			if err != nil {
 				return fmt.Errorf("update served: %w", err)
+			}
+			if err := p.apply(ctx, tx, s.stmts.closeServed, s.stmts.openServed, v.DeviceID, nil,
+				v.Hash, v.Revision, v.Group, v.Ring, v.Profile); err != nil {
+				return fmt.Errorf("served period of %s: %w", v.DeviceID, err)
 			}
 		}
 	}
@@ -304,20 +359,32 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 			r := &b.Reports[i]
 			judged := r.Counts.Judge()
 			var (
-				seq, streak int64
-				f           [8]any // all nil: the row's facts stay
+				seq, streak    int64
+				facts, outcome sqlitePeriod
+				outcomeReports sql.NullInt64
+				f              [8]any // all nil: the row's facts stay
 			)
 			if e := r.Facts; e != nil {
 				f = [8]any{string(e.JSON), string(e.Labels), e.Hostname, e.Vendor, e.Model, e.OSFamily, e.OSBuild, int64(e.Digest)}
 			}
 			err := up.QueryRowContext(ctx, ms64(r.At), r.Revision, r.Hash, r.Counts.Unchanged, r.Counts.Corrected,
 				r.Counts.Failed, r.Counts.Skipped, r.Counts.Drifted, judged, f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7],
-				r.DeviceID, r.Counts.noteworthy()).Scan(&seq, &streak)
+				r.DeviceID, r.Counts.noteworthy()).Scan(&seq, &streak, &facts.from, &facts.closed, &outcome.from, &outcome.closed, &outcomeReports)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // the device is gone; its report has nothing to attach to
 			}
 			if err != nil {
 				return fmt.Errorf("update device report: %w", err)
+			}
+			if r.Facts != nil {
+				if err := facts.apply(ctx, tx, s.stmts.closeFacts, s.stmts.openFacts, r.DeviceID, nil, string(r.Facts.JSON)); err != nil {
+					return fmt.Errorf("facts of %s: %w", r.DeviceID, err)
+				}
+			}
+			if err := outcome.apply(ctx, tx, s.stmts.closeOutcome, s.stmts.openOutcome, r.DeviceID, []any{outcomeReports.Int64},
+				r.Revision, r.Hash, judged, r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Failed, r.Counts.Skipped,
+				r.Counts.Drifted, string(r.Results)); err != nil {
+				return fmt.Errorf("outcome of %s: %w", r.DeviceID, err)
 			}
 			if streak > 1 && !r.Counts.noteworthy() {
 				continue // the same state, all in line: nothing for the history

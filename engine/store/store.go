@@ -1,5 +1,7 @@
 // Package store keeps the device registry, the last report of every device, a bounded report
-// history, enrollment events and API tokens, in SQLite (the embedded default) or PostgreSQL.
+// history, each device's timeline of facts, served states and outcomes, the revisions and
+// waivers in force over time, enrollment events and API tokens, in SQLite (the embedded
+// default) or PostgreSQL.
 package store
 
 import (
@@ -50,6 +52,8 @@ type Store interface {
 	Close() error
 	// APITokens keeps the API tokens of automation (see tokens.go).
 	APITokens
+	// Timelines keeps the past: revisions, device periods, waivers (see history.go).
+	Timelines
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
