@@ -198,7 +198,7 @@ func WriteCSV(w io.Writer, snap *Snapshot) error {
 
 var csvHeader = []string{"device", "member", "at", "revision", "served_at", "served_hash", "recompiled_hash", "verified", "reason",
 	"group", "ring", "ring_revision", "pending_revision", "packages", "absent", "settings", "os",
-	"reported_at", "applied_hash", "applied", "compliance", "failed", "drifted", "waivers", "grants"}
+	"outcome_since", "applied_hash", "applied", "compliance", "failed", "drifted", "waivers", "grants"}
 
 func csvRow(s *Snapshot) []string {
 	row := make([]string, len(csvHeader))
@@ -219,9 +219,6 @@ func csvRow(s *Snapshot) []string {
 	}
 	if o := s.Outcome; o != nil {
 		row[17], row[18], row[20] = o.From.Format(time.RFC3339), o.AppliedHash, o.Compliance
-		if s.Report != nil {
-			row[17] = s.Report.At.Format(time.RFC3339)
-		}
 	}
 	if d := s.Difference; d != nil {
 		row[19] = strconv.FormatBool(d.Applied)

@@ -30,12 +30,17 @@ func viewerOf(member string) *auth.Principal {
 	return &auth.Principal{Subject: "token:" + member, Method: "token", Grants: []auth.Grant{{Role: auth.Viewer, Member: member}}}
 }
 
-func TestRoutes(t *testing.T) {
-	fx := newFixture(t)
-	// A device that was region-norr's and is kommun-vasterby's now.
-	fx.tl.facts("moved", day(1, 9), store.FactsPeriod{Member: "region-norr", Facts: fx.facts})
-	fx.tl.served("moved", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: fx.c1, Group: "broad-vard", Ring: "broad"})
-	fx.tl.facts("moved", day(20, 9), store.FactsPeriod{Member: "kommun-vasterby", Facts: fx.facts})
+func TestRoutes(t *testing.T) { forEachStore(t, testRoutes) }
+
+func testRoutes(t *testing.T, kind string, rec recorder) {
+	fx := newFixture(t, rec)
+	if kind == "memory" {
+		// A device that was region-norr's and is kommun-vasterby's now, which only a store
+		// that moves devices between members holds.
+		rec.enroll(t, "moved", day(1, 9), "region-norr", fx.facts)
+		rec.serve(t, "moved", day(1, 9), store.ServedPeriod{Hash: fx.h1, Revision: fx.c1, Group: "broad-vard", Ring: "broad"})
+		rec.enroll(t, "moved", day(20, 9), "kommun-vasterby", fx.facts)
+	}
 
 	ts := tokens{"norr": viewerOf("region-norr"), "vasterby": viewerOf("kommun-vasterby"),
 		"all": viewerOf(auth.Consortium)}
@@ -85,6 +90,9 @@ func TestRoutes(t *testing.T) {
 		{"now their own", "vasterby", "/api/v1/devices/moved/history?at=2026-11-21", 200, "kommun-vasterby"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.path, "/moved/") && kind != "memory" {
+				t.Skip("the store does not move devices between members")
+			}
 			code, body, _ := get(t, tc.token, tc.path)
 			if code != tc.code || !strings.Contains(body, tc.body) {
 				t.Fatalf("%s: %d %s, want %d with %q", tc.path, code, body, tc.code, tc.body)

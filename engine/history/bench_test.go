@@ -12,7 +12,7 @@ import (
 // revision's compiled catalog cached; cold, loading it from Git and compiling it each time.
 // "pending" also compiles the ring's newer revision for the device.
 func BenchmarkAt(b *testing.B) {
-	fx := newFixture(b)
+	fx := newFixture(b, newMemTimelines())
 	ctx := context.Background()
 	for _, bc := range []struct {
 		name string

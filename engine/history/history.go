@@ -474,8 +474,10 @@ func waiversAt(cat *catalog.Catalog, member string, at time.Time, docs map[strin
 func difference(o *store.OutcomePeriod, r *store.StoredReport, served string) *Difference {
 	d := &Difference{AppliedHash: o.AppliedHash, ServedHash: served, Applied: o.AppliedHash == served}
 	res := o.Resources
-	if r != nil && r.Hash == o.AppliedHash {
-		res = r.Resources // the latest report says how the period stands now
+	if r != nil && o.Contains(r.At) {
+		// The last report kept within the period says how it stood last. One kept from
+		// before the period (the store keeps noteworthy reports only) says nothing of it.
+		res = r.Resources
 	}
 	for _, x := range res {
 		switch x.Outcome {

@@ -70,11 +70,10 @@ func WriteText(w io.Writer, s *Snapshot) error {
 	if o := s.Outcome; o == nil {
 		p.f("  none at or before that time\n")
 	} else {
-		at := o.From
-		if s.Report != nil {
-			at = s.Report.At
+		p.f("  since     %s (%d report(s) ended alike)\n", stamp(o.From), o.Reports)
+		if r := s.Report; r != nil && o.Contains(r.At) {
+			p.f("  last kept %s\n", stamp(r.At))
 		}
-		p.f("  at        %s (%d report(s) in the period since %s)\n", stamp(at), o.Reports, stamp(o.From))
 		p.f("  applied   %s of revision %s: %s\n", o.AppliedHash, short(o.Revision), o.Compliance)
 		p.f("  counts    %d unchanged, %d corrected, %d failed, %d drifted, %d skipped\n",
 			o.Counts.Unchanged, o.Counts.Corrected, o.Counts.Failed, o.Counts.Drifted, o.Counts.Skipped)
