@@ -91,8 +91,15 @@ func WriteText(w io.Writer, s *Snapshot) error {
 			}
 		}
 	}
-	p.f("\nWaivers in force (from the catalog of the served revision)\n")
-	if len(s.Waivers) == 0 {
+	switch {
+	case s.WaiversError != "":
+		p.f("\nWaivers in force: cannot be read: %s\n", s.WaiversError)
+	case s.WaiversRevision != "":
+		p.f("\nWaivers in force (from the catalog of revision %s)\n", short(s.WaiversRevision))
+	default:
+		p.f("\nWaivers in force\n")
+	}
+	if len(s.Waivers) == 0 && s.WaiversError == "" {
 		p.f("  none\n")
 	}
 	for _, wv := range s.Waivers {
