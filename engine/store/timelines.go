@@ -26,9 +26,13 @@ func (q RevisionQuery) limit() int {
 	return q.Limit
 }
 
-// pruneBatch is the most rows one retention transaction deletes, so that a pass never holds
-// the writer (SQLite) or row locks (PostgreSQL) for long.
-const pruneBatch = 2000
+// Retention works in short transactions, so that a pass never holds the writer (SQLite) or
+// many row locks (PostgreSQL) for long: pruneDevices devices' periods and reports at a time
+// (a few hundred rows when pruning daily), or pruneBatch waiver periods or revision events.
+const (
+	pruneDevices = 200
+	pruneBatch   = 2000
+)
 
 // withDefaults fills the zero fields of r from DefaultRetention. A negative field keeps that
 // kind of history forever.

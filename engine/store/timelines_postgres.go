@@ -395,39 +395,63 @@ func (s *Postgres) DeviceTimeline(ctx context.Context, id string, from, to time.
 	return tl, nil
 }
 
-// Prune deletes what r no longer keeps, pruneBatch rows per statement (each its own
-// transaction).
+// Prune deletes what r no longer keeps: it walks the devices pruneDevices at a time, each
+// step one short statement, then the waiver periods and revision events pruneBatch rows at a
+// time.
 func (s *Postgres) Prune(ctx context.Context, r Retention, now time.Time) (Pruned, error) {
 	r = r.withDefaults()
-	var p Pruned
+	var (
+		p          Pruned
+		iCut, rCut *time.Time // nil keeps them
+	)
 	if r.Intervals > 0 {
-		cut := now.Add(-r.Intervals)
-		for _, q := range []string{
-			`DELETE FROM facts_periods WHERE (device_id, from_at) IN
-				(SELECT device_id, from_at FROM facts_periods WHERE to_at IS NOT NULL AND to_at < $1 LIMIT $2)`,
-			`DELETE FROM served_periods WHERE (device_id, from_at) IN
-				(SELECT device_id, from_at FROM served_periods WHERE to_at IS NOT NULL AND to_at < $1 LIMIT $2)`,
-			`DELETE FROM outcome_periods WHERE (device_id, from_at) IN
-				(SELECT device_id, from_at FROM outcome_periods WHERE to_at IS NOT NULL AND to_at < $1 LIMIT $2)`,
-			`DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at IS NOT NULL AND to_at < $1 LIMIT $2)`,
-		} {
-			n, err := s.pruneLoop(ctx, q, cut)
-			p.Intervals += n
-			if err != nil {
-				return p, fmt.Errorf("prune periods: %w", err)
-			}
+		c := now.Add(-r.Intervals)
+		iCut = &c
+	}
+	if r.Reports > 0 {
+		c := now.Add(-r.Reports)
+		rCut = &c
+	}
+	// One statement a step: each table's rows of the devices in ($1, $2], through the key
+	// (device_id, from_at) so that only the periods begun before the cut-off are read.
+	const step = `WITH ids AS (SELECT id FROM devices WHERE id > $1 AND ($2::text IS NULL OR id <= $2)),
+	f AS (DELETE FROM facts_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
+	s AS (DELETE FROM served_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
+	o AS (DELETE FROM outcome_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
+	r AS (DELETE FROM reports WHERE device_id IN (SELECT id FROM ids) AND received_at < $4 RETURNING 1)
+	SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM s) + (SELECT count(*) FROM o), (SELECT count(*) FROM r)`
+	after := ""
+	for iCut != nil || rCut != nil {
+		var bound string
+		err := s.pool.QueryRow(ctx, `SELECT id FROM devices WHERE id > $1 ORDER BY id LIMIT 1 OFFSET $2`, after, pruneDevices-1).Scan(&bound)
+		last := errors.Is(err, pgx.ErrNoRows)
+		if err != nil && !last {
+			return p, fmt.Errorf("prune: %w", err)
 		}
-		n, err := s.pruneLoop(ctx, `DELETE FROM revision_events WHERE id IN (SELECT id FROM revision_events WHERE at < $1 LIMIT $2)`, cut)
+		var upTo *string // nil: every id after after
+		if !last {
+			upTo = &bound
+		}
+		var ni, nr int64
+		if err := s.pool.QueryRow(ctx, step, after, upTo, iCut, rCut).Scan(&ni, &nr); err != nil {
+			return p, fmt.Errorf("prune: %w", err)
+		}
+		p.Intervals, p.Reports = p.Intervals+ni, p.Reports+nr
+		if last {
+			break
+		}
+		after = bound
+	}
+	if iCut != nil {
+		n, err := s.pruneLoop(ctx, `DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at < $1 LIMIT $2)`, *iCut)
+		p.Intervals += n
+		if err != nil {
+			return p, fmt.Errorf("prune waiver periods: %w", err)
+		}
+		n, err = s.pruneLoop(ctx, `DELETE FROM revision_events WHERE id IN (SELECT id FROM revision_events WHERE at < $1 LIMIT $2)`, *iCut)
 		p.Revisions += n
 		if err != nil {
 			return p, fmt.Errorf("prune revision events: %w", err)
-		}
-	}
-	if r.Reports > 0 {
-		n, err := s.pruneReports(ctx, now.Add(-r.Reports))
-		p.Reports += n
-		if err != nil {
-			return p, fmt.Errorf("prune reports: %w", err)
 		}
 	}
 	return p, nil
@@ -444,37 +468,5 @@ func (s *Postgres) pruneLoop(ctx context.Context, q string, cut time.Time) (int6
 		if tag.RowsAffected() < pruneBatch {
 			return total, nil
 		}
-	}
-}
-
-// pruneReports walks the report history in primary-key order, pruneBatch rows at a time, and
-// deletes the reports received before cut. Walking the key spares ingest an index on
-// received_at.
-func (s *Postgres) pruneReports(ctx context.Context, cut time.Time) (int64, error) {
-	var (
-		total int64
-		after string
-	)
-	for {
-		var bound string
-		err := s.pool.QueryRow(ctx, `SELECT device_id FROM reports WHERE device_id > $1 ORDER BY device_id LIMIT 1 OFFSET $2`,
-			after, pruneBatch-1).Scan(&bound)
-		last := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !last {
-			return total, err
-		}
-		q, args := `DELETE FROM reports WHERE device_id > $1 AND device_id <= $2 AND received_at < $3`, []any{after, bound, cut}
-		if last {
-			q, args = `DELETE FROM reports WHERE device_id > $1 AND received_at < $2`, []any{after, cut}
-		}
-		tag, err := s.pool.Exec(ctx, q, args...)
-		if err != nil {
-			return total, err
-		}
-		total += tag.RowsAffected()
-		if last {
-			return total, nil
-		}
-		after = bound
 	}
 }

@@ -429,44 +429,95 @@ func (s *SQLite) deviceTimeline(ctx context.Context, id string, from, to time.Ti
 	return tl, nil
 }
 
-// Prune deletes what r no longer keeps, pruneBatch rows per transaction.
+// Prune deletes what r no longer keeps: it walks the devices pruneDevices at a time, each
+// step one short transaction, then the waiver periods and revision events pruneBatch rows at a
+// time.
 func (s *SQLite) Prune(ctx context.Context, r Retention, now time.Time) (Pruned, error) {
 	r = r.withDefaults()
-	var p Pruned
+	var (
+		p      Pruned
+		cuts   [2]any // intervals, reports: nil keeps them
+		stmts  []string
+		counts []*int64
+	)
 	if r.Intervals > 0 {
-		cut := ms64(now.Add(-r.Intervals))
-		for _, q := range []string{
-			`DELETE FROM facts_periods WHERE rowid IN (SELECT rowid FROM facts_periods WHERE to_at IS NOT NULL AND to_at < ?1 LIMIT ?2)`,
-			`DELETE FROM served_periods WHERE (device_id, from_at) IN
-				(SELECT device_id, from_at FROM served_periods WHERE to_at IS NOT NULL AND to_at < ?1 LIMIT ?2)`,
-			`DELETE FROM outcome_periods WHERE rowid IN (SELECT rowid FROM outcome_periods WHERE to_at IS NOT NULL AND to_at < ?1 LIMIT ?2)`,
-			`DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at IS NOT NULL AND to_at < ?1 LIMIT ?2)`,
-		} {
-			n, err := s.pruneLoop(ctx, q, cut)
-			p.Intervals += n
-			if err != nil {
-				return p, fmt.Errorf("prune periods: %w", err)
-			}
+		cuts[0] = ms64(now.Add(-r.Intervals))
+		for _, t := range []string{"facts_periods", "served_periods", "outcome_periods"} {
+			// Through the key (device_id, from_at): only the periods begun before the cut-off
+			// are read.
+			stmts = append(stmts, `DELETE FROM `+t+` WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND (?2 IS NULL OR id <= ?2))
+				AND from_at < ?3 AND to_at < ?3`)
+			counts = append(counts, &p.Intervals)
 		}
-		n, err := s.pruneLoop(ctx, `DELETE FROM revision_events WHERE id IN (SELECT id FROM revision_events WHERE at < ?1 LIMIT ?2)`, cut)
+	}
+	if r.Reports > 0 {
+		cuts[1] = ms64(now.Add(-r.Reports))
+		stmts = append(stmts, `DELETE FROM reports WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND (?2 IS NULL OR id <= ?2))
+			AND received_at < ?4`)
+		counts = append(counts, &p.Reports)
+	}
+	after := ""
+	for len(stmts) > 0 {
+		var bound string
+		err := s.r.QueryRowContext(ctx, `SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`, after, pruneDevices-1).Scan(&bound)
+		last := errors.Is(err, sql.ErrNoRows)
+		if err != nil && !last {
+			return p, fmt.Errorf("prune: %w", err)
+		}
+		var upTo any // nil: every id after after
+		if !last {
+			upTo = bound
+		}
+		if err := s.pruneStep(ctx, stmts, counts, after, upTo, cuts); err != nil {
+			return p, fmt.Errorf("prune: %w", err)
+		}
+		if last {
+			break
+		}
+		after = bound
+	}
+	if r.Intervals > 0 {
+		n, err := s.pruneLoop(ctx, `DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at < ?1 LIMIT ?2)`, cuts[0])
+		p.Intervals += n
+		if err != nil {
+			return p, fmt.Errorf("prune waiver periods: %w", err)
+		}
+		n, err = s.pruneLoop(ctx, `DELETE FROM revision_events WHERE id IN (SELECT id FROM revision_events WHERE at < ?1 LIMIT ?2)`, cuts[0])
 		p.Revisions += n
 		if err != nil {
 			return p, fmt.Errorf("prune revision events: %w", err)
 		}
 	}
-	if r.Reports > 0 {
-		n, err := s.pruneReports(ctx, ms64(now.Add(-r.Reports)))
-		p.Reports += n
-		if err != nil {
-			return p, fmt.Errorf("prune reports: %w", err)
-		}
-	}
 	return p, nil
+}
+
+// pruneStep runs stmts over the devices in (after, bound] in one transaction.
+func (s *SQLite) pruneStep(ctx context.Context, stmts []string, counts []*int64, after string, bound any, cuts [2]any) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	ns := make([]int64, len(stmts))
+	for i, q := range stmts {
+		res, err := tx.ExecContext(ctx, q, after, bound, cuts[0], cuts[1])
+		if err != nil {
+			return err
+		}
+		ns[i], _ = res.RowsAffected()
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	for i, n := range ns {
+		*counts[i] += n
+	}
+	return nil
 }
 
 // pruneLoop runs a DELETE of at most pruneBatch rows (parameters: cut-off, batch size) until
 // it deletes fewer.
-func (s *SQLite) pruneLoop(ctx context.Context, q string, cut int64) (int64, error) {
+func (s *SQLite) pruneLoop(ctx context.Context, q string, cut any) (int64, error) {
 	var total int64
 	for {
 		res, err := s.w.ExecContext(ctx, q, cut, pruneBatch)
@@ -478,38 +529,5 @@ func (s *SQLite) pruneLoop(ctx context.Context, q string, cut int64) (int64, err
 		if n < pruneBatch {
 			return total, nil
 		}
-	}
-}
-
-// pruneReports walks the report history in device order, pruneBatch rows at a time, and
-// deletes the reports received before cut. Walking the primary key spares ingest an index on
-// received_at.
-func (s *SQLite) pruneReports(ctx context.Context, cut int64) (int64, error) {
-	var (
-		total int64
-		after string
-	)
-	for {
-		var bound string
-		err := s.r.QueryRowContext(ctx, `SELECT device_id FROM reports WHERE device_id > ? ORDER BY device_id LIMIT 1 OFFSET ?`,
-			after, pruneBatch-1).Scan(&bound)
-		last := errors.Is(err, sql.ErrNoRows)
-		if err != nil && !last {
-			return total, err
-		}
-		q, args := `DELETE FROM reports WHERE device_id > ? AND device_id <= ? AND received_at < ?`, []any{after, bound, cut}
-		if last {
-			q, args = `DELETE FROM reports WHERE device_id > ? AND received_at < ?`, []any{after, cut}
-		}
-		res, err := s.w.ExecContext(ctx, q, args...)
-		if err != nil {
-			return total, err
-		}
-		n, _ := res.RowsAffected()
-		total += n
-		if last {
-			return total, nil
-		}
-		after = bound
 	}
 }

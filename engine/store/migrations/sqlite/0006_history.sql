@@ -16,7 +16,10 @@ ALTER TABLE devices ADD COLUMN outcome_closed INTEGER;
 ALTER TABLE devices ADD COLUMN outcome_reports INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE devices ADD COLUMN outcome_closed_reports INTEGER;
 
--- Facts and outcomes carry JSON of any size: rowid tables, found by (device_id, from_at).
+-- A period is found by (device_id, from_at), and by nothing else: closing one is an update by
+-- that key, and retention walks the devices and deletes each one's oldest closed periods
+-- through the same key, so no other index costs ingest or space. Facts and outcomes carry JSON
+-- of any size: rowid tables with a unique index.
 CREATE TABLE facts_periods (
 	device_id TEXT NOT NULL,
 	from_at   INTEGER NOT NULL,
@@ -24,8 +27,6 @@ CREATE TABLE facts_periods (
 	facts     TEXT NOT NULL
 );
 CREATE UNIQUE INDEX facts_periods_device_from ON facts_periods (device_id, from_at);
--- Retention deletes closed periods by their end; open ones are not in the index.
-CREATE INDEX facts_periods_to ON facts_periods (to_at) WHERE to_at IS NOT NULL;
 
 CREATE TABLE served_periods (
 	device_id  TEXT NOT NULL,
@@ -38,7 +39,6 @@ CREATE TABLE served_periods (
 	profile    TEXT NOT NULL,
 	PRIMARY KEY (device_id, from_at)
 ) WITHOUT ROWID;
-CREATE INDEX served_periods_to ON served_periods (to_at) WHERE to_at IS NOT NULL;
 
 CREATE TABLE outcome_periods (
 	device_id   TEXT NOT NULL,
@@ -57,7 +57,6 @@ CREATE TABLE outcome_periods (
 	results     TEXT NOT NULL
 );
 CREATE UNIQUE INDEX outcome_periods_device_from ON outcome_periods (device_id, from_at);
-CREATE INDEX outcome_periods_to ON outcome_periods (to_at) WHERE to_at IS NOT NULL;
 
 CREATE TABLE revision_events (
 	id       INTEGER PRIMARY KEY,
