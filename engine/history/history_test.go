@@ -55,6 +55,7 @@ type fixture struct {
 	svc        *history.Service
 	tl         recorder
 	src        *source.Source
+	repo       *gittest.Repo
 	c1, c2, c3 string
 	h1, h2     string // the vard device's state at c1 and at c2 (and c3, which changes no state)
 	facts      desired.Facts
@@ -102,7 +103,7 @@ func newFixture(t testing.TB, rec recorder) *fixture {
 	t.Helper()
 	repo := gittest.New(t)
 	repo.CopyDir(filepath.Join("..", "..", "catalog"), "catalog")
-	fx := &fixture{tl: rec}
+	fx := &fixture{tl: rec, repo: repo}
 	fx.facts = desired.Facts{Hostname: "vard-pc-1", Vendor: "Dell Inc.", Model: "Latitude 5450", OSFamily: "windows",
 		OSBuild: "26100", Labels: map[string]string{"department": "vard"}}
 	fx.c1 = repo.Commit("bundled catalog", nil).String()
@@ -305,6 +306,81 @@ func testAt(t *testing.T, _ string, rec recorder) {
 			t.Fatalf("err %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// TestCertification: a hardware certification lets a pilot PC's OS upgrade. Its history shows
+// it staying on its OS, then the upgrade pending, served, and the state of the new OS, each
+// recompiled with the facts the device had when it was served.
+func TestCertification(t *testing.T) { forEachStore(t, testCertification) }
+
+func testCertification(t *testing.T, _ string, tl recorder) {
+	fx := newFixture(t, tl)
+	ctx := context.Background()
+	const hwFile = "catalog/hardware/dell-latitude-7450.yaml"
+	const testing25h2 = "    - osRelease: windows-11-25h2\n      status: testing\n"
+	pilot := desired.Facts{Hostname: "it-pc-7", Vendor: "Dell Inc.", Model: "Latitude 7450", OSFamily: "windows",
+		OSBuild: "26100", Labels: map[string]string{"ring": "pilot"}}
+
+	stay := hashOnDisk(t, fx.repo.Dir, "region-norr", pilot)
+	tl.enroll(t, "pilot", day(11, 9), "region-norr", pilot)
+	tl.serve(t, "pilot", day(11, 9), store.ServedPeriod{Hash: stay, Revision: fx.c3, Group: "pilot-it", Ring: "pilot", Profile: "p"})
+
+	b, err := os.ReadFile(filepath.Join(fx.repo.Dir, hwFile))
+	if err != nil || !strings.Contains(string(b), testing25h2) {
+		t.Fatalf("%s no longer has the certification the test completes (%v)", hwFile, err)
+	}
+	fx.repo.Write(map[string]string{hwFile: strings.Replace(string(b), testing25h2,
+		"    - osRelease: windows-11-25h2\n      status: certified\n", 1)})
+	c4 := fx.repo.Commit("dell-latitude-7450: certified for Windows 11 25H2", nil).String()
+	if _, err := fx.src.Fetch(ctx); err != nil {
+		t.Fatal(err)
+	}
+	upgrade := hashOnDisk(t, fx.repo.Dir, "region-norr", pilot)
+	upgraded := pilot
+	upgraded.OSBuild = "26200"
+	onNew := hashOnDisk(t, fx.repo.Dir, "region-norr", upgraded)
+	if upgrade == stay || onNew == upgrade {
+		t.Fatal("the certification should change the pilot PC's state, and so should its upgrade")
+	}
+	tl.publish(t, day(21, 12), store.AllRings, c4, store.RevisionPublished)
+	tl.serve(t, "pilot", day(21, 14), store.ServedPeriod{Hash: upgrade, Revision: c4, Group: "pilot-it", Ring: "pilot", Profile: "p"})
+	tl.report(t, "pilot", day(22, 9), run(c4, upgrade, upgraded, 70))
+	tl.serve(t, "pilot", day(22, 10), store.ServedPeriod{Hash: onNew, Revision: c4, Group: "pilot-it", Ring: "pilot", Profile: "p"})
+
+	for _, tc := range []struct {
+		name      string
+		at        time.Time
+		hash, rev string
+		os        string
+		factsFrom time.Time
+		pending   string
+	}{
+		{"not certified yet", day(15, 0), stay, fx.c3, "stay windows-11-24h2", day(11, 9), ""},
+		{"certified, not fetched", day(21, 13), stay, fx.c3, "stay windows-11-24h2", day(11, 9), upgrade},
+		{"upgrade served", day(21, 20), upgrade, c4, "upgrade windows-11-25h2", day(11, 9), ""},
+		{"upgraded", day(23, 0), onNew, c4, "stay windows-11-25h2", day(22, 9), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := fx.svc.At(ctx, "pilot", tc.at)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rc := s.Recompiled
+			if s.Served.Hash != tc.hash || s.Served.Revision != tc.rev || rc == nil || !rc.Verified || rc.RecompiledHash != tc.hash {
+				t.Fatalf("served %+v, recompiled %+v; want %s of %s verified", s.Served, rc, tc.hash, tc.rev)
+			}
+			if !strings.HasPrefix(rc.Summary.OS, tc.os) || !rc.FactsFrom.Equal(tc.factsFrom) {
+				t.Fatalf("OS %q from the facts of %s; want %q from %s", rc.Summary.OS, rc.FactsFrom, tc.os, tc.factsFrom)
+			}
+			pending := ""
+			if s.Pending != nil {
+				pending = s.Pending.Hash
+			}
+			if pending != tc.pending {
+				t.Fatalf("pending %+v, want %q", s.Pending, tc.pending)
+			}
+		})
+	}
 }
 
 // TestUnverified: a state that does not recompile to what was served is reported as such.
