@@ -113,6 +113,7 @@ var commands = []func() *cobra.Command{
 	newDevicesCmd,
 	newAuditCmd,
 	newPlanCmd,
+	newHistoryCmd,
 	newVersionCmd,
 }
 

@@ -25,6 +25,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
@@ -468,10 +469,16 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 
+	// Looking back at a device: its past states recompiled from the revisions followed.
+	past, err := history.New(history.Options{Timelines: devStore, Devices: devStore, Revisions: src, Path: o.path, Load: load,
+		Logger: log.With("component", "history")})
+	if err != nil {
+		return nil, err
+	}
 	// The console, and people: who may do what, through which routes.
 	hb, _ := pol.(web.Handbook)
 	d.console, err = web.New(web.Options{Daemon: d.rec, Devices: devStore, Counts: devStore, States: devices, Handbook: hb,
-		CountsMaxAge: o.consoleCounts, DeviceMember: devices.DeviceMember, Logger: log.With("component", "console")})
+		CountsMaxAge: o.consoleCounts, DeviceMember: devices.DeviceMember, History: past, Logger: log.With("component", "console")})
 	if err != nil {
 		return nil, err
 	}
@@ -484,7 +491,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes())
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -34,6 +34,8 @@ type Device struct {
 }
 
 // FromFacts is the Device of member's PC that reported facts. Facts carry no OS edition yet.
+// It is the one conversion: the fleet compiles what it serves with it, and history recompiles
+// a past state with it, so a served hash can be checked long after.
 func FromFacts(member string, f desired.Facts) Device {
 	return Device{Member: member, Labels: f.Labels, Vendor: f.Vendor, Model: f.Model, OSFamily: f.OSFamily, OSBuild: f.OSBuild}
 }

@@ -302,8 +302,11 @@ func (ix *index) classFor(member string, f *desired.Facts, force bool) *class {
 		if !force && ix.maxClasses > 0 && len(ix.classes) >= ix.maxClasses {
 			return nil
 		}
-		c = &class{key: key, dev: compile.Device{Member: member, Labels: maps.Clone(f.Labels), Vendor: f.Vendor, Model: f.Model,
-			OSFamily: f.OSFamily, OSBuild: f.OSBuild}}
+		// The one conversion of facts to compile inputs, which history's recompilation shares;
+		// the labels are copied, since the class outlives the report that brought them.
+		dev := compile.FromFacts(member, *f)
+		dev.Labels = maps.Clone(dev.Labels)
+		c = &class{key: key, dev: dev}
 		if ix.compiler != nil {
 			c.cur.Store(ix.serve(ix.compiler, ix.encoded, c))
 		}

@@ -147,6 +147,12 @@ func applyWaivers(cat *catalog.Catalog, findings []finding.Finding, rules map[st
 	return out
 }
 
+// TargetRef is the document target of waiver w names in cat, as policies judge it: history
+// lists what a waiver exempted with it.
+func TargetRef(cat *catalog.Catalog, w *catalog.Document, t catalog.WaiverTarget) finding.DocRef {
+	return targetRef(cat, w, t)
+}
+
 // targetRef is the document a waiver target names. Without a namespace, a member-scoped kind
 // means the waiver's own namespace; other kinds are looked up there first, then among shared
 // documents, as references from member-scoped documents are.

@@ -231,6 +231,8 @@ type deviceData struct {
 	Latest      []resourceOutcome
 	LatestKnown bool
 	History     []store.StoredReport
+	// Slider looks back at the device, when the console has its history.
+	Slider *slider
 }
 
 type resourceOutcome struct {
@@ -260,6 +262,10 @@ func (c *Console) device(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d.Latest, d.LatestKnown = latest(dev, d.History, c.opt.States.StatesByHash())
+	if c.opt.History != nil {
+		now := c.opt.Now()
+		d.Slider = newSlider(dev.ID, dev.EnrolledAt, now, now, nil)
+	}
 	c.render(w, r, "device", "Device "+dev.Facts.Hostname, d)
 }
 

@@ -75,6 +75,9 @@ type Options struct {
 	States  States
 	// Handbook, when set, fills the policy handbook.
 	Handbook Handbook
+	// History, when set, adds a time slider to the device page and the page of a device at a
+	// past instant (/devices/{id}/history).
+	History History
 	// DeviceMember, when set, names the member of the device in a request's path, so that the
 	// route table checks the reader's scope before the device page is built (auth.Route.Member).
 	DeviceMember func(r *http.Request) (string, error)
@@ -155,7 +158,7 @@ func (c *Console) Routes() []auth.Route {
 	}
 	device := page("/devices/{id}", c.device)
 	device.Member = c.opt.DeviceMember
-	return []auth.Route{
+	routes := []auth.Route{
 		page("/{$}", c.overview),
 		page("/fleet", c.fleet),
 		device,
@@ -165,6 +168,12 @@ func (c *Console) Routes() []auth.Route {
 		page("/findings", c.findings),
 		{Method: http.MethodGet, Pattern: "/static/", Handler: c.staticFiles()},
 	}
+	if c.opt.History != nil {
+		past := page("/devices/{id}/history", c.deviceHistory)
+		past.Member = c.opt.DeviceMember
+		routes = append(routes, past)
+	}
+	return routes
 }
 
 func (c *Console) staticFiles() http.Handler {
