@@ -18,6 +18,7 @@ import (
 	"samverk.io/samverk/engine/agent/converge"
 	"samverk.io/samverk/engine/agent/facts"
 	"samverk.io/samverk/engine/agent/statedir"
+	"samverk.io/samverk/engine/backoff"
 	"samverk.io/samverk/engine/desired"
 )
 
@@ -483,15 +484,7 @@ func (a *Agent) pollDelay() time.Duration {
 	return d
 }
 
-// backoff is the delay after the given number of consecutive failures: exponential from
-// BackoffBase, capped at BackoffMax, with "equal jitter" (half fixed, half random).
+// backoff is the delay after the given number of consecutive failures.
 func (a *Agent) backoff(failures int) time.Duration {
-	d := a.opts.BackoffMax
-	if shift := failures - 1; shift < 30 {
-		if b := a.opts.BackoffBase << shift; b > 0 && b < d {
-			d = b
-		}
-	}
-	half := d / 2
-	return half + rand.N(half+1)
+	return backoff.Delay(a.opts.BackoffBase, a.opts.BackoffMax, failures)
 }

@@ -83,9 +83,10 @@ func newRootCmd() *cobra.Command {
 		Short: "GitOps for a shared IT workplace: validate the catalog, serve desired state to PCs",
 		Long: `samverk validates a shared catalog of hardware models, packages, baselines and services,
 and runs as a daemon that follows the catalog's Git repository and serves each PC its desired state.`,
-		SilenceUsage:  true,
-		SilenceErrors: true,
-		Version:       version.Get().String(),
+		SilenceUsage:     true,
+		SilenceErrors:    true,
+		Version:          version.Get().String(),
+		PersistentPreRun: warnDeprecated,
 	}
 	root.SetVersionTemplate("samverk {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {

@@ -13,6 +13,7 @@ import (
 func newCodeownersCmd() *cobra.Command {
 	var opt codeowners.Options
 	var out string
+	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "codeowners [DIR]",
 		Short: "Write a CODEOWNERS file from the catalog's layout",
@@ -20,15 +21,25 @@ func newCodeownersCmd() *cobra.Command {
 about themselves: members/<member>/ belongs to that member, a shared file (outside members/) to
 the owners its documents name in metadata.owner (or --fallback), and with --strategy the
 policies/ and schemas/ folders of the repository to the strategy group. Without --out the file
-goes to standard output.`,
+goes to standard output.
+
+Without DIR it reads the catalog samverk validate would validate. Paths are written from the
+top level of the catalog's Git repository, or under --prefix.`,
 		Example: `  samverk codeowners --prefix catalog --handle '@eklient/{owner}' --fallback @eklient/forvaltning \
-    --strategy @eklient/strategigruppen --out .github/CODEOWNERS catalog`,
+    --strategy @eklient/strategigruppen -f .github/CODEOWNERS catalog`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := "."
+			var dir string
 			if len(args) == 1 {
 				dir = args[0]
+			} else {
+				dir = defaultCatalog(cmd.ErrOrStderr(), quiet)
 			}
+			prefix, err := reportPrefix(cmd, opt.Prefix, dir)
+			if err != nil {
+				return err
+			}
+			opt.Prefix = prefix
 			load, err := boundedLoad()
 			if err != nil {
 				return err
@@ -50,9 +61,10 @@ goes to standard output.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opt.Handle, "handle", "@{owner}", "review handle for an owner; {owner} is replaced by the member name")
-	f.StringVar(&opt.Prefix, "prefix", "", "the catalog's directory inside the repository, e.g. catalog")
+	f.StringVar(&opt.Prefix, "prefix", "", "the catalog's directory inside the repository, e.g. catalog (default: found from the catalog's Git repository)")
 	f.StringVar(&opt.Fallback, "fallback", "", "handle that owns files whose documents name no owner")
 	f.StringVar(&opt.Strategy, "strategy", "", "the strategy group's handle, which owns the repository's policies/ and schemas/")
-	f.StringVarP(&out, "out", "o", "", "write to this file instead of standard output")
+	fileFlag(cmd, &out, "write to this file instead of standard output", true)
+	f.BoolVarP(&quiet, "quiet", "q", false, "no note on stderr of which catalog was read")
 	return cmd
 }

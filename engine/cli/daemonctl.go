@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/report"
@@ -28,6 +29,11 @@ type daemonClient struct {
 func (c *daemonClient) flags(cmd *cobra.Command, _ bool) {
 	f := cmd.Flags()
 	f.StringVar(&c.server, "server", "http://127.0.0.1:8080", "the daemon's address (also SAMVERK_SERVER)")
+	c.tokenFlags(f)
+}
+
+// tokenFlags adds the flags that name the token, for a command with a --server of its own.
+func (c *daemonClient) tokenFlags(f *pflag.FlagSet) {
 	f.StringVar(&c.tokenFile, "token-file", "", "file holding an API token (default: SAMVERK_TOKEN)")
 	f.StringVar(&c.adminTokenFile, "admin-token-file", "", "file holding the admin token, used when no API token is given (default: SAMVERK_ADMIN_TOKEN)")
 }

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,8 +19,9 @@ import (
 
 func newDiffCmd() *cobra.Command {
 	var (
-		repo, subdir, output, policiesDir, inventoryFile, server string
-		noPolicies                                               bool
+		repo, subdir, output, policiesDir, inventoryFile, prefix string
+		noPolicies, quiet                                        bool
+		c                                                        daemonClient
 	)
 	cmd := &cobra.Command{
 		Use:   "diff BASE HEAD",
@@ -28,12 +32,17 @@ new or fixed, and how the desired state of each member's devices changes: produc
 upgraded, downgraded and removed, settings changed, OS targets changed and OS upgrades blocked.
 
 With --inventory FILE (a JSON list of {id, member, facts}) or --server URL (a running daemon's
-device list), effects are counted in devices; otherwise in profiles.
+device list, read with the same token flags as samverk devices), effects are counted in
+devices; otherwise in profiles.
+
+Files are named from the top level of the catalog's Git repository (the --path folder of
+--repo, or the top level of the repository HEAD's directory lies in), or under --prefix.
 
 Exit status: 0 no effect, 1 an effect, 2 error, 3 an effect that adds a deny finding no
 waiver exempts (the change would fail samverk validate where base did not).`,
-		Example: `  samverk diff origin/main HEAD --path catalog --output markdown
-  samverk diff ../catalog-before ../catalog-after --inventory devices.json`,
+		Example: `  samverk diff origin/main HEAD --path catalog -o markdown
+  samverk diff ../catalog-before ../catalog-after --inventory devices.json
+  samverk diff origin/main HEAD --path catalog --server https://samverk.example.org --token-file viewer.token`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if !contains(diff.Formats, output) {
@@ -57,6 +66,16 @@ waiver exempts (the change would fail samverk validate where base did not).`,
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
 			}
+			// Files are named as in head: its directory, or the catalog's in the repository.
+			headDir := args[1]
+			if repo != "" || !isDir(headDir) {
+				headDir = filepath.Join(cmp.Or(repo, "."), subdir)
+			}
+			pre, err := reportPrefix(cmd, prefix, headDir)
+			if err != nil {
+				return err
+			}
+			server := c.server
 			switch {
 			case inventoryFile != "" && server != "":
 				return usageError("give --inventory or --server, not both")
@@ -69,14 +88,17 @@ waiver exempts (the change would fail samverk validate where base did not).`,
 					return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s: %w", inventoryFile, err)}
 				}
 			case server != "":
-				if opt.Inventory, err = fetchInventory(cmd, server); err != nil {
-					return &ExitError{Code: ExitUsage, Err: err}
+				if opt.Inventory, err = fetchInventory(cmd, &c); err != nil {
+					return err
 				}
 			}
+			stop := startProgress(cmd, quiet, "comparing "+args[0]+" and "+args[1])
 			rep, err := diff.Compare(cmd.Context(), base, head, opt)
+			stop()
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
+			rep.Rebase(pre)
 			if err := diff.Write(cmd.OutOrStdout(), output, rep); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
@@ -97,8 +119,16 @@ waiver exempts (the change would fail samverk validate where base did not).`,
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "compare documents and desired state only")
 	f.StringVar(&inventoryFile, "inventory", "", "device inventory file (JSON) to count effects in devices")
-	f.StringVar(&server, "server", "", "daemon whose device list counts effects in devices (admin token from SAMVERK_ADMIN_TOKEN)")
+	f.StringVar(&c.server, "server", "", "daemon whose device list counts effects in devices")
+	c.tokenFlags(f)
+	prefixFlag(cmd, &prefix)
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line on stderr")
 	return cmd
+}
+
+func isDir(p string) bool {
+	info, err := os.Stat(p)
+	return err == nil && info.IsDir()
 }
 
 func contains(list []string, s string) bool {
@@ -130,37 +160,24 @@ func diffSource(repo, subdir, arg string) (diff.Source, error) {
 }
 
 // fetchInventory reads every device from a daemon's fleet view, page by page.
-func fetchInventory(cmd *cobra.Command, server string) ([]diff.InventoryDevice, error) {
+func fetchInventory(cmd *cobra.Command, c *daemonClient) ([]diff.InventoryDevice, error) {
 	var all []diff.InventoryDevice
 	cursor := ""
-	client := &http.Client{Timeout: 60 * time.Second}
 	for {
-		url := strings.TrimSuffix(server, "/") + "/api/v1/devices?limit=10000"
+		path := "/api/v1/devices?limit=10000"
 		if cursor != "" {
-			url += "&cursor=" + cursor
+			path += "&cursor=" + url.QueryEscape(cursor)
 		}
-		req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, url, nil)
+		b, err := c.do(cmd.Context(), http.MethodGet, path, nil, true)
 		if err != nil {
 			return nil, err
-		}
-		if tok := os.Getenv("SAMVERK_ADMIN_TOKEN"); tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("inventory from %s: %w", server, err)
 		}
 		var page struct {
 			Devices []diff.InventoryDevice `json:"devices"`
 			Next    string                 `json:"next"`
 		}
-		err = json.NewDecoder(resp.Body).Decode(&page)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return nil, fmt.Errorf("inventory from %s: %s", server, resp.Status)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("inventory from %s: %w", server, err)
+		if err := json.Unmarshal(b, &page); err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("inventory from %s: %w", c.server, err)}
 		}
 		all = append(all, page.Devices...)
 		if page.Next == "" {

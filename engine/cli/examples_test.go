@@ -3,7 +3,6 @@ package cli
 import (
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -17,7 +16,6 @@ func TestExamplePipelines(t *testing.T) {
 	if err != nil || len(files) < 2 {
 		t.Fatalf("example pipelines: %v %v", files, err)
 	}
-	cmdRE := regexp.MustCompile(`(?m)^\s*(?:-\s*|run:\s*)?samverk\s+([^|>&;\n]+(?:\\\n[^|>&;\n]+)*)`)
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			src, err := os.ReadFile(f)
@@ -29,7 +27,7 @@ func TestExamplePipelines(t *testing.T) {
 				t.Fatalf("not valid YAML: %v", err)
 			}
 			found := 0
-			for _, m := range cmdRE.FindAllStringSubmatch(string(src), -1) {
+			for _, m := range exampleCommandRE.FindAllStringSubmatch(string(src), -1) {
 				line := strings.ReplaceAll(m[1], "\\\n", " ")
 				args := strings.Fields(line)
 				cmd, rest, err := newRootCmd().Find(args)

@@ -13,7 +13,9 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/repopath"
 )
 
 func newPlanCmd() *cobra.Command {
@@ -31,8 +33,8 @@ func newPlanCmd() *cobra.Command {
 target (and why it stays, when its hardware is not certified), and every setting and package in
 the order the agent converges them, each with the reason it is there.
 
-With --device-file it compiles locally from the catalog in --catalog (default: the current
-directory); the file describes the device:
+With --device-file it compiles locally from the catalog in --catalog (default: the catalog
+samverk validate would validate); the file describes the device:
 
   member: region-norr
   labels: {role: staff, site: umea}
@@ -61,6 +63,9 @@ With --device it asks a running daemon for an enrolled device's state (admin tok
 				return usageError("give one of --device-file or --device")
 			case deviceFile != "":
 				var err error
+				if catalogDir == "" {
+					catalogDir = defaultCatalog(cmd.ErrOrStderr(), false)
+				}
 				if st, header, err = planLocal(cmd.ErrOrStderr(), deviceFile, catalogDir); err != nil {
 					return err
 				}
@@ -85,7 +90,7 @@ With --device it asks a running daemon for an enrolled device's state (admin tok
 	c.flags(cmd, true)
 	f := cmd.Flags()
 	f.StringVar(&deviceFile, "device-file", "", "YAML or JSON file describing the device (member, labels, vendor, model, osFamily, osBuild)")
-	f.StringVar(&catalogDir, "catalog", ".", "catalog directory to compile from, with --device-file")
+	f.StringVar(&catalogDir, "catalog", "", "catalog directory to compile from, with --device-file (default: the repository's, as for samverk validate)")
 	f.StringVar(&deviceID, "device", "", "id of an enrolled device, to ask the daemon at --server")
 	f.StringVarP(&output, "output", "o", "text", "output format: text, or json (the desired state as the agent gets it)")
 	completeFlag(cmd, "output", "text", "json")
@@ -110,8 +115,11 @@ func planLocal(stderr io.Writer, file, dir string) (*desired.State, string, erro
 	if err != nil {
 		return nil, "", &ExitError{Code: ExitUsage, Err: err}
 	}
+	if prefix, err := repopath.Prefix(dir); err == nil {
+		finding.Rebase(res.Findings, prefix)
+	}
 	for _, f := range res.Findings {
-		fmt.Fprintf(stderr, "warning: %s:%d:%d: %s (the document is left out of the plan)\n", f.File, f.Line, f.Column, f.Message)
+		fmt.Fprintf(stderr, "warning: %s: %s (the document is left out of the plan)\n", f.Location(), f.Message)
 	}
 	comp := compile.New(res.Catalog, "local")
 	if err := comp.Err(); err != nil {

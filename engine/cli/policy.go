@@ -158,7 +158,7 @@ func newPolicyDocCmd() *cobra.Command {
 		Long: `doc writes a handbook of every rule in DIR (default: the bundled policy set) and of the
 built-in waiver checks: grouped by the principle each implements, with id, title, severity,
 description and source file.`,
-		Example: `  samverk policy doc -o handbook.md policies`,
+		Example: `  samverk policy doc -f handbook.md policies`,
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := ""
@@ -183,14 +183,14 @@ description and source file.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "out", "o", "", "write the handbook to this file (default: standard output)")
+	fileFlag(cmd, &out, "write the handbook to this file (default: standard output)", true)
 	return cmd
 }
 
 func newPolicyImpactCmd() *cobra.Command {
 	var (
-		base, baseDir, headDir, catDir, output string
-		verbose                                bool
+		base, baseDir, headDir, catDir, output, prefix string
+		verbose, quiet                                 bool
 	)
 	cmd := &cobra.Command{
 		Use:   "impact --base REF | --base-policies DIR",
@@ -200,7 +200,9 @@ findings that are new, gone and unchanged, matched by rule id, document and fiel
 
 The new set is --policies (default: ./policies). The old set is either that same directory as
 it was at Git revision --base (read from the repository it lies in; nothing is checked out), or
-the directory --base-policies.
+the directory --base-policies. The catalog is --catalog, by default the one samverk validate
+validates without an argument; files are named from the top level of its Git repository, or
+under --prefix.
 
 Exit status: 0 no new deny finding; 1 the change adds deny findings no waiver exempts; 2 usage,
 I/O or Rego error.`,
@@ -238,15 +240,26 @@ I/O or Rego error.`,
 			if err != nil {
 				return err
 			}
+			if catDir == "" {
+				catDir = defaultCatalog(cmd.ErrOrStderr(), quiet)
+			}
+			pre, err := reportPrefix(cmd, prefix, catDir)
+			if err != nil {
+				return err
+			}
+			stop := startProgress(cmd, quiet, "evaluating both policy sets over "+catDir)
 			lr, err := catalog.LoadDir(catDir, load)
 			if err != nil {
+				stop()
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			rep, err := policy.Impact(cmd.Context(), lr.Catalog, old, head, time.Now())
+			stop()
 			if err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
 			rep.Base, rep.Head = baseName, headDir
+			rep.Rebase(pre)
 			w := cmd.OutOrStdout()
 			if output == "json" {
 				enc := json.NewEncoder(w)
@@ -268,9 +281,11 @@ I/O or Rego error.`,
 	f.StringVar(&base, "base", "", "Git revision of the policies directory to compare against, e.g. origin/main or HEAD~1")
 	f.StringVar(&baseDir, "base-policies", "", "directory of the policies to compare against, instead of --base")
 	f.StringVar(&headDir, "policies", "policies", "directory of the changed policies")
-	f.StringVar(&catDir, "catalog", "catalog", "catalog directory to evaluate both policy sets over")
+	f.StringVar(&catDir, "catalog", "", "catalog directory to evaluate both policy sets over (default: the repository's, as for samverk validate)")
 	f.StringVarP(&output, "output", "o", "text", "output format: text or json")
 	completeFlag(cmd, "output", "text", "json")
 	f.BoolVarP(&verbose, "verbose", "v", false, "list unchanged findings too")
+	f.BoolVarP(&quiet, "quiet", "q", false, "no progress line or note on stderr")
+	prefixFlag(cmd, &prefix)
 	return cmd
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/schema"
 )
 
@@ -24,10 +25,12 @@ func newSchemaCmd() *cobra.Command {
 		Short: "Export the schema of each kind, e.g. as JSON Schema for editors",
 		Long: `export writes one JSON Schema per kind. With --out DIR each goes to DIR/<kind>.json,
 ready for the YAML language server; without it, a single JSON object keyed by kind is printed.`,
-		Example: `  samverk schema export --format jsonschema --out .schemas`,
+		Example: `  samverk schema export -o jsonschema -f .schemas
+  samverk schema export Package HardwareModel`,
+		ValidArgsFunction: completeKinds,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if format != "jsonschema" {
-				return usageError("--format %q: only jsonschema is supported", format)
+			if err := checkOutput(format, schemaFormats...); err != nil {
+				return err
 			}
 			all, err := schema.JSONSchemas()
 			if err != nil {
@@ -66,8 +69,24 @@ ready for the YAML language server; without it, a single JSON object keyed by ki
 			return nil
 		},
 	}
-	export.Flags().StringVar(&format, "format", "jsonschema", "schema format: jsonschema")
-	export.Flags().StringVar(&outDir, "out", "", "write one file per kind into this directory")
+	outputFlag(export, &format, schemaFormats...)
+	export.Flags().StringVar(&format, "format", schemaFormats[0], "schema format")
+	deprecatedFlag(export, "format", "--format is deprecated: use -o or --output")
+	export.Flags().StringVarP(&outDir, "out", "f", "", "write one file per kind into this directory")
 	cmd.AddCommand(export)
 	return cmd
+}
+
+// schemaFormats are the formats schema export writes.
+var schemaFormats = []string{"jsonschema"}
+
+// completeKinds offers the document kinds not yet on the command line.
+func completeKinds(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	var kinds []string
+	for _, k := range catalog.Kinds {
+		if !slices.Contains(args, k) {
+			kinds = append(kinds, k)
+		}
+	}
+	return kinds, cobra.ShellCompDirectiveNoFileComp
 }

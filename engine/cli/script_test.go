@@ -1,13 +1,18 @@
 package cli
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -24,12 +29,17 @@ func TestScript(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	repoPolicies, err := filepath.Abs("../../policies")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		UpdateScripts:       os.Getenv("SAMVERK_UPDATE") == "1",
 		RequireExplicitExec: false,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REFCATALOG", repoCatalog)
+			env.Setenv("REFPOLICIES", repoPolicies)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -38,6 +48,12 @@ func TestScript(t *testing.T) {
 					ts.Fatalf("usage: copycatalog DIR")
 				}
 				ts.Check(copyTree(repoCatalog, ts.MkAbs(args[0])))
+			},
+			"gitcommit": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: gitcommit DIR TAG")
+				}
+				ts.Check(gitCommit(ts.MkAbs(args[0]), args[1]))
 			},
 			"bigfile": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
@@ -70,4 +86,32 @@ func copyTree(src, dst string) error {
 		}
 		return os.WriteFile(target, b, 0o644)
 	})
+}
+
+// gitCommit commits every file of dir on main, making dir a repository first if it is none, and
+// tags the commit.
+func gitCommit(dir, tag string) error {
+	repo, err := git.PlainOpen(dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		repo, err = git.PlainInitWithOptions(dir, &git.PlainInitOptions{
+			InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName("main")},
+		})
+	}
+	if err != nil {
+		return err
+	}
+	wt, err := repo.Worktree()
+	if err != nil {
+		return err
+	}
+	if err := wt.AddWithOptions(&git.AddOptions{All: true}); err != nil {
+		return err
+	}
+	sig := &object.Signature{Name: "Catalog Editor", Email: "editor@example.org", When: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	h, err := wt.Commit(tag, &git.CommitOptions{Author: sig, AllowEmptyCommits: true})
+	if err != nil {
+		return err
+	}
+	_, err = repo.CreateTag(tag, h, nil)
+	return err
 }

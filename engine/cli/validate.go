@@ -21,22 +21,32 @@ func newValidateCmd() *cobra.Command {
 		noPolicies  bool
 		showWaived  bool
 		quiet       bool
+		prefix      string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
 		Short: "Check a catalog: schemas, references and policies, every finding at once",
-		Long: `validate loads every YAML and CUE document under each DIR (default: the current
-directory) and runs the same checks the daemon runs on a new commit: load, schema, references
-and policies. It prints every finding, sorted by file and line; findings a waiver exempts are
-counted per rule unless --show-waived is given (the other formats always list them).
+		Long: `validate loads every YAML and CUE document under each DIR and runs the same checks the
+daemon runs on a new commit: load, schema, references and policies. It prints every finding,
+sorted by file and line; findings a waiver exempts are counted per rule unless --show-waived is
+given (the other formats always list them).
+
+Without DIR it validates the catalog the repository holds: the catalog/ folder of the Git
+repository the current directory lies in, else the repository's top level, else the current
+directory; it says which on stderr.
+
+Files are named from the top level of the catalog's Git repository in every format, so CI
+annotations, SARIF code scanning and JUnit reports point at the real files; --prefix sets
+what goes before the catalog-relative paths instead. On a terminal, work that takes longer
+than two seconds shows a progress line on stderr; --quiet turns it off.
 
 Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
-		Example: `  samverk validate catalog
-  samverk validate --output sarif catalog > samverk.sarif
-  samverk validate --fail-on warn --output github .`,
+		Example: `  samverk validate
+  samverk validate -o sarif catalog > samverk.sarif
+  samverk validate --fail-on warn -o github catalog`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				args = []string{"."}
+				args = []string{defaultCatalog(cmd.ErrOrStderr(), quiet)}
 			}
 			sev, err := finding.ParseSeverity(failOn)
 			if err != nil {
@@ -64,10 +74,17 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 			}
 			failed := false
 			for _, dir := range args {
+				pre, err := reportPrefix(cmd, prefix, dir)
+				if err != nil {
+					return err
+				}
+				stop := startProgress(cmd, quiet, "validating "+dir)
 				res, err := validate.Dir(cmd.Context(), dir, opt)
+				stop()
 				if err != nil {
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
+				res.Report.Rebase(pre)
 				if len(args) > 1 && output == "text" && !quiet {
 					fmt.Fprintf(cmd.OutOrStdout(), "== %s\n", dir)
 				}
@@ -94,8 +111,9 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	completeFlag(cmd, "fail-on", string(finding.Deny), string(finding.Warn), string(finding.Info))
 	f.StringVar(&policiesDir, "policies", "", "directory of Rego policies (default: the bundled policy set)")
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
-	f.BoolVarP(&quiet, "quiet", "q", false, "text output: the findings alone, without waiver counts and summary line")
+	f.BoolVarP(&quiet, "quiet", "q", false, "the findings alone: no waiver counts and summary line, no progress line or note on stderr")
 	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
+	prefixFlag(cmd, &prefix)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/policy"
 	"samverk.io/samverk/engine/refs"
+	"samverk.io/samverk/engine/repopath"
 	"samverk.io/samverk/engine/schema"
 	"samverk.io/samverk/engine/validate"
 )
@@ -58,6 +59,16 @@ func (r *Report) AddsDeny() bool {
 		}
 	}
 	return false
+}
+
+// Rebase makes every file the report names relative to the directory the catalog lies in
+// under prefix (e.g. the repository root, with prefix "catalog").
+func (r *Report) Rebase(prefix string) {
+	for i := range r.Documents {
+		r.Documents[i].File = repopath.Join(prefix, r.Documents[i].File)
+	}
+	finding.Rebase(r.Findings.New, prefix)
+	finding.Rebase(r.Findings.Fixed, prefix)
 }
 
 // Source is one side of a comparison: a catalog file tree and what to call it.

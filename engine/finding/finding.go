@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"samverk.io/samverk/engine/repopath"
 )
 
 // Severity says what a finding does to a run. Deny fails it; warn and info only inform.
@@ -67,7 +69,8 @@ type Finding struct {
 	Rule     string   `json:"rule"`
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
-	// File is slash-separated and relative to the catalog root.
+	// File is slash-separated and relative to the catalog root, or to the repository root once
+	// the report is rebased (see Rebase).
 	File   string `json:"file,omitempty"`
 	Line   int    `json:"line,omitempty"`
 	Column int    `json:"column,omitempty"`
@@ -165,4 +168,14 @@ func Count(fs []Finding) Counts {
 		}
 	}
 	return c
+}
+
+// Rebase puts prefix before the file of each finding, in place: a catalog kept in a
+// repository's catalog/ folder is rebased on "catalog", so its findings name files from the
+// repository root, as code scanning and CI annotations expect. Findings without a file keep
+// none.
+func Rebase(fs []Finding, prefix string) {
+	for i := range fs {
+		fs[i].File = repopath.Join(prefix, fs[i].File)
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"path/filepath"
 	"slices"
@@ -21,6 +20,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"samverk.io/samverk/engine/repopath"
 )
 
 // ErrSymlink is the error of opening a symbolic link: a snapshot reports links (ReadDir, Stat,
@@ -395,7 +396,7 @@ func DirAt(dir, rev string) (fs.FS, string, error) {
 	if resolved, err := filepath.EvalSymlinks(abs); err == nil {
 		abs = resolved
 	}
-	root, err := repoRoot(abs)
+	root, err := repopath.Root(abs)
 	if err != nil {
 		return nil, "", fmt.Errorf("gitfs: %s at %s: %w", dir, rev, err)
 	}
@@ -419,18 +420,4 @@ func DirAt(dir, rev string) (fs.FS, string, error) {
 		return nil, "", fmt.Errorf("gitfs: %s at %s: %w", dir, rev, err)
 	}
 	return sub, hash.String(), nil
-}
-
-// repoRoot is the nearest directory at or above dir that holds .git.
-func repoRoot(dir string) (string, error) {
-	for d := dir; ; {
-		if _, err := os.Stat(filepath.Join(d, ".git")); err == nil {
-			return d, nil
-		}
-		parent := filepath.Dir(d)
-		if parent == d {
-			return "", fmt.Errorf("not inside a Git repository")
-		}
-		d = parent
-	}
 }

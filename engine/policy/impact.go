@@ -31,6 +31,14 @@ type ImpactReport struct {
 	NewlyFailing []finding.DocRef `json:"newlyFailing"`
 }
 
+// Rebase makes the findings' files relative to the directory the catalog lies in under prefix
+// (e.g. the repository root, with prefix "catalog").
+func (r *ImpactReport) Rebase(prefix string) {
+	finding.Rebase(r.New, prefix)
+	finding.Rebase(r.Gone, prefix)
+	finding.Rebase(r.Unchanged, prefix)
+}
+
 // ImpactSummary counts a report's findings.
 type ImpactSummary struct {
 	New       finding.Counts `json:"new"`

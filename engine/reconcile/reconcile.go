@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-git/go-git/v5/plumbing"
 
+	"samverk.io/samverk/engine/backoff"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/gitfs"
 	"samverk.io/samverk/engine/signing"
@@ -375,15 +376,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - time.Duration(span/2) + time.Duration(rand.Int64N(span))
 }
 
-// backoff is the delay before retry n (1-based): RetryBase doubling, capped at Interval, with
-// jitter in its upper half.
+// backoff is the delay before retry n (1-based): RetryBase doubling, capped at Interval.
 func (r *Reconciler) backoff(n int) time.Duration {
-	d := r.opt.RetryBase
-	for i := 1; i < n && d < r.opt.Interval; i++ {
-		d *= 2
-	}
-	d = min(d, r.opt.Interval)
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+	return backoff.Delay(r.opt.RetryBase, r.opt.Interval, n)
 }
 
 // restore serves the persisted revision from the local clone, before any fetch. It goes

@@ -40,6 +40,10 @@ func (r *Report) Rules() []finding.Rule { return r.rules }
 // SetRules replaces the rule list (for reports read back from JSON).
 func (r *Report) SetRules(rules []finding.Rule) { r.rules = rules }
 
+// Rebase makes the findings' files relative to the directory the catalog lies in under prefix
+// (e.g. the repository root, with prefix "catalog"). See finding.Rebase.
+func (r *Report) Rebase(prefix string) { finding.Rebase(r.Findings, prefix) }
+
 // Duration marshals as a Go duration string ("1.25s").
 type Duration time.Duration
 

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"samverk.io/samverk/engine/atomicfile"
 )
 
 // ErrChecksum means a downloaded installer is not the one the catalog vouches for.
@@ -62,28 +64,17 @@ func fetchInstaller(ctx context.Context, client *http.Client, cacheDir, rawURL, 
 		return "", fmt.Errorf("download %s: %w", rawURL, err)
 	}
 	defer body.Close()
-	tmp, err := os.CreateTemp(dir, "."+name+".part-*")
+	err = atomicfile.Write(dest, 0o600, func(w io.Writer) error {
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), body); err != nil {
+			return fmt.Errorf("download %s: %w", rawURL, err)
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != sum {
+			return fmt.Errorf("download %s: %w: got %s, want %s", rawURL, ErrChecksum, got, sum)
+		}
+		return nil
+	})
 	if err != nil {
-		return "", err
-	}
-	defer func() {
-		_ = tmp.Close()
-		_ = os.Remove(tmp.Name()) // after a successful rename, there is nothing left to remove
-	}()
-	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(tmp, h), body); err != nil {
-		return "", fmt.Errorf("download %s: %w", rawURL, err)
-	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != sum {
-		return "", fmt.Errorf("download %s: %w: got %s, want %s", rawURL, ErrChecksum, got, sum)
-	}
-	if err := tmp.Sync(); err != nil {
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), dest); err != nil {
 		return "", err
 	}
 	// Hash what is on disk now, the file the installer will read.

@@ -35,6 +35,3 @@ func SecureDir(dir string) error {
 	}
 	return nil
 }
-
-// syncDir is a no-op: Windows has no directory fsync, and MoveFileEx already replaced the file.
-func syncDir(string) {}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"samverk.io/samverk/engine/atomicfile"
 	"samverk.io/samverk/engine/desired"
 )
 
@@ -97,7 +98,7 @@ func (d *Dir) SaveCredential(c Credential) error {
 	if err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(d.path, CredentialFile), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d.path, CredentialFile), b, 0o600); err != nil {
 		return fmt.Errorf("save credential: %w", err)
 	}
 	return nil
@@ -117,7 +118,7 @@ func (d *Dir) EnrollToken() (string, error) {
 
 // SaveEnrollToken stores a token for the agent to enroll with later, mode 0600.
 func (d *Dir) SaveEnrollToken(token string) error {
-	if err := WriteFileAtomic(filepath.Join(d.path, EnrollTokenFile), []byte(token+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d.path, EnrollTokenFile), []byte(token+"\n"), 0o600); err != nil {
 		return fmt.Errorf("save enrollment token: %w", err)
 	}
 	return nil
@@ -147,7 +148,7 @@ func (d *Dir) SaveDesired(s *desired.State) error {
 	if err != nil {
 		return fmt.Errorf("save desired state: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(d.path, DesiredFile), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d.path, DesiredFile), b, 0o600); err != nil {
 		return fmt.Errorf("save desired state: %w", err)
 	}
 	return nil
@@ -171,10 +172,10 @@ func (d *Dir) QueueReport(r desired.Report) (string, error) {
 	// The name sorts by time; the sequence number keeps two reports of one instant apart.
 	name := fmt.Sprintf("%020d-%06d.json", time.Now().UnixNano(), d.seq%1000000)
 	d.mu.Unlock()
-	if err := WriteFileAtomic(filepath.Join(d.path, ReportsDir, name), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d.path, ReportsDir, name), b, 0o600); err != nil {
 		return "", fmt.Errorf("queue report: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(d.path, LastReportFile), b, 0o600); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(d.path, LastReportFile), b, 0o600); err != nil {
 		return "", fmt.Errorf("queue report: %w", err)
 	}
 	if err := d.trimReports(); err != nil {
@@ -265,42 +266,5 @@ func (d *Dir) readJSON(name string, v any) error {
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
-	return nil
-}
-
-// WriteFileAtomic writes data to a temporary file beside path, flushes it to disk and renames it
-// over path, so a reader sees the old content or the new, never a mix.
-func WriteFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	syncDir(dir)
 	return nil
 }

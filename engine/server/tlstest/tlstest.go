@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"samverk.io/samverk/engine/atomicfile"
 )
 
 // CA is a certificate authority made for one test.
@@ -117,11 +119,7 @@ func (l Leaf) Write(t testing.TB, certFile, keyFile string) {
 		path string
 		data []byte
 	}{{keyFile, l.KeyPEM}, {certFile, l.CertPEM}} {
-		tmp := f.path + ".new"
-		if err := os.WriteFile(tmp, f.data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Rename(tmp, f.path); err != nil {
+		if err := atomicfile.WriteFile(f.path, f.data, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
