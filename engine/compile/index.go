@@ -16,6 +16,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/pkgversion"
 )
 
 // digest is the SHA-256 of a document's content (or of a set of documents).
@@ -291,7 +292,7 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 	}
 	for _, p := range ix.products {
 		slices.SortFunc(p.versions, func(a, b *pkg) int {
-			return cmp.Or(-compareVersionsTotal(a.spec.Version, b.spec.Version), cmp.Compare(a.name, b.name))
+			return cmp.Or(-pkgversion.CompareTotal(a.spec.Version, b.spec.Version), cmp.Compare(a.name, b.name))
 		})
 		for _, v := range p.versions {
 			if v.spec.Lifecycle.Stage == catalog.StageRetired {
