@@ -34,5 +34,5 @@ test_exe_without_source_fails if {
 	])
 	fs := rule.deny with input as testing.mock([pkg])
 	[f] := [f | some f in fs]
-	f.message == "an exe installer needs a source with url and sha256"
+	f.msg == "an exe installer needs a source with url and sha256"
 }
