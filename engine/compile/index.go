@@ -412,15 +412,24 @@ func decode(d *catalog.Document) (any, error) {
 
 func installerOf(in catalog.Installer) desired.Installer {
 	out := desired.Installer{
-		Type: in.Type, WingetID: in.WingetID, Arguments: in.Arguments,
+		Type: in.Type, Family: in.InstallerFamily, WingetID: in.WingetID, Arguments: in.Arguments,
 		Install: in.Install, Uninstall: in.Uninstall, TimeoutSeconds: in.TimeoutSeconds,
+		InstallDir: in.InstallDir, FileName: in.FileName, Extract: in.Extract,
 	}
 	if in.Source != nil {
-		out.URL, out.SHA256 = in.Source.URL, in.Source.SHA256
+		// The schema takes a digest in either case; the agent compares lower case.
+		out.URL, out.SHA256 = in.Source.URL, strings.ToLower(in.Source.SHA256)
 	}
-	if in.Detect != nil {
-		out.DetectCommand, out.DetectFile = in.Detect.Command, in.Detect.File
-		out.ProductCode, out.DebPackage = in.Detect.ProductCode, in.Detect.DebPackage
+	if d := in.Detect; d != nil {
+		out.DetectCommand, out.DetectFile = d.Command, d.File
+		out.ProductCode, out.DebPackage, out.RPMPackage = d.ProductCode, d.DebPackage, d.RPMPackage
+		out.PackageFamilyName = d.PackageFamilyName
+		if u := d.UninstallEntry; u != nil {
+			out.UninstallDisplayName, out.UninstallVersion = u.DisplayName, u.Version
+		}
+		if f := d.FileVersion; f != nil {
+			out.FileVersionPath, out.FileVersion = f.Path, f.Version
+		}
 	}
 	return out
 }
