@@ -182,6 +182,7 @@ func readPackage(r *specReader) (s catalog.PackageSpec) {
 		i.TimeoutSeconds = r.int(in, "timeoutSeconds", at)
 		if src := r.obj(in, "source", at); src != nil {
 			i.Source = &catalog.Source{URL: r.str(src, "url", at+".source"), SHA256: r.str(src, "sha256", at+".source")}
+			i.Source.AllowHTTP, _ = src["allowHTTP"].(bool)
 		}
 		if d := r.obj(in, "detect", at); d != nil {
 			const at = "spec.installer.detect"
