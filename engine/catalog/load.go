@@ -315,6 +315,12 @@ func checkIdentity(d *Document) (finding.Finding, bool) {
 	}
 	scope, ok := ScopeOf(d.Kind)
 	if !ok {
+		switch k, set := d.Object["kind"]; {
+		case !set:
+			return d.Finding(finding.RuleUnknownKind, finding.Deny, Path{"kind"}, "missing; every document needs a kind, one of %s", strings.Join(Kinds, ", ")), false
+		case d.Kind == "" && k != "":
+			return d.Finding(finding.RuleUnknownKind, finding.Deny, Path{"kind"}, "must be one of %s; got %s", strings.Join(Kinds, ", "), describe(k)), false
+		}
 		return d.Finding(finding.RuleUnknownKind, finding.Deny, Path{"kind"}, "unknown kind %q; must be one of %s", d.Kind, strings.Join(Kinds, ", ")), false
 	}
 	if !ValidName(d.Name) {

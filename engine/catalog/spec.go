@@ -61,27 +61,71 @@ type PackageSpec struct {
 	Classification string       `json:"classification,omitempty"`
 }
 
+// Installer types.
+const (
+	InstallerMSI      = "msi"
+	InstallerMSIX     = "msix"
+	InstallerExe      = "exe"
+	InstallerPortable = "portable"
+	InstallerZip      = "zip"
+	InstallerWinget   = "winget"
+	InstallerScript   = "script"
+	InstallerDeb      = "deb"
+	InstallerRPM      = "rpm"
+)
+
+// Families of exe installers.
+const (
+	FamilyInno          = "inno"
+	FamilyNullsoft      = "nullsoft"
+	FamilyWixBurn       = "wix-burn"
+	FamilyInstallShield = "install-shield"
+	FamilyOther         = "other"
+)
+
 type Installer struct {
-	Type           string   `json:"type"`
-	Source         *Source  `json:"source,omitempty"`
-	WingetID       string   `json:"wingetId,omitempty"`
-	Arguments      []string `json:"arguments,omitempty"`
-	Install        string   `json:"install,omitempty"`
-	Uninstall      string   `json:"uninstall,omitempty"`
-	Detect         *Detect  `json:"detect,omitempty"`
-	TimeoutSeconds int      `json:"timeoutSeconds,omitempty"`
+	Type            string   `json:"type"`
+	InstallerFamily string   `json:"installerFamily,omitempty"`
+	Source          *Source  `json:"source,omitempty"`
+	WingetID        string   `json:"wingetId,omitempty"`
+	Arguments       []string `json:"arguments,omitempty"`
+	Install         string   `json:"install,omitempty"`
+	Uninstall       string   `json:"uninstall,omitempty"`
+	InstallDir      string   `json:"installDir,omitempty"`
+	FileName        string   `json:"fileName,omitempty"`
+	Extract         []string `json:"extract,omitempty"`
+	Detect          *Detect  `json:"detect,omitempty"`
+	TimeoutSeconds  int      `json:"timeoutSeconds,omitempty"`
 }
 
 type Source struct {
-	URL    string `json:"url"`
-	SHA256 string `json:"sha256"`
+	URL       string `json:"url"`
+	SHA256    string `json:"sha256"`
+	AllowHTTP bool   `json:"allowHTTP,omitempty"`
 }
 
 type Detect struct {
-	Command     string `json:"command,omitempty"`
-	File        string `json:"file,omitempty"`
-	ProductCode string `json:"productCode,omitempty"`
-	DebPackage  string `json:"debPackage,omitempty"`
+	Command           string          `json:"command,omitempty"`
+	File              string          `json:"file,omitempty"`
+	ProductCode       string          `json:"productCode,omitempty"`
+	DebPackage        string          `json:"debPackage,omitempty"`
+	RPMPackage        string          `json:"rpmPackage,omitempty"`
+	UninstallEntry    *UninstallEntry `json:"uninstallEntry,omitempty"`
+	FileVersion       *FileVersion    `json:"fileVersion,omitempty"`
+	PackageFamilyName string          `json:"packageFamilyName,omitempty"`
+}
+
+// UninstallEntry is an entry under the Uninstall registry keys, by DisplayName and, when
+// Version is set, a DisplayVersion at least Version.
+type UninstallEntry struct {
+	DisplayName string `json:"displayName"`
+	Version     string `json:"version,omitempty"`
+}
+
+// FileVersion is a file whose version resource is at least Version.
+type FileVersion struct {
+	Path    string `json:"path"`
+	Version string `json:"version"`
 }
 
 type Lifecycle struct {

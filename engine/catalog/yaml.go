@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -29,6 +30,9 @@ func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, finding
 	if maxNodes <= 0 {
 		maxNodes = 100_000
 	}
+	if f, ok := checkUTF8(file, src); !ok {
+		return nil, []finding.Finding{f}
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	for index := 0; ; {
 		var n yaml.Node
@@ -37,7 +41,7 @@ func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, finding
 			return docs, findings
 		}
 		if err != nil {
-			findings = append(findings, yamlSyntax(file, err))
+			findings = append(findings, yamlSyntax(file, src, err))
 			return docs, findings
 		}
 		if n.Kind != yaml.DocumentNode || len(n.Content) == 0 {
@@ -92,11 +96,16 @@ func fillIdentity(d *Document) {
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func yamlSyntax(file string, err error) finding.Finding {
+func yamlSyntax(file string, src []byte, err error) finding.Finding {
 	f := finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny, File: file, Message: err.Error()}
 	if m := yamlLineRE.FindStringSubmatch(err.Error()); m != nil {
 		f.Line, _ = strconv.Atoi(m[1])
 		f.Message = m[2]
+		// yaml.v3 says "found character that cannot start any token" of a tab; say what it is.
+		if col := indentTab(src, f.Line); col > 0 && strings.Contains(f.Message, "cannot start any token") {
+			f.Column = col
+			f.Message = "a tab in the indentation: YAML indents with spaces only"
+		}
 	} else {
 		f.Message = strings.TrimPrefix(f.Message, "yaml: ")
 	}
@@ -266,4 +275,52 @@ func describe(v any) string {
 		return "a number"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// checkUTF8 refuses a file that is not UTF-8, naming the line and column of the first byte
+// that is not.
+func checkUTF8(file string, src []byte) (finding.Finding, bool) {
+	if utf8.Valid(src) {
+		return finding.Finding{}, true
+	}
+	line, col := 1, 1
+	for i := 0; i < len(src); {
+		r, size := utf8.DecodeRune(src[i:])
+		if r == utf8.RuneError && size <= 1 {
+			return finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny, File: file, Line: line, Column: col,
+				Message: fmt.Sprintf("byte 0x%02x is not UTF-8: save the file as UTF-8 (it may be Latin-1 or Windows-1252)", src[i])}, false
+		}
+		if r == '\n' {
+			line, col = line+1, 1
+		} else {
+			col++
+		}
+		i += size
+	}
+	return finding.Finding{}, true
+}
+
+// indentTab returns the column of the first tab in the indentation of line (1-based) of src,
+// or 0 when there is none.
+func indentTab(src []byte, line int) int {
+	for i := 1; i < line; i++ {
+		j := bytes.IndexByte(src, '\n')
+		if j < 0 {
+			return 0
+		}
+		src = src[j+1:]
+	}
+	if j := bytes.IndexByte(src, '\n'); j >= 0 {
+		src = src[:j]
+	}
+	for i, c := range src {
+		switch c {
+		case ' ':
+		case '\t':
+			return i + 1
+		default:
+			return 0
+		}
+	}
+	return 0
 }

@@ -17,6 +17,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/pkgversion"
 )
 
 // Condition types a State may carry. The condition's Reason narrows the type down (for
@@ -123,7 +124,7 @@ func (ix *Index) outcomeOf(p Profile, g *group) outcome {
 	case t == p.OSRelease:
 		// Already there.
 	case cur != nil && strings.EqualFold(cur.spec.Family, target.spec.Family) &&
-		CompareVersions(target.spec.Build, cur.spec.Build) < 0:
+		pkgversion.Compare(target.spec.Build, cur.spec.Build) < 0:
 		// Never a downgrade.
 		o.os.reason = CondAheadOfTarget
 	case p.HardwareModel == "":
@@ -650,7 +651,7 @@ func (b *builder) software(g *group, os string) {
 				if c.failed == "" {
 					c.failed = "its dependency " + d.Product + " cannot be installed"
 				}
-			case d.MinVersion != "" && CompareVersions(dc.pick.spec.Version, d.MinVersion) < 0:
+			case d.MinVersion != "" && pkgversion.Compare(dc.pick.spec.Version, d.MinVersion) < 0:
 				good = false
 				if c.failed == "" {
 					c.failed = fmt.Sprintf("it needs %s %s or later, and the highest acceptable version is %s", d.Product, d.MinVersion, dc.pick.spec.Version)

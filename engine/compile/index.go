@@ -16,6 +16,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/pkgversion"
 )
 
 // digest is the SHA-256 of a document's content (or of a set of documents).
@@ -291,7 +292,7 @@ func newIndex(cat *catalog.Catalog, prev *Index) *Index {
 	}
 	for _, p := range ix.products {
 		slices.SortFunc(p.versions, func(a, b *pkg) int {
-			return cmp.Or(-compareVersionsTotal(a.spec.Version, b.spec.Version), cmp.Compare(a.name, b.name))
+			return cmp.Or(-pkgversion.CompareTotal(a.spec.Version, b.spec.Version), cmp.Compare(a.name, b.name))
 		})
 		for _, v := range p.versions {
 			if v.spec.Lifecycle.Stage == catalog.StageRetired {
@@ -411,15 +412,24 @@ func decode(d *catalog.Document) (any, error) {
 
 func installerOf(in catalog.Installer) desired.Installer {
 	out := desired.Installer{
-		Type: in.Type, WingetID: in.WingetID, Arguments: in.Arguments,
+		Type: in.Type, Family: in.InstallerFamily, WingetID: in.WingetID, Arguments: in.Arguments,
 		Install: in.Install, Uninstall: in.Uninstall, TimeoutSeconds: in.TimeoutSeconds,
+		InstallDir: in.InstallDir, FileName: in.FileName, Extract: in.Extract,
 	}
 	if in.Source != nil {
-		out.URL, out.SHA256 = in.Source.URL, in.Source.SHA256
+		// The schema takes a digest in either case; the agent compares lower case.
+		out.URL, out.SHA256 = in.Source.URL, strings.ToLower(in.Source.SHA256)
 	}
-	if in.Detect != nil {
-		out.DetectCommand, out.DetectFile = in.Detect.Command, in.Detect.File
-		out.ProductCode, out.DebPackage = in.Detect.ProductCode, in.Detect.DebPackage
+	if d := in.Detect; d != nil {
+		out.DetectCommand, out.DetectFile = d.Command, d.File
+		out.ProductCode, out.DebPackage, out.RPMPackage = d.ProductCode, d.DebPackage, d.RPMPackage
+		out.PackageFamilyName = d.PackageFamilyName
+		if u := d.UninstallEntry; u != nil {
+			out.UninstallDisplayName, out.UninstallVersion = u.DisplayName, u.Version
+		}
+		if f := d.FileVersion; f != nil {
+			out.FileVersionPath, out.FileVersion = f.Path, f.Version
+		}
 	}
 	return out
 }

@@ -174,16 +174,29 @@ func readPackage(r *specReader) (s catalog.PackageSpec) {
 		const at = "spec.installer"
 		i := &s.Installer
 		i.Type, i.WingetID = r.str(in, "type", at), r.str(in, "wingetId", at)
+		i.InstallerFamily = r.str(in, "installerFamily", at)
 		i.Arguments = r.strs(in, "arguments", at)
 		i.Install, i.Uninstall = r.str(in, "install", at), r.str(in, "uninstall", at)
+		i.InstallDir, i.FileName = r.str(in, "installDir", at), r.str(in, "fileName", at)
+		i.Extract = r.strs(in, "extract", at)
 		i.TimeoutSeconds = r.int(in, "timeoutSeconds", at)
 		if src := r.obj(in, "source", at); src != nil {
 			i.Source = &catalog.Source{URL: r.str(src, "url", at+".source"), SHA256: r.str(src, "sha256", at+".source")}
+			i.Source.AllowHTTP, _ = src["allowHTTP"].(bool)
 		}
 		if d := r.obj(in, "detect", at); d != nil {
 			const at = "spec.installer.detect"
 			i.Detect = &catalog.Detect{Command: r.str(d, "command", at), File: r.str(d, "file", at),
-				ProductCode: r.str(d, "productCode", at), DebPackage: r.str(d, "debPackage", at)}
+				ProductCode: r.str(d, "productCode", at), DebPackage: r.str(d, "debPackage", at),
+				RPMPackage: r.str(d, "rpmPackage", at), PackageFamilyName: r.str(d, "packageFamilyName", at)}
+			if u := r.obj(d, "uninstallEntry", at); u != nil {
+				i.Detect.UninstallEntry = &catalog.UninstallEntry{DisplayName: r.str(u, "displayName", at+".uninstallEntry"),
+					Version: r.str(u, "version", at+".uninstallEntry")}
+			}
+			if f := r.obj(d, "fileVersion", at); f != nil {
+				i.Detect.FileVersion = &catalog.FileVersion{Path: r.str(f, "path", at+".fileVersion"),
+					Version: r.str(f, "version", at+".fileVersion")}
+			}
 		}
 	}
 	s.OSReleases = r.strs(m, "osReleases", "spec")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/pkgversion"
 	"samverk.io/samverk/engine/synth"
 )
 
@@ -51,7 +52,7 @@ func engineSynthFleet(tb testing.TB, devices int, seed int64) *synthFleet {
 	}
 	for _, rs := range osOfFamily {
 		slices.SortFunc(rs, func(a, b *osRelease) int {
-			return cmp.Or(CompareVersions(a.spec.Build, b.spec.Build), cmp.Compare(a.name, b.name))
+			return cmp.Or(pkgversion.Compare(a.spec.Build, b.spec.Build), cmp.Compare(a.name, b.name))
 		})
 	}
 

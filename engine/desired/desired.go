@@ -106,18 +106,36 @@ type Package struct {
 
 // Installer mirrors the catalog's installer section.
 type Installer struct {
-	Type           string   `json:"type"` // script, msi, winget, deb
-	URL            string   `json:"url,omitempty"`
-	SHA256         string   `json:"sha256,omitempty"`
-	WingetID       string   `json:"wingetId,omitempty"`
-	Arguments      []string `json:"arguments,omitempty"`
-	Install        string   `json:"install,omitempty"`
-	Uninstall      string   `json:"uninstall,omitempty"`
-	DetectCommand  string   `json:"detectCommand,omitempty"`
-	DetectFile     string   `json:"detectFile,omitempty"`
-	ProductCode    string   `json:"productCode,omitempty"`
-	DebPackage     string   `json:"debPackage,omitempty"`
-	TimeoutSeconds int      `json:"timeoutSeconds,omitempty"`
+	// Type is msi, msix, exe, portable, zip, winget, script, deb or rpm.
+	Type string `json:"type"`
+	// Family is an exe installer's setup program: inno, nullsoft, wix-burn, install-shield
+	// or other.
+	Family    string   `json:"family,omitempty"`
+	URL       string   `json:"url,omitempty"`
+	SHA256    string   `json:"sha256,omitempty"` // lower case
+	WingetID  string   `json:"wingetId,omitempty"`
+	Arguments []string `json:"arguments,omitempty"`
+	Install   string   `json:"install,omitempty"`
+	Uninstall string   `json:"uninstall,omitempty"`
+	// InstallDir, FileName and Extract place the files of portable and zip installers.
+	InstallDir    string   `json:"installDir,omitempty"`
+	FileName      string   `json:"fileName,omitempty"`
+	Extract       []string `json:"extract,omitempty"`
+	DetectCommand string   `json:"detectCommand,omitempty"`
+	DetectFile    string   `json:"detectFile,omitempty"`
+	ProductCode   string   `json:"productCode,omitempty"`
+	DebPackage    string   `json:"debPackage,omitempty"`
+	RPMPackage    string   `json:"rpmPackage,omitempty"`
+	// UninstallDisplayName (and UninstallVersion, a minimum) detect by the Uninstall registry
+	// entries.
+	UninstallDisplayName string `json:"uninstallDisplayName,omitempty"`
+	UninstallVersion     string `json:"uninstallVersion,omitempty"`
+	// FileVersionPath names a file whose version resource must be at least FileVersion.
+	FileVersionPath string `json:"fileVersionPath,omitempty"`
+	FileVersion     string `json:"fileVersion,omitempty"`
+	// PackageFamilyName detects an MSIX package.
+	PackageFamilyName string `json:"packageFamilyName,omitempty"`
+	TimeoutSeconds    int    `json:"timeoutSeconds,omitempty"`
 }
 
 // Facts are what a device tells about itself at enrollment and in every report.

@@ -12,6 +12,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/pkgversion"
 )
 
 // InventoryDevice is one device of an inventory: who owns it and what it reported.
@@ -279,7 +280,7 @@ func stateChanges(base, head *desired.State) []Change {
 		switch {
 		case !had:
 			out = append(out, Change{Kind: Install, Subject: product, To: to})
-		case from != to && compile.CompareVersions(to, from) > 0:
+		case from != to && pkgversion.Compare(to, from) > 0:
 			out = append(out, Change{Kind: Upgrade, Subject: product, From: from, To: to})
 		case from != to:
 			out = append(out, Change{Kind: Downgrade, Subject: product, From: from, To: to})

@@ -40,6 +40,8 @@ const (
 	RuleRefCycle       = "ref/cycle"
 	RuleRefMember      = "ref/member-namespace"
 	RuleRefRetired     = "ref/retired-package"
+	RuleRefSameVersion = "ref/same-version"
+	RuleRefVersionForm = "ref/version-scheme"
 	RuleCUEBudget      = "load/cue-budget"
 	RuleUnreadable     = "load/unreadable"
 	RuleSubmodule      = "load/submodule"
@@ -68,6 +70,8 @@ var builtin = map[string]Rule{
 	RuleRefCycle:       {RuleRefCycle, "Reference cycle", "References form a cycle (baseline extends, service dependsOn, package dependencies).", Deny, ""},
 	RuleRefMember:      {RuleRefMember, "Namespace is not a member", "A member-scoped document's namespace names no Member.", Deny, ""},
 	RuleRefRetired:     {RuleRefRetired, "Retired package referenced", "A device group relies on a product whose only versions are retired.", Deny, ""},
+	RuleRefSameVersion: {RuleRefSameVersion, "Same release twice", "Two Package documents of one product have versions that compare equal (0.81 and 0.81.0.0): which one a device gets would be a matter of chance.", Deny, ""},
+	RuleRefVersionForm: {RuleRefVersionForm, "Version scheme differs", "A version is written in another scheme or with another number of parts than the product's other versions; a vendor changing its numbering makes \"highest version\" pick the wrong one.", Warn, ""},
 	RuleCUEBudget:      {RuleCUEBudget, "CUE evaluation over budget", "Evaluating the CUE file needed more memory, CPU time, wall time or output than a catalog file may use.", Deny, ""},
 	RuleUnreadable:     {RuleUnreadable, "Unreadable entry", "A file or directory of the catalog cannot be read (in Git: a missing or damaged object).", Deny, ""},
 	RuleSubmodule:      {RuleSubmodule, "Git submodule", "A Git submodule (gitlink) in the catalog: its content is not in the repository and cannot be checked.", Deny, ""},

@@ -20,6 +20,7 @@ func Check(cat *catalog.Catalog) []finding.Finding {
 		c.document(d)
 	}
 	c.cycles()
+	c.versions()
 	return finding.Sort(c.out)
 }
 

@@ -150,7 +150,7 @@ func (c *converter) object(v cue.Value, s map[string]any) {
 		}
 		name := sel.Unquoted()
 		props[name] = c.convert(it.Value())
-		if !it.IsOptional() {
+		if !it.IsOptional() && !hasDefault(it.Value()) {
 			required = append(required, name)
 		}
 		if alts, ok := literalValues(it.Value().Eval()); ok && len(alts) > 1 {
@@ -426,4 +426,11 @@ func jsonEqual(a, b map[string]any) bool {
 	x, err1 := json.Marshal(a)
 	y, err2 := json.Marshal(b)
 	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// hasDefault reports whether v is a disjunction with a default (*false | bool): a document may
+// leave such a field out.
+func hasDefault(v cue.Value) bool {
+	d, ok := v.Default()
+	return ok && d.IsConcrete() && d.Kind()&(cue.ListKind|cue.StructKind) == 0
 }

@@ -101,7 +101,7 @@ func TestJSONSchemaContent(t *testing.T) {
 			"product,displayName,vendor,version,installer,osReleases,lifecycle"},
 		{"description from doc comment", at(t, spec, "properties", "product", "description"),
 			"product groups the versions of one piece of software."},
-		{"pattern", at(t, spec, "properties", "installer", "properties", "source", "properties", "sha256", "pattern"), "^[a-f0-9]{64}$"},
+		{"pattern", at(t, spec, "properties", "installer", "properties", "source", "properties", "sha256", "pattern"), "^[A-Fa-f0-9]{64}$"},
 		{"bounds", at(t, spec, "properties", "installer", "properties", "timeoutSeconds", "maximum"), 7200.0},
 		{"exclusive bound", at(t, spec, "properties", "installer", "properties", "timeoutSeconds", "exclusiveMinimum"), 0.0},
 		{"integer", at(t, spec, "properties", "installer", "properties", "timeoutSeconds", "type"), "integer"},

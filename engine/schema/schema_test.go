@@ -2,17 +2,22 @@ package schema
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/cuecontext"
 	"cuelang.org/go/cue/format"
 	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/schemas"
 )
 
 func loadDir(t *testing.T, dir string) *catalog.Catalog {
@@ -106,8 +111,8 @@ func TestValidateFindings(t *testing.T) {
 			{"pattern.yaml:10:3", finding.RuleSchemaPattern, "spec.endOfSupport", `must be a calendar date, YYYY-MM-DD; got "2027-02-30"`},
 			{"pattern.yaml:19:42", finding.RuleSchemaPattern, "spec.selector.hardwareModels[1]", dnsLabel + `; got "HP_EliteBook"`},
 			{"pattern.yaml:21:3", finding.RuleSchemaPattern, "spec.osRelease", dnsLabel + `; got "Windows-11"`},
-			{"pattern.yaml:36:7", finding.RuleSchemaPattern, "spec.installer.source.sha256", `must be a SHA-256 digest: 64 lower-case hex digits; got "xyz"`},
-			{"pattern.yaml:45:9", finding.RuleSchemaPattern, "spec.lifecycle.records[0].evidence", `must be an http or https URL without spaces; got "ftp://evidence.example.org/npp"`},
+			{"pattern.yaml:36:7", finding.RuleSchemaPattern, "spec.installer.source.sha256", `must be a SHA-256 digest like 4f3a4006f1ec…83cc1e: 64 hex digits, in upper or lower case; got "xyz"`},
+			{"pattern.yaml:45:9", finding.RuleSchemaPattern, "spec.lifecycle.records[0].evidence", `must be an http or https URL like https://example.org/reports/7: http:// or https://, a host name, then a path without spaces; got "ftp://evidence.example.org/npp"`},
 		}},
 		{"bound", "bound.yaml", []want{
 			{"bound.yaml:6:3", finding.RuleSchemaBound, "spec.osReleases", "must have at least 1 item; got 0"},
@@ -125,8 +130,8 @@ func TestValidateFindings(t *testing.T) {
 			{"multi.yaml:8:3", finding.RuleSchemaBound, "spec.displayName", "must not be empty"},
 			{"multi.yaml:9:3", finding.RuleSchemaUnknown, "spec.venodr", "field not allowed; did you mean vendor?"},
 			{"multi.yaml:10:3", finding.RuleSchemaType, "spec.version", "must be a string; got number 24.08 (quote it in YAML)"},
-			{"multi.yaml:12:5", finding.RuleSchemaEnum, "spec.installer.type", `must be one of msi, winget, script, deb; got "exe"`},
-			{"multi.yaml:15:7", finding.RuleSchemaPattern, "spec.installer.source.sha256", `must be a SHA-256 digest: 64 lower-case hex digits; got "4F1E2B7C"`},
+			{"multi.yaml:12:5", finding.RuleSchemaEnum, "spec.installer.type", `must be one of msi, msix, exe, portable, zip, winget, script, deb, rpm; got "exec"`},
+			{"multi.yaml:15:7", finding.RuleSchemaPattern, "spec.installer.source.sha256", `must be a SHA-256 digest like 4f3a4006f1ec…83cc1e: 64 hex digits, in upper or lower case; got "4F1E2B7C"`},
 			{"multi.yaml:16:5", finding.RuleSchemaBound, "spec.installer.timeoutSeconds", "must be greater than 0 and at most 7200; got 0"},
 			{"multi.yaml:17:33", finding.RuleSchemaPattern, "spec.osReleases[1]", dnsLabel + `; got "W11"`},
 			{"multi.yaml:19:5", finding.RuleSchemaEnum, "spec.lifecycle.stage", `must be one of packaging, infra-test, user-test, approved, deprecated, retired; got "aproved"`},
@@ -401,5 +406,114 @@ func TestValidateCache(t *testing.T) {
 	}
 	if len(third) != 0 {
 		t.Errorf("third run: %v, want none", third)
+	}
+}
+
+// TestEveryPatternHasAMessage fails when a regular expression of the schemas has no
+// description a person can read: each must be a definition of its own whose doc comment says
+// "#Name is <what, with an example>", which is what a finding then says instead of the
+// expression.
+func TestEveryPatternHasAMessage(t *testing.T) {
+	defs, err := buildDefinitions(cuecontext.New(), schemas.FS, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := fs.Glob(schemas.FS, "*.cue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, name := range names {
+		src, err := fs.ReadFile(schemas.FS, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := parser.ParseFile(name, src, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Walk(f, func(n ast.Node) bool {
+			u, ok := n.(*ast.UnaryExpr)
+			if !ok || (u.Op != token.MAT && u.Op != token.NMAT) {
+				return true
+			}
+			count++
+			b, err := format.Node(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc, ok := defs.named[string(b)]
+			switch {
+			case !ok:
+				t.Errorf("%s: %s: pattern without a message; make it a definition whose doc comment reads \"#Name is ... like <example>: ...\"", u.Pos(), b)
+			case !strings.Contains(desc, " like ") && !strings.Contains(desc, ", "):
+				t.Errorf("%s: %s: message %q gives no example", u.Pos(), b, desc)
+			}
+			return true
+		}, nil)
+	}
+	if count == 0 {
+		t.Fatal("no pattern found in the schemas")
+	}
+}
+
+// TestPatternMessages checks what a finding says about a value that does not match each
+// pattern: what is expected with an example, never the expression itself.
+func TestPatternMessages(t *testing.T) {
+	doc := func(installer string, extra string) string {
+		return `apiVersion: samverk.io/v1
+kind: Package
+metadata: {name: p-1}
+spec:
+  product: p
+  displayName: P
+  vendor: V
+  version: "1.0"
+  osReleases: [windows-11-24h2]
+  lifecycle: {stage: packaging}
+  installer:
+` + installer + extra
+	}
+	tests := []struct {
+		name, src, path, msg string
+	}{
+		{"version with a space", strings.Replace(doc("    type: script\n", ""), `"1.0"`, `"1.0 beta"`, 1), "spec.version",
+			`must be a version like 24.8.2 or 8.6.9: digits, letters and the characters + _ - and dot, starting with a digit or letter, without spaces; got "1.0 beta"`},
+		{"url that is no url", doc("    type: msi\n    source: {url: not a url at all, sha256: "+strings.Repeat("a", 64)+"}\n", ""), "spec.installer.source.url",
+			`must be an https URL like https://dist.example.org/7zip/7z2409-x64.msi: https://, a host name, then a path without spaces; got "not a url at all"`},
+		{"http url", doc("    type: msi\n    source: {url: \"http://dist.example.org/a.msi\", sha256: "+strings.Repeat("a", 64)+"}\n", ""), "spec.installer.source.url",
+			`must be an https URL like https://dist.example.org/7zip/7z2409-x64.msi: https://, a host name, then a path without spaces; got "http://dist.example.org/a.msi"`},
+		{"http url allowed", doc("    type: msi\n    source: {url: \"http://dist.example.org/a.msi\", sha256: "+strings.Repeat("A", 64)+", allowHTTP: true}\n", ""), "", ""},
+		{"guid of dashes", doc("    type: msi\n    detect: {productCode: \"{"+strings.Repeat("-", 36)+"}\"}\n", ""), "spec.installer.detect.productCode",
+			`must be a GUID in braces like {23170F69-40C1-2702-2409-000001000000}: 32 hex digits in groups of 8, 4, 4, 4 and 12; got "{------------------------------------}"`},
+		{"minVersion", doc("    type: script\n", "  dependencies: [{product: q, minVersion: latest please}]\n"), "spec.dependencies[0].minVersion",
+			`must be a version like 24.8.2 or 8.6.9: digits, letters and the characters + _ - and dot, starting with a digit or letter, without spaces; got "latest please"`},
+		{"exe without family", doc("    type: exe\n", ""), "spec.installer.installerFamily", "field is required"},
+		{"package family name", doc("    type: msix\n    source: {url: \"https://d.example.org/t.msix\", sha256: "+strings.Repeat("a", 64)+"}\n    detect: {packageFamilyName: MSTeams}\n", ""), "spec.installer.detect.packageFamilyName",
+			`must be an MSIX package family name like MSTeams_8wekyb3d8bbwe: the package name, an underscore and the 13-character publisher id; got "MSTeams"`},
+		{"winget id", doc("    type: winget\n    wingetId: Seven Zip\n", ""), "spec.installer.wingetId",
+			`must be a winget package identifier like 7zip.7zip or Mozilla.Firefox.ESR: two to eight parts separated by dots, without spaces or any of \ / : * ? " < > |; got "Seven Zip"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := parseDoc(t, "p.yaml", tt.src)
+			cat, _ := catalog.New([]*catalog.Document{d})
+			fs, err := Validate(cat, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.path == "" {
+				for _, f := range fs {
+					t.Errorf("unexpected finding: %s", f)
+				}
+				return
+			}
+			if len(fs) != 1 || fs[0].Path != tt.path || fs[0].Message != tt.msg {
+				t.Fatalf("got %v; want one finding at %s: %s", fs, tt.path, tt.msg)
+			}
+			if strings.Contains(fs[0].Message, "^") {
+				t.Errorf("message shows a regular expression: %s", fs[0].Message)
+			}
+		})
 	}
 }

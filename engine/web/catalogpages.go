@@ -10,6 +10,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/pkgversion"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -70,7 +71,7 @@ func (c *Console) certification(w http.ResponseWriter, r *http.Request) {
 		if a.Family != b.Family {
 			return strings.Compare(a.Family, b.Family)
 		}
-		return compile.CompareVersions(a.Version, b.Version)
+		return pkgversion.Compare(a.Version, b.Version)
 	})
 	for _, rel := range d.Releases {
 		if _, ok := byBuild[rel.Build]; !ok {
@@ -182,7 +183,7 @@ func (c *Console) packages(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, product := range sortedKeys(mapSet(byProduct)) {
 		vs := byProduct[product]
-		slices.SortFunc(vs, func(a, b version) int { return -compile.CompareVersions(a.card.Version, b.card.Version) })
+		slices.SortFunc(vs, func(a, b version) int { return -pkgversion.Compare(a.card.Version, b.card.Version) })
 		row := productRow{Product: product, DisplayName: info[product].DisplayName, Vendor: info[product].Vendor,
 			Columns: make([][]packageCard, len(stages))}
 		for _, v := range vs {

@@ -2,8 +2,8 @@
 # title: Installer downloads are pinned by SHA-256
 # description: >-
 #   An installer the agent downloads must name its SHA-256 digest, so that a file replaced on
-#   the server is refused instead of installed on every PC. An msi installer always needs a
-#   source; winget and deb installers come from their signed repositories and script installers
+#   the server is refused instead of installed on every PC. msi and exe installers always need
+#   a source (msix, portable and zip ones by their schema); winget, deb and rpm installers come from their signed repositories and script installers
 #   may carry their commands inline.
 # custom:
 #   id: SV-PKG-003
@@ -22,7 +22,8 @@ deny contains f if {
 
 deny contains f if {
 	some pkg in input.documents.Package
-	pkg.spec.installer.type == "msi"
+	some typ in {"msi", "exe"}
+	pkg.spec.installer.type == typ
 	not pkg.spec.installer.source
-	f := lib.finding(pkg, ["spec", "installer", "source"], "an msi installer needs a source with url and sha256")
+	f := lib.finding(pkg, ["spec", "installer", "source"], sprintf("an %s installer needs a source with url and sha256", [typ]))
 }

@@ -27,3 +27,12 @@ test_winget_without_source_passes if {
 	])
 	count(rule.deny) == 0 with input as testing.mock([pkg])
 }
+
+test_exe_without_source_fails if {
+	pkg := json.patch(testing.package_ok, [
+		{"op": "replace", "path": "/spec/installer", "value": {"type": "exe", "installerFamily": "inno"}},
+	])
+	fs := rule.deny with input as testing.mock([pkg])
+	[f] := [f | some f in fs]
+	f.msg == "an exe installer needs a source with url and sha256"
+}

@@ -115,7 +115,8 @@ func New(opts Options) *Engine {
 	e.command = &commandProvider{sh: sh}
 	e.registry = &registryProvider{}
 	e.service = &serviceProvider{sh: sh, systemctl: findSystemctl(opts.Systemctl), rooted: opts.Root != ""}
-	e.pkg = &packageProvider{sh: sh, root: opts.Root, cacheDir: opts.CacheDir, http: opts.HTTPClient}
+	e.pkg = &packageProvider{sh: sh, root: opts.Root, cacheDir: opts.CacheDir, http: opts.HTTPClient,
+		os: newInstallers(sh, opts.Root)}
 	return e
 }
 

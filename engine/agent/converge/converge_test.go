@@ -524,9 +524,9 @@ func TestPackageScript(t *testing.T) {
 		}(), outcome: desired.Corrected, present: true, products: map[string]string{"app": "1.0"}},
 		{name: "unknown installer type", res: func() desired.Resource {
 			r := scriptPkg("package/app", "app", "/x", install, uninstall)
-			r.Package.Installer.Type = "rpm"
+			r.Package.Installer.Type = "pkgng"
 			return r
-		}(), outcome: desired.Failed, reason: `unknown installer type "rpm"`},
+		}(), outcome: desired.Failed, reason: `unknown installer type "pkgng"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

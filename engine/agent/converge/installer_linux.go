@@ -14,13 +14,24 @@ import (
 
 const platformName = "Linux"
 
-// nativeInstallers are the installer types this platform handles besides script.
-var nativeInstallers = []string{installerDeb}
+// nativeInstallers are the installer types this platform handles besides script, portable
+// and zip.
+var nativeInstallers = []string{installerDeb, installerRPM}
+
+func newInstallers(sh *shell, root string) *installers {
+	return &installers{m: noMachine{platformName}, run: sh, root: root}
+}
 
 // aptEnv keeps apt and dpkg from asking questions.
 var aptEnv = []string{"DEBIAN_FRONTEND=noninteractive", "NEEDRESTART_MODE=a"}
 
 func nativeReady(typ string) error {
+	if typ == installerRPM {
+		if _, err := exec.LookPath("rpm"); err != nil {
+			return skip("rpm installer: rpm not found; not an RPM-based system")
+		}
+		return nil
+	}
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
 		return skip("deb installer: dpkg-query not found; not a Debian-based system")
 	}

@@ -11,8 +11,12 @@ import (
 
 var platformName = runtime.GOOS
 
-// nativeInstallers is empty: only script installers work here.
+// nativeInstallers is empty: only script, portable and zip installers work here.
 var nativeInstallers []string
+
+func newInstallers(sh *shell, root string) *installers {
+	return &installers{m: noMachine{platformName}, run: sh, root: root}
+}
 
 func nativeReady(string) error { return nil }
 

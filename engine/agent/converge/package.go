@@ -20,14 +20,17 @@ const (
 	installerDeb    = "deb"
 )
 
-// packageProvider installs and removes products. Detection decides: a detect file or detect
-// command when the installer names one, otherwise the installer type's own way (dpkg status,
-// MSI product state, winget list).
+// packageProvider installs and removes products. Detection decides: the rules the installer
+// names (file, command, product code, uninstall entry, file version, package family), all of
+// which must hold, otherwise the installer type's own way (dpkg or rpm status, MSI product
+// state, what a portable or zip installer placed, winget list).
 type packageProvider struct {
 	sh       *shell
 	root     string
 	cacheDir string
 	http     *http.Client
+	// os installs the types that are files and setup programs (installers.go).
+	os *installers
 }
 
 var _ provider = (*packageProvider)(nil)
@@ -61,9 +64,9 @@ func (p *packageProvider) apply(ctx context.Context, r *desired.Resource) error 
 // belongs to another platform, and an error for unknown types.
 func (p *packageProvider) supported(typ string) error {
 	switch typ {
-	case installerScript:
+	case installerScript, installerPortable, installerZip:
 		return nil
-	case installerMSI, installerWinget, installerDeb:
+	case installerMSI, installerMSIX, installerExe, installerWinget, installerDeb, installerRPM:
 		if slices.Contains(nativeInstallers, typ) {
 			return nativeReady(typ)
 		}
@@ -84,11 +87,17 @@ func (p *packageProvider) env(r *desired.Resource, installer string) []string {
 
 func (p *packageProvider) detect(ctx context.Context, r *desired.Resource) (bool, error) {
 	inst := &r.Package.Installer
-	if inst.DetectFile == "" && inst.DetectCommand == "" {
-		if inst.Type == installerScript {
+	if !hasRules(inst) {
+		switch inst.Type {
+		case installerScript:
 			return false, errors.New("no detection rule: the installer needs detectCommand or detectFile")
+		case installerWinget, installerDeb:
+			return p.nativeDetect(ctx, r)
 		}
-		return p.nativeDetect(ctx, r)
+		return p.os.detect(ctx, r)
+	}
+	if ok, err := p.os.rules(ctx, r); err != nil || !ok {
+		return false, err
 	}
 	// Every rule given must hold.
 	if inst.DetectFile != "" {
@@ -134,10 +143,13 @@ func (p *packageProvider) install(ctx context.Context, r *desired.Resource) erro
 	if inst.Install != "" {
 		return p.runScript(ctx, r, "install", inst.Install, file)
 	}
-	if inst.Type == installerScript {
+	switch inst.Type {
+	case installerScript:
 		return errors.New("the installer has no install command")
+	case installerWinget, installerDeb:
+		return p.nativeInstall(ctx, r, file)
 	}
-	return p.nativeInstall(ctx, r, file)
+	return p.os.install(ctx, r, file, p.env(r, file))
 }
 
 func (p *packageProvider) uninstall(ctx context.Context, r *desired.Resource) error {
@@ -145,10 +157,13 @@ func (p *packageProvider) uninstall(ctx context.Context, r *desired.Resource) er
 	if inst.Uninstall != "" {
 		return p.runScript(ctx, r, "uninstall", inst.Uninstall, "")
 	}
-	if inst.Type == installerScript {
+	switch inst.Type {
+	case installerScript:
 		return errors.New("the installer has no uninstall command")
+	case installerWinget, installerDeb:
+		return p.nativeUninstall(ctx, r)
 	}
-	return p.nativeUninstall(ctx, r)
+	return p.os.uninstall(ctx, r, p.env(r, ""))
 }
 
 func (p *packageProvider) runScript(ctx context.Context, r *desired.Resource, what, script, file string) error {
@@ -163,11 +178,12 @@ func (p *packageProvider) runScript(ctx context.Context, r *desired.Resource, wh
 	return nil
 }
 
-// successCode says whether an installer's exit code means success. Windows Installer also
-// reports success with "reboot required" (3010) and "reboot started" (1641).
+// successCode says whether an installer's exit code means success. Windows Installer, and the
+// setup programs that wrap it, also report success with "reboot required" (3010) and "reboot
+// started" (1641).
 func successCode(typ string, code int) bool {
 	if code == 0 {
 		return true
 	}
-	return typ == installerMSI && (code == 3010 || code == 1641)
+	return (typ == installerMSI || typ == installerExe) && (code == 3010 || code == 1641)
 }

@@ -3,8 +3,11 @@
 package converge
 
 import (
+	"context"
+	"errors"
 	"os/exec"
 	"syscall"
+	"time"
 )
 
 func shellCommand(script string) (string, []string) {
@@ -17,4 +20,9 @@ func killGroup(cmd *exec.Cmd) {
 	cmd.Cancel = func() error {
 		return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}
+}
+
+// commandLine is for Windows programs that parse their own command line; none run here.
+func (s *shell) commandLine(context.Context, time.Duration, string, string, ...string) (exitResult, error) {
+	return exitResult{}, errors.New("a raw command line runs only on Windows")
 }

@@ -3,9 +3,12 @@
 package converge
 
 import (
+	"context"
 	"encoding/base64"
 	"os/exec"
 	"sync"
+	"syscall"
+	"time"
 	"unicode/utf16"
 )
 
@@ -37,3 +40,11 @@ func shellCommand(script string) (string, []string) {
 
 // killGroup leaves the default: exec kills the process itself on cancellation.
 func killGroup(*exec.Cmd) {}
+
+// commandLine runs exe with line as its whole command line, as msiexec and setup programs
+// parse it themselves: PROPERTY="a b" and /v"/qn" reach them as written.
+func (s *shell) commandLine(ctx context.Context, timeout time.Duration, exe, line string, env ...string) (exitResult, error) {
+	return s.run(ctx, timeout, exe, nil, func(c *exec.Cmd) {
+		c.SysProcAttr = &syscall.SysProcAttr{CmdLine: line}
+	}, env)
+}

@@ -1,8 +1,13 @@
-package compile
+// Package pkgversion orders package versions the way vendors write them (24.08, 128.10.0,
+// 1.0-rc1) and tells a version's shape, so every part of samverk picks "the highest" alike.
+package pkgversion
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
-// CompareVersions orders two package versions by precedence and returns -1, 0 or +1.
+// Compare orders two package versions by precedence and returns -1, 0 or +1.
 //
 // A version is read as runs of digits and runs of letters; '.', '-', '_' and '+' only separate
 // runs, and whatever follows the first '+' is build metadata that does not count. Runs are
@@ -15,8 +20,8 @@ import "strings"
 // ("1.0" < "1.0.1", "24.08" < "24.08-1") and smaller if it is letters: a pre-release
 // ("1.0-rc1" < "1.0"). Trailing zero runs count for nothing ("1.0" == "1.0.0").
 //
-// Versions of equal precedence may still be different strings; see compareVersionsTotal.
-func CompareVersions(a, b string) int {
+// Versions of equal precedence may still be different strings; see CompareTotal.
+func Compare(a, b string) int {
 	a, b = stripBuild(a), stripBuild(b)
 	for {
 		ra, restA := nextRun(a)
@@ -36,10 +41,10 @@ func CompareVersions(a, b string) int {
 	}
 }
 
-// compareVersionsTotal is CompareVersions with ties broken by the strings themselves, so that
+// CompareTotal is Compare with ties broken by the strings themselves, so that
 // sorting is total and therefore deterministic.
-func compareVersionsTotal(a, b string) int {
-	if c := CompareVersions(a, b); c != 0 {
+func CompareTotal(a, b string) int {
+	if c := Compare(a, b); c != 0 {
 		return c
 	}
 	return strings.Compare(a, b)
@@ -109,3 +114,65 @@ func stripBuild(v string) string {
 func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func isSep(c byte) bool { return c == '.' || c == '-' || c == '_' || c == '+' }
+
+// Schemes of a version, as Shape tells them.
+const (
+	// SchemeNumeric is a version that starts with a number that is not a year: 24.08, 1.7.1-3.
+	SchemeNumeric = "numeric"
+	// SchemeYear starts with a number that reads as a year: 2024.1, 2025.10.0.
+	SchemeYear = "year-based"
+	// SchemeAlphabetic starts with letters: A05, v2.
+	SchemeAlphabetic = "alphabetic"
+)
+
+// Shape is how a version is written: its scheme and how many numbers its release part has.
+// Versions of one product normally share one shape; a version that does not is a vendor
+// changing its numbering, which makes "the highest version" pick the wrong one.
+type Shape struct {
+	Scheme string
+	// Components counts the numbers of the leading release part, up to the first letter or
+	// separator other than '.': 24.08 has 2, 0.81.0.0 has 4, 1.7.1-3build1 has 3, A05 has 0.
+	Components int
+}
+
+// ShapeOf returns the shape of version v.
+func ShapeOf(v string) Shape {
+	v = stripBuild(v)
+	if v == "" || !isDigit(v[0]) {
+		return Shape{Scheme: SchemeAlphabetic}
+	}
+	s := Shape{Scheme: SchemeNumeric}
+	first := true
+	for v != "" {
+		i := 0
+		for i < len(v) && isDigit(v[i]) {
+			i++
+		}
+		if i == 0 {
+			break
+		}
+		if first && i == 4 && (v[:2] == "19" || v[:2] == "20") {
+			s.Scheme = SchemeYear
+		}
+		first = false
+		s.Components++
+		v = v[i:]
+		if len(v) < 2 || v[0] != '.' || !isDigit(v[1]) {
+			break
+		}
+		v = v[1:]
+	}
+	return s
+}
+
+// String reads as "numeric, 3 numbers".
+func (s Shape) String() string {
+	if s.Scheme == SchemeAlphabetic {
+		return "alphabetic"
+	}
+	n := "numbers"
+	if s.Components == 1 {
+		n = "number"
+	}
+	return s.Scheme + ", " + strconv.Itoa(s.Components) + " " + n
+}
