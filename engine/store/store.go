@@ -50,6 +50,8 @@ type Store interface {
 	Close() error
 	// APITokens keeps the API tokens of automation (see tokens.go).
 	APITokens
+	// Notices keeps service statuses, notices and survey answers (see notices.go).
+	Notices
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
