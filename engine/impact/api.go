@@ -11,17 +11,12 @@ import (
 	"samverk.io/samverk/engine/fleet"
 )
 
-// Source is what the API reads: the catalog served and the devices counted by group.
-type Source interface {
-	// Catalog is the catalog revision served, or nil before the first publish.
-	Catalog() (revision string, cat *catalog.Catalog)
-	// GroupCounts counts the devices served by member and device group.
-	GroupCounts() []fleet.GroupCount
-}
-
 // API serves GET /api/v1/impact.
 type API struct {
-	Source Source
+	// Catalog is the catalog revision served, or nil before the first publish.
+	Catalog func() (revision string, cat *catalog.Catalog)
+	// Counts counts the devices served by member and device group (fleet.Service.GroupCounts).
+	Counts func() []fleet.GroupCount
 }
 
 // Routes are the impact API's rows of the route table. Any viewer may ask: the dependency
@@ -58,11 +53,15 @@ var ErrNotPublished = errors.New("no catalog revision is published yet")
 
 // Report is the unrestricted impact of service on the catalog served.
 func (a *API) Report(service string) (*Report, error) {
-	rev, cat := a.Source.Catalog()
+	rev, cat := a.Catalog()
 	if cat == nil {
 		return nil, ErrNotPublished
 	}
-	rep, err := Analyze(cat, service, a.Source.GroupCounts())
+	var counts []fleet.GroupCount
+	if a.Counts != nil {
+		counts = a.Counts()
+	}
+	rep, err := Analyze(cat, service, counts)
 	if err != nil {
 		return nil, err
 	}
