@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"cmp"
+	"net/http"
 	"slices"
 )
 
@@ -71,3 +72,46 @@ func (c *class) placement() Placement {
 	}
 	return p
 }
+
+// Notices tells the desired-state handler of the newest notice for a device (the notice
+// package's Board).
+type Notices interface {
+	// Latest is the value of the Samverk-Notice header for device id of member, served as a
+	// member of group, or nil when no notice reaches it. It is called on every poll: it must
+	// not allocate when there is no notice.
+	Latest(id, member, group string) []string
+}
+
+// noticeHeader is the canonical form of the header Notices fills.
+const noticeHeader = "Samverk-Notice"
+
+// AuthenticateDevice checks that the request carries the credential of the device in its
+// path ({id}) and charges the device's rate limit, as the agent endpoints do. On failure it
+// has answered (401, 403, 404 or 429) and reports false.
+func (s *Service) AuthenticateDevice(w http.ResponseWriter, r *http.Request) (id string, p Placement, ok bool) {
+	id = r.PathValue("id")
+	k, ok := parseID(id)
+	if !ok {
+		writeError(w, http.StatusNotFound, "no such device")
+		return "", Placement{}, false
+	}
+	cls, _, _, ok := s.authDevice(w, r, k, false)
+	if !ok {
+		return "", Placement{}, false
+	}
+	return id, cls.placement(), true
+}
+
+// TryEnter takes one of the MaxInFlight slots of agent work and reports true, or reports
+// false when the daemon is shedding load; Leave gives the slot back.
+func (s *Service) TryEnter() bool {
+	if s.inflight.Add(1) > int64(s.opt.MaxInFlight) {
+		s.inflight.Add(-1)
+		s.m.shed.WithLabelValues("busy").Inc()
+		return false
+	}
+	return true
+}
+
+// Leave gives back a slot TryEnter took.
+func (s *Service) Leave() { s.leave() }
