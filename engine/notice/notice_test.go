@@ -50,7 +50,7 @@ var (
 	consortiumOp = &auth.Principal{Subject: "oidc:desk", Method: "oidc", Grants: []auth.Grant{{Role: auth.Operator, Member: "*"}}}
 )
 
-func newEnv(t *testing.T, kind string, maxInFlight int) *env {
+func newEnv(t testing.TB, kind string, maxInFlight int) *env {
 	t.Helper()
 	ctx := context.Background()
 	res, err := catalog.Load(bundled.FS, catalog.Options{})
@@ -148,7 +148,7 @@ func (e *env) do(t testing.TB, method, path, authz string, body []byte) (*http.R
 // as names a principal for do.
 func (e *env) as(p *auth.Principal) string { return fmt.Sprint(slices.Index(e.principals, p)) }
 
-func (e *env) send(t *testing.T, p *auth.Principal, q any) notice.View {
+func (e *env) send(t testing.TB, p *auth.Principal, q any) notice.View {
 	t.Helper()
 	b, _ := json.Marshal(q)
 	resp, body := e.do(t, "POST", "/api/v1/notices", e.as(p), b)
