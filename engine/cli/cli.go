@@ -111,6 +111,9 @@ var commands = []func() *cobra.Command{
 	newSuspendCmd,
 	newResumeCmd,
 	newDevicesCmd,
+	newImpactCmd,
+	newServiceStatusCmd,
+	newNoticeCmd,
 	newPlanCmd,
 	newVersionCmd,
 }

@@ -21,6 +21,7 @@ type API struct {
 
 // Routes are the impact API's rows of the route table. Any viewer may ask: the dependency
 // graph is of shared documents; the device counts are of the members the reader sees.
+// Without ?service= it answers every service's impact in a line.
 func (a *API) Routes() []auth.Route {
 	return []auth.Route{
 		{Method: http.MethodGet, Pattern: "/api/v1/impact", Need: auth.Viewer, Handler: http.HandlerFunc(a.impact)},
@@ -30,7 +31,7 @@ func (a *API) Routes() []auth.Route {
 func (a *API) impact(w http.ResponseWriter, r *http.Request) {
 	name := r.URL.Query().Get("service")
 	if name == "" {
-		writeError(w, http.StatusBadRequest, "name the service: ?service=<name>")
+		a.index(w, r)
 		return
 	}
 	rep, err := a.Report(name)
@@ -46,6 +47,43 @@ func (a *API) impact(w http.ResponseWriter, r *http.Request) {
 	who := auth.FromContext(r.Context())
 	rep.Restrict(who.Sees)
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// Summary is one service's line of the impact index.
+type Summary struct {
+	Service     string `json:"service"`
+	DisplayName string `json:"displayName,omitempty"`
+	Owner       string `json:"owner,omitempty"`
+	Dependents  int    `json:"dependents"`
+	Members     int    `json:"members"`
+	Devices     int    `json:"devices"`
+}
+
+// index answers GET /api/v1/impact without ?service=: every service's impact in one line,
+// counted over the members the reader sees.
+func (a *API) index(w http.ResponseWriter, r *http.Request) {
+	rev, cat := a.Catalog()
+	if cat == nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, ErrNotPublished.Error())
+		return
+	}
+	var counts []fleet.GroupCount
+	if a.Counts != nil {
+		counts = a.Counts()
+	}
+	who := auth.FromContext(r.Context())
+	out := []Summary{}
+	for _, d := range cat.OfKind(catalog.KindService) {
+		rep, err := Analyze(cat, d.Name, counts)
+		if err != nil {
+			continue
+		}
+		rep.Restrict(who.Sees)
+		out = append(out, Summary{Service: rep.Service, DisplayName: rep.DisplayName, Owner: rep.Owner, Dependents: len(rep.Dependents),
+			Members: len(rep.Members), Devices: rep.Devices})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"revision": rev, "services": out})
 }
 
 // ErrNotPublished is returned before the first catalog revision is published.

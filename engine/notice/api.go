@@ -16,6 +16,7 @@ import (
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/store"
 )
@@ -313,12 +314,7 @@ func (a *API) withdraw(w http.ResponseWriter, r *http.Request) {
 }
 
 // DeviceNotices is the answer of GET /api/v1/devices/{id}/notices.
-type DeviceNotices struct {
-	Notices []Delivered `json:"notices"`
-	// Partial says that the daemon is shedding load and sent crisis notices only; the agent
-	// asks again after Retry-After.
-	Partial bool `json:"partial,omitempty"`
-}
+type DeviceNotices = desired.NoticeList
 
 // deviceNotices serves a device the notices for it newer than ?after=. While the daemon
 // sheds load it still serves crisis notices: they come from memory and are never shed.
@@ -429,9 +425,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 // AnswerRequest is a device's answer to a survey: the index of the answer chosen.
-type AnswerRequest struct {
-	Answer int `json:"answer"`
-}
+type AnswerRequest = desired.SurveyResponse
 
 // answer records a device's answer to the survey of a notice that reaches it.
 func (a *API) answer(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -27,19 +28,10 @@ var _ Store = (store.Store)(nil)
 
 // Header is the response header of a device's desired-state poll that carries the sequence
 // number of the newest notice for the device; absent when there is none.
-const Header = "Samverk-Notice"
+const Header = desired.NoticeHeader
 
 // Delivered is a notice as a device receives it.
-type Delivered struct {
-	Seq      int64     `json:"seq"`
-	Severity string    `json:"severity"`
-	Title    string    `json:"title"`
-	Body     string    `json:"body"`
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
-	Sender   string    `json:"sender"`
-	Survey   *Survey   `json:"survey,omitempty"`
-}
+type Delivered = desired.Notice
 
 // active is a notice in force or yet to begin, ready to match devices against.
 type active struct {

@@ -15,6 +15,7 @@ import (
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/impact"
 )
@@ -77,18 +78,11 @@ type Resolved struct {
 	Reach []string `json:"reach"`
 }
 
-// Survey is a question with two to five answers, each shown as a button of its colour.
-type Survey struct {
-	Question string   `json:"question"`
-	Answers  []Answer `json:"answers"`
-}
+// Survey is a question with two to five answers, each a button of its colour.
+type Survey = desired.Survey
 
 // Answer is one of a survey's answers.
-type Answer struct {
-	Text string `json:"text"`
-	// Color is the button's colour, #rrggbb.
-	Color string `json:"color"`
-}
+type Answer = desired.SurveyAnswer
 
 // Request is a notice to send, as the API takes it.
 type Request struct {
