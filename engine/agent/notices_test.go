@@ -102,4 +102,3 @@ func TestReceive(t *testing.T) {
 		t.Errorf("restarted: last = %d", again.Last())
 	}
 }
-

@@ -87,6 +87,7 @@ func (a *API) Routes() []auth.Route {
 	return []auth.Route{
 		{Method: http.MethodPost, Pattern: "/api/v1/notices", Need: auth.Operator, Audit: true, Handler: http.HandlerFunc(a.create)},
 		{Method: http.MethodGet, Pattern: "/api/v1/notices", Need: auth.Viewer, Handler: http.HandlerFunc(a.list)},
+		{Method: http.MethodGet, Pattern: "/notices", Need: auth.Viewer, Handler: http.HandlerFunc(a.page)},
 		{Method: http.MethodPost, Pattern: "/api/v1/notices/{seq}/withdraw", Need: auth.Operator, Member: a.Sender, Audit: true,
 			Handler: http.HandlerFunc(a.withdraw)},
 		{Method: http.MethodGet, Pattern: "/api/v1/devices/{id}/notices", Handler: http.HandlerFunc(a.deviceNotices)},

@@ -259,6 +259,13 @@ func TestDeliveryByImpact(t *testing.T) {
 				}
 			}
 
+			// The console page counts them per member, for the members the reader sees.
+			_, page := e.do(t, "GET", "/notices", e.as(viewerNorr), nil)
+			if !bytes.Contains(page, []byte(`<tr data-member="region-norr"><td>region-norr</td><td>0</td><td>1</td></tr>`)) ||
+				bytes.Contains(page, []byte(`data-member="kommun-vasterby"`)) {
+				t.Errorf("console page as region-norr's viewer:\n%s", page)
+			}
+
 			// Withdrawn: the header goes, the notice is no longer served.
 			if resp, body := e.do(t, "POST", "/api/v1/notices/"+seq+"/withdraw", e.as(consortiumOp), []byte(`{}`)); resp.StatusCode != http.StatusOK {
 				t.Fatalf("withdraw: %s %s", resp.Status, body)
