@@ -72,6 +72,17 @@ type Options struct {
 	Systemctl string
 	// Transport replaces the HTTP transport to the server (tests).
 	Transport http.RoundTripper
+	// NoticeHook is a program run for every notice received, with the notice's JSON on its
+	// standard input and SAMVERK_NOTICE_SEQ, SAMVERK_NOTICE_SEVERITY and SAMVERK_NOTICE_FILE
+	// in its environment: a member's own tray program plugs in here. Notices are always
+	// written to NoticeFile in the state directory.
+	NoticeHook string
+	// NoticeStream keeps a connection open for notices, which then arrive in seconds;
+	// without it they arrive at the next poll.
+	NoticeStream bool
+	// NoDesktop leaves notices off the desktop (notify-send on Linux, a message box in the
+	// active session on Windows).
+	NoDesktop bool
 }
 
 // clock is time as the agent's loop sees it; tests replace it.
@@ -105,8 +116,9 @@ type Agent struct {
 	engine *converge.Engine
 	clock  clock
 
-	cred  *statedir.Credential
-	state *desired.State
+	cred    *statedir.Credential
+	state   *desired.State
+	notices *notices
 	// lastRunHash is the hash of the state last converged; a new hash triggers a run at once.
 	lastRunHash string
 }
@@ -166,6 +178,12 @@ func New(opts Options, log *slog.Logger) (*Agent, error) {
 		}),
 	}
 
+	var desk desktop
+	if !opts.NoDesktop {
+		desk = newDesktop(execRunner{})
+	}
+	a.notices = newNotices(dir.Path(), opts.NoticeHook, execRunner{}, desk, log)
+
 	switch c, err := dir.Credential(); {
 	case err == nil:
 		a.cred = &c
@@ -219,11 +237,16 @@ func (a *Agent) loop(ctx context.Context) error {
 		failures    int
 		nextContact time.Time // zero: now
 		nextRun     time.Time
+		streaming   bool
 	)
 	for {
 		now := a.clock.Now()
 		if !now.Before(nextContact) {
 			err := a.sync(ctx)
+			if err == nil && a.opts.NoticeStream && !streaming {
+				streaming = true // enrolled: the stream can authenticate
+				go a.streamNotices(ctx)
+			}
 			if err == nil {
 				if a.runDue(now, nextRun) {
 					a.runAndQueue(ctx)
@@ -334,7 +357,13 @@ func (a *Agent) sync(ctx context.Context) error {
 			err, statedir.CredentialFile)
 	}
 	if err != nil {
+		if client.NoticeOf(err) > a.notices.Last() {
+			a.fetchNotices(ctx) // crisis notices are served while the daemon sheds load
+		}
 		return err
+	}
+	if f.Notice > a.notices.Last() {
+		a.fetchNotices(ctx)
 	}
 	if f.NotModified {
 		if a.state == nil {

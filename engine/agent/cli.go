@@ -53,6 +53,7 @@ const usageText = `samverk-agent drives this PC toward the desired state the sam
 Usage:
   samverk-agent [flags]             run (poll, converge, report) until stopped
   samverk-agent facts [flags]       print the facts this PC reports, as JSON
+  samverk-agent answer SEQ N        answer the survey of notice SEQ with its answer N (from 0)
   samverk-agent install [flags]     install as a Windows service with these flags
   samverk-agent uninstall           remove the Windows service
   samverk-agent version
@@ -81,6 +82,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args, stderr)
 	case "facts":
 		err = cmdFacts(args, stdout, stderr)
+	case "answer":
+		err = cmdAnswer(args, stdout, stderr)
 	case "install":
 		err = cmdInstall(args, stdout, stderr)
 	case "uninstall":
@@ -90,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "help":
 		newFlags(stderr).fs.Usage()
 	default:
-		err = usageError("unknown command %q (want run, facts, install, uninstall or version)", cmd)
+		err = usageError("unknown command %q (want run, facts, answer, install, uninstall or version)", cmd)
 	}
 	if err == nil {
 		return exitOK
@@ -136,6 +139,9 @@ func newFlags(stderr io.Writer) *flags {
 	fs.Var(f.labels, "label", "`key=value` label reported with the facts; repeatable, or comma-separated")
 	fs.StringVar(&o.CAFile, "ca-file", "", "PEM `file` of extra certificate authorities to trust")
 	fs.IntVar(&o.Parallel, "parallel", 4, "how many checks run at once (corrections always run one at a time)")
+	fs.StringVar(&o.NoticeHook, "notice-hook", "", "`program` run for every notice received, its JSON on standard input")
+	fs.BoolVar(&o.NoticeStream, "notice-stream", false, "keep a connection open for notices, so that they arrive in seconds")
+	fs.BoolVar(&o.NoDesktop, "no-desktop", false, "do not show notices on the desktop (notify-send, or a message box on Windows)")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
 	f.fs = fs

@@ -317,6 +317,27 @@ func TestRouteByRole(t *testing.T) {
 		candidates["id"] = append(candidates["id"], c.ID)
 	}
 	foreign := d.devices[memberB]
+	// Services owned by memberA, memberB and a third member; notices sent for memberA,
+	// memberB and the consortium.
+	candidates["service"] = []string{"fjarratkomst", "utskrift", "inloggningstjanst"}
+	for _, m := range []string{memberA, memberB, auth.Consortium} {
+		body, _ := json.Marshal(map[string]any{"title": "Route test", "body": "A notice.", "severity": "info", "member": m,
+			"target": map[string]any{"members": []string{memberA}}})
+		if m == memberB {
+			body, _ = json.Marshal(map[string]any{"title": "Route test", "body": "A notice.", "severity": "info", "member": m,
+				"target": map[string]any{"members": []string{memberB}}})
+		}
+		req, _ := http.NewRequest("POST", d.url+"/api/v1/notices", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+d.admin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, b := send(t, req)
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("send a notice for %s: %s %s", m, resp.Status, b)
+		}
+		var n struct{ Seq int64 }
+		json.Unmarshal(b, &n)
+		candidates["seq"] = append(candidates["seq"], fmt.Sprint(n.Seq))
+	}
 
 	routes := d.srv.Routes()
 	if len(routes) < 15 {
@@ -330,6 +351,15 @@ func TestRouteByRole(t *testing.T) {
 		"GET /api/v1/devices/{id}/desired":     true,
 		"POST /api/v1/devices/{id}/reports":    true,
 		"POST /api/v1/devices/{id}/credential": true,
+		// The agent's notices, by its device credential.
+		"GET /api/v1/devices/{id}/notices":               true,
+		"GET /api/v1/devices/{id}/notices/stream":        true,
+		"POST /api/v1/devices/{id}/notices/{seq}/answer": true,
+	}
+	// Public pages, each deliberately: the status page members embed.
+	publicPages := map[string]bool{
+		"GET /status":      true,
+		"GET /status.json": true,
 	}
 	doc, err := os.ReadFile("../../docs/auth.md")
 	if err != nil {
@@ -339,6 +369,9 @@ func TestRouteByRole(t *testing.T) {
 		name := rt.Method + " " + rt.Pattern
 		if auth.IsAPI(rt.Pattern) && rt.Public() != publicAPI[name] {
 			t.Errorf("%s: public = %v, want %v", name, rt.Public(), publicAPI[name])
+		}
+		if publicPages[name] && !rt.Public() {
+			t.Errorf("%s: not public, but the status page must be", name)
 		}
 		if !bytes.Contains(doc, []byte("| `"+name+"` |")) {
 			t.Errorf("docs/auth.md: the route table has no row for %s", name)

@@ -26,6 +26,7 @@ import (
 	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/history"
+	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
@@ -234,6 +235,7 @@ type daemon struct {
 	people  *people
 	console *web.Console
 	history *timeline.Recorder
+	notices *notice.Board
 	closers []func() error
 }
 
@@ -250,7 +252,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -410,7 +412,9 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
+	d.notices = notice.NewBoard(notice.BoardOptions{Store: devStore, Logger: log.With("component", "notices")})
 	d.devices, err = fleet.New(ctx, devStore, fleet.Options{
+		Notices:       d.notices,
 		EnrollTokens:  enrollTokens,
 		ReadTokens:    readTokens,
 		EnrollPerHour: o.enrollPerHour,
@@ -491,7 +495,11 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes())
+	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, log)
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk)
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -164,16 +164,29 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cls, _, admin, ok := s.authDevice(w, r, k, true)
-	if !ok || !s.enter(w) {
+	if !ok {
+		return
+	}
+	v := cls.cur.Load()
+	h := w.Header()
+	if s.opt.Notices != nil && !admin {
+		// Before the load-shedding slot: a turned-away poll still tells of a notice.
+		group := ""
+		if v != nil {
+			group = v.state.Group
+		}
+		if hv := s.opt.Notices.Latest(r.PathValue("id"), cls.dev.Member, group); hv != nil {
+			h[noticeHeader] = hv
+		}
+	}
+	if !s.enter(w) {
 		return
 	}
 	defer s.leave()
-	v := cls.cur.Load()
 	if v == nil {
 		s.busy(w, "no catalog revision is published yet")
 		return
 	}
-	h := w.Header()
 	h["Etag"] = v.etag
 	h["Cache-Control"] = noCache
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, v.hash) {

@@ -80,6 +80,10 @@ type Options struct {
 	MetricsInterval time.Duration
 	// Batcher tunes the group commit of reports and enrollments.
 	Batcher store.BatcherOptions
+	// Notices, when set, names the newest notice for a device in the header of every answer
+	// to its desired-state poll (304 and 503 too), so that an agent that does not stream
+	// learns of notices at its next poll.
+	Notices Notices
 
 	// Registerer receives the fleet metrics (default: a private registry, i.e. none exported).
 	Registerer prometheus.Registerer

@@ -56,6 +56,8 @@ type Store interface {
 	Timelines
 	// AuditLog is the append-only record of what people and tokens did (see audit.go).
 	AuditLog
+	// Notices keeps service statuses, notices and survey answers (see notices.go).
+	Notices
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

@@ -46,7 +46,10 @@ type StatusError struct {
 	RetryAfter time.Duration
 	// Message is the start of the response body, for logs.
 	Message string
-	kind    error
+	// Notice is the poll's notice header (see Fetched.Notice): a daemon shedding load still
+	// tells of notices.
+	Notice int64
+	kind   error
 }
 
 func (e *StatusError) Error() string {
@@ -62,6 +65,15 @@ func (e *StatusError) Error() string {
 
 // Unwrap returns the sentinel matching the status, if any.
 func (e *StatusError) Unwrap() error { return e.kind }
+
+// NoticeOf returns the notice header an error answer carried, or zero.
+func NoticeOf(err error) int64 {
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se.Notice
+	}
+	return 0
+}
 
 // RetryAfter returns the delay the server asked for in err, or zero.
 func RetryAfter(err error) time.Duration {
@@ -197,6 +209,9 @@ type Fetched struct {
 	State       *desired.State
 	// ETag is the server's ETag header as sent.
 	ETag string
+	// Notice is the sequence number of the newest notice in force for the device (the
+	// Samverk-Notice header), 0 when there is none.
+	Notice int64
 }
 
 // Desired fetches the device's desired state. hash is the hash of the state the device already
@@ -214,13 +229,13 @@ func (c *Client) Desired(ctx context.Context, deviceID, credential, hash string)
 	defer closeBody(resp)
 	switch resp.StatusCode {
 	case http.StatusNotModified:
-		return Fetched{NotModified: true, ETag: resp.Header.Get("ETag")}, nil
+		return Fetched{NotModified: true, ETag: resp.Header.Get("ETag"), Notice: noticeSeq(resp)}, nil
 	case http.StatusOK:
 		var s desired.State
 		if err := decode(resp, &s); err != nil {
 			return Fetched{}, fmt.Errorf("%s: %w", op, err)
 		}
-		return Fetched{State: &s, ETag: resp.Header.Get("ETag")}, nil
+		return Fetched{State: &s, ETag: resp.Header.Get("ETag"), Notice: noticeSeq(resp)}, nil
 	default:
 		return Fetched{}, statusError(op, resp)
 	}
@@ -241,8 +256,20 @@ func (c *Client) Report(ctx context.Context, deviceID, credential string, r desi
 }
 
 func (c *Client) do(ctx context.Context, op, method, path, bearer string, body any, hdr http.Header) (*http.Response, error) {
-	// path is already escaped (device ids go through url.PathEscape).
+	return c.send(ctx, c.http, op, method, path, bearer, body, hdr)
+}
+
+// stream sends a GET whose answer is read for as long as the server keeps it open: without
+// the per-request timeout, ended by ctx only.
+func (c *Client) stream(ctx context.Context, op, path, bearer string) (*http.Response, error) {
+	return c.send(ctx, &http.Client{Transport: c.http.Transport}, op, http.MethodGet, path, bearer, nil,
+		http.Header{"Accept": {"text/event-stream"}})
+}
+
+func (c *Client) send(ctx context.Context, hc *http.Client, op, method, path, bearer string, body any, hdr http.Header) (*http.Response, error) {
+	// path is already escaped (device ids go through url.PathEscape); a query follows "?".
 	u := *c.base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
 	raw := strings.TrimRight(u.EscapedPath(), "/") + path
 	unescaped, err := url.PathUnescape(raw)
 	if err != nil {
@@ -267,12 +294,14 @@ func (c *Client) do(ctx context.Context, op, method, path, bearer string, body a
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	req.Header.Set("Accept", "application/json")
+	if req.Header.Get("Accept") == "" {
+		req.Header.Set("Accept", "application/json")
+	}
 	req.Header.Set("User-Agent", c.ua)
 	if bearer != "" {
 		req.Header.Set("Authorization", "Bearer "+bearer)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		// The URL carries no secret; the bearer token is in a header and never printed.
 		return nil, fmt.Errorf("%s: %w", op, err)
@@ -294,6 +323,7 @@ func statusError(op string, resp *http.Response) error {
 		Op:      op,
 		Status:  resp.StatusCode,
 		Message: strings.TrimSpace(strings.ToValidUTF8(string(msg), "?")),
+		Notice:  noticeSeq(resp),
 	}
 	switch resp.StatusCode {
 	case http.StatusUnauthorized:
