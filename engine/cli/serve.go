@@ -475,7 +475,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 
 	// Looking back at a device: its past states recompiled from the revisions followed.
 	past, err := history.New(history.Options{Timelines: devStore, Devices: devStore, Revisions: src, Path: o.path, Load: load,
-		Logger: log.With("component", "history")})
+		Logger: log.With("component", "history"), Now: o.now})
 	if err != nil {
 		return nil, err
 	}
