@@ -418,6 +418,14 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		n := &notes{m: map[string]string{}}
 		r = r.WithContext(context.WithValue(ctx, notesKey{}, n))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			// A handler that panics may have done part of its action: record it as failed,
+			// then let the panic go on to the server.
+			if v := recover(); v != nil {
+				record(http.StatusInternalServerError, member, n.detail())
+				panic(v)
+			}
+		}()
 		rt.Handler.ServeHTTP(sw, r)
 		record(sw.status, member, n.detail())
 	})

@@ -154,6 +154,11 @@ func TestGuardAudit(t *testing.T) {
 				}
 				w.WriteHeader(http.StatusCreated)
 			})},
+		auth.Route{Method: "POST", Pattern: "/api/v1/crash", Need: auth.Admin, Audit: true,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				auth.Note(r.Context(), "step", "half done")
+				panic(http.ErrAbortHandler)
+			})},
 		auth.Route{Method: "POST", Pattern: "/api/v1/quiet", Need: auth.Viewer,
 			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				auth.Note(r.Context(), "ignored", "outside an audited route")
@@ -182,8 +187,21 @@ func TestGuardAudit(t *testing.T) {
 			t.Errorf("%s as %q: %d, want %d", tt.path, tt.token, w.Code, tt.want)
 		}
 	}
-	if len(audit) != 4 {
-		t.Fatalf("%d entries, want 4 (the action, the refusals of known principals): %+v", len(audit), audit)
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Errorf("the handler's panic became %v", v)
+			}
+		}()
+		r := httptest.NewRequest("POST", "/api/v1/crash", nil)
+		r.Header.Set("Authorization", "Bearer the-admin-token")
+		mux.ServeHTTP(httptest.NewRecorder(), r)
+	}()
+	if len(audit) != 5 {
+		t.Fatalf("%d entries, want 5 (the action, the refusals of known principals, the crash): %+v", len(audit), audit)
+	}
+	if e := audit[4]; e.Status != 500 || e.Route != "POST /api/v1/crash" || e.Detail["step"] != "half done" {
+		t.Errorf("a handler's panic recorded as %+v", e)
 	}
 	d := audit[0].Detail
 	if d["reason"] != "maintenance" || len(d) != 16 || len(d["long"]) > 1024 || !strings.HasSuffix(d["long"], "…") || !utf8.ValidString(d["long"]) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -449,5 +450,21 @@ func TestCountsAreReusedThenRefreshed(t *testing.T) {
 			t.Fatal("the count was not refreshed in the background")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestFrame: a page another package rendered is served inside the layout, with its link
+// marked and its content as given.
+func TestFrame(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest(http.MethodGet, "/audit", nil)
+	r = r.WithContext(auth.WithPrincipal(r.Context(), norr))
+	f.c.Frame(rec, r, http.StatusForbidden, "audit", "Audit log", template.HTML(`<p id="x">a &lt;b&gt;</p>`))
+	body := rec.Body.String()
+	if rec.Code != http.StatusForbidden || !strings.Contains(body, `<a href="/audit" aria-current="page">Audit</a>`) ||
+		!strings.Contains(body, `<p id="x">a &lt;b&gt;</p>`) || !strings.Contains(body, "<h1>Audit log</h1>") ||
+		rec.Header().Get("Content-Security-Policy") == "" {
+		t.Errorf("%d\n%s", rec.Code, body)
 	}
 }
