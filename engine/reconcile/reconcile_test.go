@@ -67,6 +67,7 @@ type setup struct {
 	hooks   []reconcile.Hook
 	url     string
 	metrics *reconcile.Metrics
+	path    string // the catalog's directory in the repository
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
@@ -93,6 +94,7 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		OnPublish:  s.hooks,
 		Metrics:    s.metrics,
 		Enrollment: s.enrolled,
+		Path:       s.path,
 	})
 	if err != nil {
 		t.Fatal(err)
