@@ -64,7 +64,7 @@ top level of the catalog's Git repository, or under --prefix.`,
 	f.StringVar(&opt.Prefix, "prefix", "", "the catalog's directory inside the repository, e.g. catalog (default: found from the catalog's Git repository)")
 	f.StringVar(&opt.Fallback, "fallback", "", "handle that owns files whose documents name no owner")
 	f.StringVar(&opt.Strategy, "strategy", "", "the strategy group's handle, which owns the repository's policies/ and schemas/")
-	fileFlag(cmd, &out, "write to this file instead of standard output", true)
+	fileFlag(cmd, &out, "write to this file instead of standard output")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no note on stderr of which catalog was read")
 	return cmd
 }

@@ -26,15 +26,12 @@ func checkOutput(output string, formats ...string) error {
 	return usageError("--output %q: must be one of %s", output, strings.Join(formats, ", "))
 }
 
-// fileFlag adds --out/-f, where a command writes instead of standard output. With legacyO, -o
-// still means the file, as it did in the command before -o meant a format everywhere: hidden,
-// and it says so on stderr.
-func fileFlag(cmd *cobra.Command, p *string, usage string, legacyO bool) {
+// fileFlag adds --out/-f, where a command writes instead of standard output, for a command
+// whose -o named that file before -o meant a format everywhere: -o still works, hidden, and
+// says so on stderr.
+func fileFlag(cmd *cobra.Command, p *string, usage string) {
 	f := cmd.Flags()
 	f.StringVarP(p, "out", "f", "", usage)
-	if !legacyO {
-		return
-	}
 	f.StringVarP(p, "out-o", "o", "", usage)
 	deprecatedFlag(cmd, "out-o", "-o for the file is deprecated: use -f or --out; -o names an output format")
 }

@@ -183,7 +183,7 @@ description and source file.`,
 			return nil
 		},
 	}
-	fileFlag(cmd, &out, "write the handbook to this file (default: standard output)", true)
+	fileFlag(cmd, &out, "write the handbook to this file (default: standard output)")
 	return cmd
 }
 

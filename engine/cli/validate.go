@@ -32,8 +32,8 @@ sorted by file and line; findings a waiver exempts are counted per rule unless -
 given (the other formats always list them).
 
 Without DIR it validates the catalog the repository holds: the catalog/ folder of the Git
-repository the current directory lies in, else the repository's top level, else the current
-directory; it says which on stderr.
+repository the current directory lies in, else the repository's top level (outside a
+repository: ./catalog, else the current directory); it says which on stderr.
 
 Files are named from the top level of the catalog's Git repository in every format, so CI
 annotations, SARIF code scanning and JUnit reports point at the real files; --prefix sets

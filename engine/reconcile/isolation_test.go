@@ -96,6 +96,26 @@ spec:
 	}
 }
 
+// TestFindingsNameRepositoryFiles: with the catalog in a folder of the repository, the
+// findings of a refused commit name files from the repository's top level, as samverk validate
+// does, so the status points at the file to fix.
+func TestFindingsNameRepositoryFiles(t *testing.T) {
+	up := gittest.New(t)
+	files := map[string]string{"README.md": "the catalog is in catalog/\n"}
+	for name, content := range twoMembers() {
+		files["catalog/"+name] = content
+	}
+	up.Write(files)
+	good := up.Commit("two members", nil)
+	d := start(t, up, t.TempDir(), setup{path: "catalog"})
+	if a := d.waitAttempt(good); a.Outcome != reconcile.OutcomePublished {
+		t.Fatalf("first commit: %+v", a)
+	}
+	up.Write(map[string]string{"catalog/members/kommun-vasterby/takeover.yaml": groupDoc("region-norr")})
+	bad := up.Commit("takeover", nil)
+	refusedWith(t, d, bad, reconcile.ReasonValidationFailed, finding.RuleLayoutNamespace, "catalog/members/kommun-vasterby/takeover.yaml")
+}
+
 // TestEmptyTreeRefused: a commit that deletes everything is not a catalog.
 func TestEmptyTreeRefused(t *testing.T) {
 	up := gittest.New(t)

@@ -87,7 +87,8 @@ type Options struct {
 	// is not restored.
 	Origin string
 	// Path is the catalog's directory in the repository, slash-separated (default: the
-	// repository root). Only it is validated and published; document paths are relative to it.
+	// repository root). Only it is validated and published; document paths are relative to it,
+	// while the findings of the report name files from the repository root.
 	Path string
 	// StateDir keeps state.json: the last published revision and whether reconciling is
 	// suspended. Empty means nothing is persisted.

@@ -68,6 +68,7 @@ type setup struct {
 	url     string
 	metrics *reconcile.Metrics
 	outcome func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published)
+	path    string // the catalog's directory in the repository
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
@@ -95,6 +96,7 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		Metrics:    s.metrics,
 		Enrollment: s.enrolled,
 		OnOutcome:  s.outcome,
+		Path:       s.path,
 	})
 	if err != nil {
 		t.Fatal(err)

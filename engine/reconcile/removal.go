@@ -10,6 +10,7 @@ import (
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/repopath"
 )
 
 // Enrollment counts the devices enrolled per member. Before it publishes, the reconciler asks
@@ -116,7 +117,7 @@ func (r *Reconciler) guardRemovals(ctx context.Context, a *attempt) error {
 	rep := a.result.Report
 	var refusedOnes []string
 	for _, rm := range removals {
-		f := finding.Finding{Rule: RuleRemovalRefused, Severity: finding.Deny, File: catalog.MembersDir + "/" + rm.Member + "/"}
+		f := finding.Finding{Rule: RuleRemovalRefused, Severity: finding.Deny, File: repopath.Join(r.opt.Path, catalog.MembersDir+"/"+rm.Member) + "/"}
 		if reason, ok := allowed[rm.Member]; ok {
 			f.Rule, f.Severity = RuleRemovalAllowed, finding.Info
 			f.Message = fmt.Sprintf("%s; allowed by the commit's %s trailer: %s", rm, AllowRemovalTrailer, reason)

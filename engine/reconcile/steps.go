@@ -237,6 +237,8 @@ func (r *Reconciler) validate(ctx context.Context, a *attempt) error {
 		return failed(ReasonValidationError, err)
 	}
 	res.Report.Revision = a.revision
+	// Name files from the repository's top level, as samverk validate does.
+	res.Report.Rebase(r.opt.Path)
 	a.result = res
 	if !res.Report.Passed {
 		s := res.Report.Summary
