@@ -114,6 +114,7 @@ var commands = []func() *cobra.Command{
 	newImpactCmd,
 	newServiceStatusCmd,
 	newNoticeCmd,
+	newUsageCmd,
 	newPlanCmd,
 	newVersionCmd,
 }

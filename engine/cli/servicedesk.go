@@ -12,10 +12,11 @@ import (
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/servicestatus"
 	"samverk.io/samverk/engine/store"
+	"samverk.io/samverk/engine/usage"
 )
 
-// serviceDeskRoutes puts together what the service desk uses: outage impact, service status
-// and notices, over the catalog rec serves, the store and the fleet.
+// serviceDeskRoutes puts together what the service desk uses: outage impact, service status,
+// notices and usage per member, over the catalog rec serves, the store and the fleet.
 func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board, log *slog.Logger) ([]auth.Route, error) {
 	current := func() (string, *catalog.Catalog) {
 		if p := rec.Current(); p != nil {
@@ -31,6 +32,10 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 	if err != nil {
 		return nil, err
 	}
+	use, err := usage.New(usage.Options{Catalog: current, Counts: devices.GroupCounts, Installed: st, Logger: log.With("component", "usage")})
+	if err != nil {
+		return nil, err
+	}
 	imp := &impact.API{Catalog: current, Counts: devices.GroupCounts}
-	return slices.Concat(imp.Routes(), statuses.Routes(), notices.Routes()), nil
+	return slices.Concat(imp.Routes(), statuses.Routes(), notices.Routes(), use.Routes()), nil
 }

@@ -3,10 +3,13 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
 )
@@ -141,4 +144,44 @@ func jsonEqual(a, b json.RawMessage) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// TestInstalledProducts reads each device's reported products, against every store.
+func TestInstalledProducts(t *testing.T) {
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, kind, store.Options{})
+			b := &store.Batch{}
+			for i, d := range []struct {
+				member   string
+				products map[string]string
+			}{
+				{"region-norr", map[string]string{"firefox": "128", "libreoffice": "24.2"}},
+				{"region-norr", nil},
+				{"kommun-vasterby", map[string]string{"firefox": "128"}},
+			} {
+				h := make([]byte, 32)
+				h[0] = byte(i)
+				b.Enrollments = append(b.Enrollments, store.Enrollment{ID: fmt.Sprintf("dev%d", i), Member: d.member, CredentialHash: h, At: t0,
+					Facts: desired.Facts{Hostname: fmt.Sprint("pc", i), Products: d.products}})
+			}
+			if err := s.Write(ctx(t), b); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			err := s.InstalledProducts(ctx(t), func(member string, ps []string) error {
+				slices.Sort(ps)
+				got[member] = append(got[member], strings.Join(ps, "+"))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got["region-norr"])
+			if !slices.Equal(got["region-norr"], []string{"", "firefox+libreoffice"}) || !slices.Equal(got["kommun-vasterby"], []string{"firefox"}) {
+				t.Errorf("installed products: %v", got)
+			}
+		})
+	}
 }
