@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"slices"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
@@ -17,7 +19,8 @@ import (
 
 // serviceDeskRoutes puts together what the service desk uses: outage impact, service status,
 // notices and usage per member, over the catalog rec serves, the store and the fleet.
-func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board, log *slog.Logger) ([]auth.Route, error) {
+func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board, reg prometheus.Registerer,
+	log *slog.Logger) ([]auth.Route, error) {
 	current := func() (string, *catalog.Catalog) {
 		if p := rec.Current(); p != nil {
 			return p.Revision, p.Catalog
@@ -28,7 +31,8 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 	if err != nil {
 		return nil, err
 	}
-	notices, err := notice.New(notice.Options{Board: board, Store: st, Devices: devices, Catalog: current, Logger: log.With("component", "notices")})
+	notices, err := notice.New(notice.Options{Board: board, Store: st, Devices: devices, Catalog: current, Registerer: reg,
+		Logger: log.With("component", "notices")})
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
@@ -45,6 +47,9 @@ type Options struct {
 	// KeepAlive is how often an idle stream is sent a comment line (default 30s), so that
 	// proxies keep it open and a dead peer is found.
 	KeepAlive time.Duration
+	// Registerer receives the notices metrics (default: a private registry, i.e. none
+	// exported).
+	Registerer prometheus.Registerer
 	// Logger receives failures (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -55,6 +60,7 @@ type Options struct {
 type API struct {
 	opt Options
 	log *slog.Logger
+	m   *metrics
 }
 
 // New returns the API.
@@ -71,7 +77,14 @@ func New(opt Options) (*API, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &API{opt: opt, log: opt.Logger}, nil
+	if opt.Registerer == nil {
+		opt.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(opt.Registerer, opt.Board)
+	if err != nil {
+		return nil, fmt.Errorf("notices metrics: %w", err)
+	}
+	return &API{opt: opt, log: opt.Logger, m: m}, nil
 }
 
 // Limits on request bodies.
@@ -144,6 +157,7 @@ func (a *API) Send(ctx context.Context, q *Request, who *auth.Principal) (*store
 	if err := a.opt.Store.CreateNotice(ctx, n); err != nil {
 		return nil, err
 	}
+	a.m.sent.WithLabelValues(n.Severity).Inc()
 	if err := a.opt.Board.Reload(ctx); err != nil {
 		a.log.Warn("notice stored; it goes out at the next reload", "notice", n.Seq, "err", err)
 	}
@@ -340,6 +354,11 @@ func (a *API) deviceNotices(w http.ResponseWriter, r *http.Request) {
 	if out.Notices == nil {
 		out.Notices = []Delivered{}
 	}
+	via := "fetch"
+	if out.Partial {
+		via = "partial"
+	}
+	a.m.delivered.WithLabelValues(via).Add(float64(len(out.Notices)))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 }
@@ -382,6 +401,8 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.WriteString(w, ": samverk notices\n\n"); err != nil || rc.Flush() != nil {
 		return
 	}
+	a.m.streams.Inc()
+	defer a.m.streams.Dec()
 	keep := time.NewTicker(a.opt.KeepAlive)
 	defer keep.Stop()
 	var start *time.Timer
@@ -403,6 +424,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			if _, err := w.Write(buf.Bytes()); err != nil || rc.Flush() != nil {
 				return
 			}
+			a.m.delivered.WithLabelValues("stream").Add(float64(len(ns)))
 		}
 		var begins <-chan time.Time
 		if next := a.opt.Board.nextStart(); !next.IsZero() {
@@ -472,6 +494,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, err)
 		return
 	}
+	a.m.answers.Inc()
 	w.WriteHeader(http.StatusNoContent)
 }
 
