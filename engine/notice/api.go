@@ -220,13 +220,23 @@ type View struct {
 	Survey      *Survey    `json:"survey,omitempty"`
 	WithdrawnAt *time.Time `json:"withdrawnAt,omitempty"`
 	WithdrawnBy string     `json:"withdrawnBy,omitempty"`
-	// Answers counts the survey's answers by member and answer (index into Survey.Answers).
-	Answers []store.AnswerCount `json:"answers,omitempty"`
+	// Answers counts the survey's answers by member and answer (index into Survey.Answers);
+	// AnswersByDay by member, answer and day (UTC), to follow them over time.
+	Answers      []store.AnswerCount `json:"answers,omitempty"`
+	AnswersByDay []store.AnswerCount `json:"answersByDay,omitempty"`
 }
 
-func view(n *store.Notice, answers []store.AnswerCount) View {
+func view(n *store.Notice, byDay []store.AnswerCount) View {
 	v := View{Seq: n.Seq, CreatedAt: n.CreatedAt, CreatedBy: n.CreatedBy, Sender: n.Sender, Severity: n.Severity, Title: n.Title,
-		Body: n.Body, From: n.From, To: n.To, Members: n.Members, WithdrawnAt: n.WithdrawnAt, WithdrawnBy: n.WithdrawnBy, Answers: answers}
+		Body: n.Body, From: n.From, To: n.To, Members: n.Members, WithdrawnAt: n.WithdrawnAt, WithdrawnBy: n.WithdrawnBy, AnswersByDay: byDay}
+	// byDay is ordered by member, answer, day: the totals are its runs.
+	for _, c := range byDay {
+		if k := len(v.Answers) - 1; k >= 0 && v.Answers[k].Member == c.Member && v.Answers[k].Answer == c.Answer {
+			v.Answers[k].Devices += c.Devices
+			continue
+		}
+		v.Answers = append(v.Answers, store.AnswerCount{Member: c.Member, Answer: c.Answer, Devices: c.Devices})
+	}
 	json.Unmarshal(n.Target, &v.Target)
 	if len(n.Survey) > 0 {
 		v.Survey = &Survey{}

@@ -124,11 +124,16 @@ func TestNotices(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// d1's second answer was a day later.
+			if err := s.AnswerNotice(ctx(t), &store.NoticeAnswer{Notice: a.Seq, Device: "d1", Member: "region-norr", Answer: 1, At: t0.Add(25 * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
 			counts, err := s.AnswerCounts(ctx(t), a.Seq)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []store.AnswerCount{{Member: "kommun-vasterby", Answer: 1, Devices: 1}, {Member: "region-norr", Answer: 1, Devices: 2}}
+			want := []store.AnswerCount{{Member: "kommun-vasterby", Answer: 1, Day: "2026-03-02", Devices: 1},
+				{Member: "region-norr", Answer: 1, Day: "2026-03-02", Devices: 1}, {Member: "region-norr", Answer: 1, Day: "2026-03-03", Devices: 1}}
 			if !slices.Equal(counts, want) {
 				t.Errorf("AnswerCounts = %+v, want %+v", counts, want)
 			}
