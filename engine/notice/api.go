@@ -423,6 +423,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	}()
 	var buf bytes.Buffer
 	for {
+		// A publish may have moved the device to another group since the stream opened.
+		if np, ok := a.opt.Devices.PlacementOf(id); ok {
+			p = np
+		}
 		ns, changed := a.opt.Board.For(id, p.Member, p.Group, after, false)
 		if len(ns) > 0 {
 			buf.Reset()
