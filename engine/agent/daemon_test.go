@@ -35,6 +35,10 @@ type daemon struct {
 	faults  map[string][]fault
 	log     []request
 	reports []desired.Report
+	// notices are in force for every device; while shedding, the notices endpoint serves the
+	// crisis ones only, as the daemon does under load.
+	notices  []desired.Notice
+	shedding bool
 }
 
 // fault is one canned answer, e.g. 503 with Retry-After.
@@ -58,6 +62,7 @@ func newDaemon(t *testing.T) *daemon {
 	mux.HandleFunc("POST /api/v1/enroll", d.enroll)
 	mux.HandleFunc("GET /api/v1/devices/{id}/desired", d.desired)
 	mux.HandleFunc("POST /api/v1/devices/{id}/reports", d.report)
+	mux.HandleFunc("GET /api/v1/devices/{id}/notices", d.deviceNotices)
 	d.srv = httptest.NewServer(mux)
 	t.Cleanup(d.srv.Close)
 	return d
@@ -197,6 +202,11 @@ func (d *daemon) desired(w http.ResponseWriter, r *http.Request) {
 	}
 	etag := `"` + s.Hash + `"`
 	w.Header().Set("ETag", etag)
+	d.mu.Lock()
+	if n := len(d.notices); n > 0 {
+		w.Header().Set(desired.NoticeHeader, fmt.Sprint(d.notices[n-1].Seq))
+	}
+	d.mu.Unlock()
 	if r.Header.Get("If-None-Match") == etag {
 		d.setStatus(304)
 		w.WriteHeader(http.StatusNotModified)
@@ -222,4 +232,24 @@ func (d *daemon) report(w http.ResponseWriter, r *http.Request) {
 	d.mu.Unlock()
 	d.setStatus(202)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// deviceNotices serves the notices after ?after=, as GET /api/v1/devices/{id}/notices does.
+func (d *daemon) deviceNotices(w http.ResponseWriter, r *http.Request) {
+	if !d.begin(w, r, "notices") || !d.authorize(w, r) {
+		return
+	}
+	var after int64
+	fmt.Sscan(r.URL.Query().Get("after"), &after)
+	d.mu.Lock()
+	l := desired.NoticeList{Notices: []desired.Notice{}, Partial: d.shedding}
+	for _, n := range d.notices {
+		if n.Seq > after && (!d.shedding || n.Severity == "crisis") {
+			l.Notices = append(l.Notices, n)
+		}
+	}
+	d.mu.Unlock()
+	d.setStatus(200)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(l)
 }

@@ -102,3 +102,50 @@ func TestReceive(t *testing.T) {
 		t.Errorf("restarted: last = %d", again.Last())
 	}
 }
+
+// TestNoticesFromPollHeader: an agent that only polls learns of notices from the poll's
+// header and fetches them; while the daemon sheds load it gets the crisis notice at once and
+// the rest when the daemon answers in full; with nothing new it fetches nothing.
+func TestNoticesFromPollHeader(t *testing.T) {
+	d := newDaemon(t)
+	d.setState(motdState("welcome\n"))
+	d.notices = []desired.Notice{notice(1, "info"), notice(2, "crisis")}
+	d.shedding = true
+	e := newEnv(t)
+	opts := e.options(d)
+	opts.Once, opts.NoDesktop = true, true
+	out := filepath.Join(t.TempDir(), "hook.out")
+	opts.NoticeHook = filepath.Join(t.TempDir(), "hook.sh")
+	if err := os.WriteFile(opts.NoticeHook, []byte("#!/bin/sh\necho $SAMVERK_NOTICE_SEQ >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func() NoticeLog {
+		t.Helper()
+		if err := newAgent(t, opts).Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		var l NoticeLog
+		b, _ := os.ReadFile(filepath.Join(e.stateDir, NoticeFile))
+		json.Unmarshal(b, &l)
+		return l
+	}
+	l := run()
+	if l.Last != 0 || len(l.Notices) != 1 || l.Notices[0].Seq != 2 {
+		t.Errorf("while shedding: %+v", l)
+	}
+	d.mu.Lock()
+	d.shedding = false
+	d.mu.Unlock()
+	l = run()
+	if l.Last != 2 || len(l.Notices) != 2 {
+		t.Errorf("in full: %+v", l)
+	}
+	fetches := len(d.requests("notices"))
+	run()
+	if n := len(d.requests("notices")); n != fetches {
+		t.Errorf("with nothing new the agent fetched notices again (%d fetches, was %d)", n, fetches)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "2\n1\n" {
+		t.Errorf("the hook ran for %q, want 2 then 1", b)
+	}
+}

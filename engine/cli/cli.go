@@ -116,6 +116,7 @@ var commands = []func() *cobra.Command{
 	newImpactCmd,
 	newServiceStatusCmd,
 	newNoticeCmd,
+	newUsageCmd,
 	newPlanCmd,
 	newHistoryCmd,
 	newVersionCmd,

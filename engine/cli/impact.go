@@ -15,6 +15,7 @@ import (
 	"samverk.io/samverk/engine/impact"
 	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/servicestatus"
+	"samverk.io/samverk/engine/usage"
 )
 
 func newImpactCmd() *cobra.Command {
@@ -271,5 +272,56 @@ file and run their hook.`,
 	}
 	wc.flags(withdraw, true)
 	cmd.AddCommand(send, list, withdraw)
+	return cmd
+}
+
+func newUsageCmd() *cobra.Command {
+	var (
+		c      daemonClient
+		output string
+	)
+	cmd := &cobra.Command{
+		Use:   "usage",
+		Short: "Count, per member and service, the devices that have the service",
+		Long: `usage asks a running daemon how many devices of each member have each service of the
+catalog: through their device group, through grants (once service requests exist), and by the
+products they report installed. A member's token sees its own member's rows.`,
+		Example: `  samverk usage
+  samverk usage -o csv > usage.csv`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := bindEnv(cmd.Flags()); err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			if output != "text" && output != "json" && output != "csv" {
+				return usageError("--output %q: must be text, json or csv", output)
+			}
+			path := "/api/v1/usage"
+			if output == "csv" {
+				path += "?format=csv"
+			}
+			b, err := c.do(cmd.Context(), http.MethodGet, path, nil, true)
+			if err != nil {
+				return err
+			}
+			if output != "text" {
+				_, err = cmd.OutOrStdout().Write(b)
+				return err
+			}
+			var r usage.Report
+			if err := json.Unmarshal(b, &r); err != nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("usage: %w", err)}
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "MEMBER\tSERVICE\tGROUPS\tGRANTS\tREPORTED")
+			for _, x := range r.Rows {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\n", x.Member, x.Service, x.Groups, x.Grants, x.Reported)
+			}
+			return tw.Flush()
+		},
+	}
+	c.flags(cmd, true)
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text, json or csv")
+	completeFlag(cmd, "output", "text", "json", "csv")
 	return cmd
 }

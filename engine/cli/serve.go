@@ -495,7 +495,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, log)
+	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, reg, log)
 	if err != nil {
 		return nil, err
 	}

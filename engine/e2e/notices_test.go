@@ -237,7 +237,7 @@ func TestNoticesAgainstDaemon(t *testing.T) {
 		t.Error("the public status page names who set the status")
 	}
 	b.open(t, h.server+"/status.json", "body", "")
-	if st := b.text(t, "body");  !strings.Contains(st, `"state":"outage"`) {
+	if st := b.text(t, "body"); !strings.Contains(st, `"state":"outage"`) {
 		t.Errorf("status.json in the browser: %s", st)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
@@ -45,6 +47,9 @@ type Options struct {
 	// KeepAlive is how often an idle stream is sent a comment line (default 30s), so that
 	// proxies keep it open and a dead peer is found.
 	KeepAlive time.Duration
+	// Registerer receives the notices metrics (default: a private registry, i.e. none
+	// exported).
+	Registerer prometheus.Registerer
 	// Logger receives failures (default: discard).
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
@@ -55,6 +60,7 @@ type Options struct {
 type API struct {
 	opt Options
 	log *slog.Logger
+	m   *metrics
 }
 
 // New returns the API.
@@ -71,7 +77,14 @@ func New(opt Options) (*API, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &API{opt: opt, log: opt.Logger}, nil
+	if opt.Registerer == nil {
+		opt.Registerer = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(opt.Registerer, opt.Board)
+	if err != nil {
+		return nil, fmt.Errorf("notices metrics: %w", err)
+	}
+	return &API{opt: opt, log: opt.Logger, m: m}, nil
 }
 
 // Limits on request bodies.
@@ -144,6 +157,7 @@ func (a *API) Send(ctx context.Context, q *Request, who *auth.Principal) (*store
 	if err := a.opt.Store.CreateNotice(ctx, n); err != nil {
 		return nil, err
 	}
+	a.m.sent.WithLabelValues(n.Severity).Inc()
 	if err := a.opt.Board.Reload(ctx); err != nil {
 		a.log.Warn("notice stored; it goes out at the next reload", "notice", n.Seq, "err", err)
 	}
@@ -206,13 +220,23 @@ type View struct {
 	Survey      *Survey    `json:"survey,omitempty"`
 	WithdrawnAt *time.Time `json:"withdrawnAt,omitempty"`
 	WithdrawnBy string     `json:"withdrawnBy,omitempty"`
-	// Answers counts the survey's answers by member and answer (index into Survey.Answers).
-	Answers []store.AnswerCount `json:"answers,omitempty"`
+	// Answers counts the survey's answers by member and answer (index into Survey.Answers);
+	// AnswersByDay by member, answer and day (UTC), to follow them over time.
+	Answers      []store.AnswerCount `json:"answers,omitempty"`
+	AnswersByDay []store.AnswerCount `json:"answersByDay,omitempty"`
 }
 
-func view(n *store.Notice, answers []store.AnswerCount) View {
+func view(n *store.Notice, byDay []store.AnswerCount) View {
 	v := View{Seq: n.Seq, CreatedAt: n.CreatedAt, CreatedBy: n.CreatedBy, Sender: n.Sender, Severity: n.Severity, Title: n.Title,
-		Body: n.Body, From: n.From, To: n.To, Members: n.Members, WithdrawnAt: n.WithdrawnAt, WithdrawnBy: n.WithdrawnBy, Answers: answers}
+		Body: n.Body, From: n.From, To: n.To, Members: n.Members, WithdrawnAt: n.WithdrawnAt, WithdrawnBy: n.WithdrawnBy, AnswersByDay: byDay}
+	// byDay is ordered by member, answer, day: the totals are its runs.
+	for _, c := range byDay {
+		if k := len(v.Answers) - 1; k >= 0 && v.Answers[k].Member == c.Member && v.Answers[k].Answer == c.Answer {
+			v.Answers[k].Devices += c.Devices
+			continue
+		}
+		v.Answers = append(v.Answers, store.AnswerCount{Member: c.Member, Answer: c.Answer, Devices: c.Devices})
+	}
 	json.Unmarshal(n.Target, &v.Target)
 	if len(n.Survey) > 0 {
 		v.Survey = &Survey{}
@@ -340,6 +364,11 @@ func (a *API) deviceNotices(w http.ResponseWriter, r *http.Request) {
 	if out.Notices == nil {
 		out.Notices = []Delivered{}
 	}
+	via := "fetch"
+	if out.Partial {
+		via = "partial"
+	}
+	a.m.delivered.WithLabelValues(via).Add(float64(len(out.Notices)))
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, out)
 }
@@ -382,6 +411,8 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.WriteString(w, ": samverk notices\n\n"); err != nil || rc.Flush() != nil {
 		return
 	}
+	a.m.streams.Inc()
+	defer a.m.streams.Dec()
 	keep := time.NewTicker(a.opt.KeepAlive)
 	defer keep.Stop()
 	var start *time.Timer
@@ -392,6 +423,10 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 	}()
 	var buf bytes.Buffer
 	for {
+		// A publish may have moved the device to another group since the stream opened.
+		if np, ok := a.opt.Devices.PlacementOf(id); ok {
+			p = np
+		}
 		ns, changed := a.opt.Board.For(id, p.Member, p.Group, after, false)
 		if len(ns) > 0 {
 			buf.Reset()
@@ -403,6 +438,7 @@ func (a *API) stream(w http.ResponseWriter, r *http.Request) {
 			if _, err := w.Write(buf.Bytes()); err != nil || rc.Flush() != nil {
 				return
 			}
+			a.m.delivered.WithLabelValues("stream").Add(float64(len(ns)))
 		}
 		var begins <-chan time.Time
 		if next := a.opt.Board.nextStart(); !next.IsZero() {
@@ -472,6 +508,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request) {
 		a.refuse(w, r, err)
 		return
 	}
+	a.m.answers.Inc()
 	w.WriteHeader(http.StatusNoContent)
 }
 

@@ -38,6 +38,9 @@ import (
 // stream, and one file descriptor each. Reported: delivery latency p50, p99 and max, from the
 // send to each agent's receipt, and the daemon's bytes per idle stream.
 func BenchmarkCrisisToStreams(b *testing.B) {
+	if testing.Short() {
+		b.Skip("enrolls and streams 10,000 devices; skipped with -short")
+	}
 	n := 10_000
 	if s := os.Getenv("SAMVERK_STREAMS"); s != "" {
 		n, _ = strconv.Atoi(s)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	bundled "samverk.io/samverk/catalog"
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
@@ -39,6 +41,7 @@ type env struct {
 	board      *notice.Board
 	api        *notice.API
 	st         store.Store
+	reg        *prometheus.Registry
 	devices    map[string][]device // by "member/label"
 	principals []*auth.Principal
 }
@@ -76,11 +79,13 @@ func newEnv(t testing.TB, kind string, maxInFlight int) *env {
 	if err := f.Publish(ctx, "0123abcd", cat); err != nil {
 		t.Fatal(err)
 	}
-	api, err := notice.New(notice.Options{Board: board, Store: st, Devices: f, Catalog: func() (string, *catalog.Catalog) { return "0123abcd", cat }})
+	reg := prometheus.NewRegistry()
+	api, err := notice.New(notice.Options{Board: board, Store: st, Devices: f, Registerer: reg,
+		Catalog: func() (string, *catalog.Catalog) { return "0123abcd", cat }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fleet: f, board: board, api: api, st: st, devices: map[string][]device{},
+	e := &env{fleet: f, board: board, api: api, st: st, reg: reg, devices: map[string][]device{},
 		principals: []*auth.Principal{operatorNorr, viewerNorr, viewerVast, consortiumOp}}
 	mux := http.NewServeMux()
 	for _, rt := range slices.Concat(f.Routes(), api.Routes()) {
@@ -469,4 +474,38 @@ func TestStream(t *testing.T) {
 	if id, _ := ids.Load().(string); id != fmt.Sprint(v.Seq) {
 		t.Errorf("event id %q", id)
 	}
+	if got := metric(t, e.reg, "samverk_notices_streams", ""); got != 1 {
+		t.Errorf("samverk_notices_streams = %v, want 1", got)
+	}
+	if got := metric(t, e.reg, "samverk_notices_delivered_total", "stream"); got != 1 {
+		t.Errorf("samverk_notices_delivered_total{via=stream} = %v, want 1", got)
+	}
+	if got := metric(t, e.reg, "samverk_notices_sent_total", "crisis"); got != 1 {
+		t.Errorf("samverk_notices_sent_total{severity=crisis} = %v, want 1", got)
+	}
+}
+
+// metric reads a registered metric by name and, for a vector, its one label's value.
+func metric(t *testing.T, reg *prometheus.Registry, name, label string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if label != "" && (len(m.Label) != 1 || m.Label[0].GetValue() != label) {
+				continue
+			}
+			if g := m.GetGauge(); g != nil {
+				return g.GetValue()
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s{%s}", name, label)
+	return 0
 }

@@ -15,8 +15,9 @@ import (
 var files embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
-	"when": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
-	"join": func(s []string) string { return strings.Join(s, ", ") },
+	"when":       func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"join":       func(s []string) string { return strings.Join(s, ", ") },
+	"answerText": func(a Answer) string { return a.Text },
 }).ParseFS(files, "templates/*.html"))
 
 // pageNotice is a notice on the console page, its answers counted in a row per member.

@@ -66,10 +66,12 @@ type NoticeAnswer struct {
 	At     time.Time
 }
 
-// AnswerCount is how many devices of a member chose an answer.
+// AnswerCount is how many devices of a member chose an answer (on Day, UTC, YYYY-MM-DD, when
+// counted by day).
 type AnswerCount struct {
 	Member  string `json:"member"`
 	Answer  int    `json:"answer"`
+	Day     string `json:"day,omitempty"`
 	Devices int    `json:"devices"`
 }
 
@@ -93,7 +95,8 @@ type Notices interface {
 	ListNotices(ctx context.Context, since time.Time, limit int) ([]Notice, error)
 	// AnswerNotice records a device's answer; a device answering again replaces its answer.
 	AnswerNotice(ctx context.Context, a *NoticeAnswer) error
-	// AnswerCounts counts a notice's answers by member and answer.
+	// AnswerCounts counts a notice's answers by member, answer and the day (UTC) of the
+	// answer, in that order.
 	AnswerCounts(ctx context.Context, notice int64) ([]AnswerCount, error)
 }
 
@@ -291,8 +294,8 @@ func (s *SQLite) AnswerNotice(ctx context.Context, a *NoticeAnswer) error {
 
 // AnswerCounts implements Notices.
 func (s *SQLite) AnswerCounts(ctx context.Context, notice int64) ([]AnswerCount, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT member, answer, count(*) FROM notice_answers WHERE notice_seq = ?
-		GROUP BY member, answer ORDER BY member, answer`, notice)
+	rows, err := s.r.QueryContext(ctx, `SELECT member, answer, strftime('%Y-%m-%d', at / 1000, 'unixepoch') AS day, count(*)
+		FROM notice_answers WHERE notice_seq = ? GROUP BY member, answer, day ORDER BY member, answer, day`, notice)
 	if err != nil {
 		return nil, fmt.Errorf("count answers: %w", err)
 	}
@@ -304,7 +307,7 @@ func collectAnswers(rows resultRows) ([]AnswerCount, error) {
 	out := []AnswerCount{}
 	for rows.Next() {
 		var c AnswerCount
-		if err := rows.Scan(&c.Member, &c.Answer, &c.Devices); err != nil {
+		if err := rows.Scan(&c.Member, &c.Answer, &c.Day, &c.Devices); err != nil {
 			return nil, fmt.Errorf("count answers: %w", err)
 		}
 		out = append(out, c)
@@ -485,8 +488,8 @@ func (s *Postgres) AnswerNotice(ctx context.Context, a *NoticeAnswer) error {
 
 // AnswerCounts implements Notices.
 func (s *Postgres) AnswerCounts(ctx context.Context, notice int64) ([]AnswerCount, error) {
-	rows, err := s.pool.Query(ctx, `SELECT member, answer, count(*)::int FROM notice_answers WHERE notice_seq = $1
-		GROUP BY member, answer ORDER BY member, answer`, notice)
+	rows, err := s.pool.Query(ctx, `SELECT member, answer, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, count(*)::int
+		FROM notice_answers WHERE notice_seq = $1 GROUP BY member, answer, day ORDER BY member, answer, day`, notice)
 	if err != nil {
 		return nil, fmt.Errorf("count answers: %w", err)
 	}

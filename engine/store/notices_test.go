@@ -3,10 +3,13 @@ package store_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
 )
@@ -121,11 +124,16 @@ func TestNotices(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// d1's second answer was a day later.
+			if err := s.AnswerNotice(ctx(t), &store.NoticeAnswer{Notice: a.Seq, Device: "d1", Member: "region-norr", Answer: 1, At: t0.Add(25 * time.Hour)}); err != nil {
+				t.Fatal(err)
+			}
 			counts, err := s.AnswerCounts(ctx(t), a.Seq)
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := []store.AnswerCount{{Member: "kommun-vasterby", Answer: 1, Devices: 1}, {Member: "region-norr", Answer: 1, Devices: 2}}
+			want := []store.AnswerCount{{Member: "kommun-vasterby", Answer: 1, Day: "2026-03-02", Devices: 1},
+				{Member: "region-norr", Answer: 1, Day: "2026-03-02", Devices: 1}, {Member: "region-norr", Answer: 1, Day: "2026-03-03", Devices: 1}}
 			if !slices.Equal(counts, want) {
 				t.Errorf("AnswerCounts = %+v, want %+v", counts, want)
 			}
@@ -141,4 +149,44 @@ func jsonEqual(a, b json.RawMessage) bool {
 	xa, _ := json.Marshal(x)
 	ya, _ := json.Marshal(y)
 	return string(xa) == string(ya)
+}
+
+// TestInstalledProducts reads each device's reported products, against every store.
+func TestInstalledProducts(t *testing.T) {
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			s := storetest.Open(t, kind, store.Options{})
+			b := &store.Batch{}
+			for i, d := range []struct {
+				member   string
+				products map[string]string
+			}{
+				{"region-norr", map[string]string{"firefox": "128", "libreoffice": "24.2"}},
+				{"region-norr", nil},
+				{"kommun-vasterby", map[string]string{"firefox": "128"}},
+			} {
+				h := make([]byte, 32)
+				h[0] = byte(i)
+				b.Enrollments = append(b.Enrollments, store.Enrollment{ID: fmt.Sprintf("dev%d", i), Member: d.member, CredentialHash: h, At: t0,
+					Facts: desired.Facts{Hostname: fmt.Sprint("pc", i), Products: d.products}})
+			}
+			if err := s.Write(ctx(t), b); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string][]string{}
+			err := s.InstalledProducts(ctx(t), func(member string, ps []string) error {
+				slices.Sort(ps)
+				got[member] = append(got[member], strings.Join(ps, "+"))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got["region-norr"])
+			if !slices.Equal(got["region-norr"], []string{"", "firefox+libreoffice"}) || !slices.Equal(got["kommun-vasterby"], []string{"firefox"}) {
+				t.Errorf("installed products: %v", got)
+			}
+		})
+	}
 }

@@ -58,6 +58,8 @@ type Store interface {
 	AuditLog
 	// Notices keeps service statuses, notices and survey answers (see notices.go).
 	Notices
+	// ProductUsage reads the products devices report installed (see usage.go).
+	ProductUsage
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

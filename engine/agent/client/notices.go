@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"samverk.io/samverk/engine/desired"
 )
@@ -59,10 +60,20 @@ func (c *Client) Answer(ctx context.Context, deviceID, credential string, seq in
 // maxEvent bounds one line of the notice stream: a notice's JSON fits many times over.
 const maxEvent = 256 << 10
 
+// streamSilence is how long a stream may stay silent before it counts as broken: the daemon
+// sends a comment every 30 seconds while idle.
+const streamSilence = 95 * time.Second
+
 // StreamNotices opens the device's notice stream and calls fn with each notice newer than
 // after, as the server sends them, until ctx ends or the stream breaks (its error returned).
+// A stream silent for longer than the daemon's keep-alive allows is broken.
 func (c *Client) StreamNotices(ctx context.Context, deviceID, credential string, after int64, fn func(desired.Notice)) error {
 	const op = "stream notices"
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	errSilent := fmt.Errorf("%s: nothing heard for %s", op, streamSilence)
+	watchdog := time.AfterFunc(streamSilence, func() { cancel(errSilent) })
+	defer watchdog.Stop()
 	resp, err := c.stream(ctx, op, "/api/v1/devices/"+url.PathEscape(deviceID)+"/notices/stream?after="+strconv.FormatInt(after, 10), credential)
 	if err != nil {
 		return err
@@ -78,6 +89,7 @@ func (c *Client) StreamNotices(ctx context.Context, deviceID, credential string,
 	sc.Buffer(make([]byte, 4096), maxEvent)
 	var event, data string
 	for sc.Scan() {
+		watchdog.Reset(streamSilence)
 		line := sc.Text()
 		switch {
 		case line == "":
@@ -95,8 +107,14 @@ func (c *Client) StreamNotices(ctx context.Context, deviceID, credential string,
 			data += strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " ")
 		}
 	}
+	if cause := context.Cause(ctx); cause == errSilent {
+		return cause
+	}
 	if err := sc.Err(); err != nil && ctx.Err() == nil {
 		return fmt.Errorf("%s: %w", op, err)
+	}
+	if ctx.Err() == nil {
+		return fmt.Errorf("%s: the server ended the stream", op)
 	}
 	return ctx.Err()
 }
