@@ -77,6 +77,30 @@ type notesKey struct{}
 type notes struct {
 	mu sync.Mutex
 	m  map[string]string
+	on string // the member acted on, told by a handler whose route has no Member resolver
+}
+
+// ActedOn tells the audit entry of the request ctx belongs to which member the action
+// concerned, for a route that cannot tell before its handler runs (a notice's member follows
+// from its body and its sender). It does nothing when the route resolved the member itself, or
+// outside an audited route.
+func ActedOn(ctx context.Context, member string) {
+	n, _ := ctx.Value(notesKey{}).(*notes)
+	if n == nil {
+		return
+	}
+	n.mu.Lock()
+	n.on = cut(member, maxNoteValue)
+	n.mu.Unlock()
+}
+
+func (n *notes) member(resolved string) string {
+	if resolved != "" {
+		return resolved
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.on
 }
 
 // Note adds key=value to the audit entry of the request ctx belongs to, for the log to say
@@ -422,12 +446,12 @@ func (g *Guard) wrap(rt Route) http.Handler {
 			// A handler that panics may have done part of its action: record it as failed,
 			// then let the panic go on to the server.
 			if v := recover(); v != nil {
-				record(http.StatusInternalServerError, member, n.detail())
+				record(http.StatusInternalServerError, n.member(member), n.detail())
 				panic(v)
 			}
 		}()
 		rt.Handler.ServeHTTP(sw, r)
-		record(sw.status, member, n.detail())
+		record(sw.status, n.member(member), n.detail())
 	})
 }
 

@@ -21,14 +21,15 @@ import (
 // unaudited are the state-changing routes deliberately left out of the audit log, each with
 // its reason. A new POST, PUT, PATCH or DELETE route is audited, or is added here.
 var unaudited = map[string]string{
-	"POST /hooks/github":                   "a webhook delivery: no person or token acts; it only asks for a fetch, and the commit it leads to is judged by the pipeline (samverk_server_webhooks_total counts it)",
-	"POST /hooks/gitlab":                   "a webhook delivery, as /hooks/github",
-	"POST /hooks/generic":                  "a webhook delivery, as /hooks/github",
-	"POST /api/v1/enroll":                  "a device enrolls itself with its member's enrollment token; the store keeps each enrollment as an event",
-	"POST /api/v1/devices/{id}/reports":    "a device reports on itself, thousands a minute; the store keeps its reports",
-	"POST /api/v1/devices/{id}/credential": "a device rotates its own credential (samverk_fleet_credential_changes_total counts it)",
-	"POST /auth/local":                     "sign-in: no one is identified until it succeeds, and a session changes nothing of samverk's",
-	"POST /auth/signout":                   "sign-out ends the person's own session and changes nothing of samverk's",
+	"POST /hooks/github":                             "a webhook delivery: no person or token acts; it only asks for a fetch, and the commit it leads to is judged by the pipeline (samverk_server_webhooks_total counts it)",
+	"POST /hooks/gitlab":                             "a webhook delivery, as /hooks/github",
+	"POST /hooks/generic":                            "a webhook delivery, as /hooks/github",
+	"POST /api/v1/enroll":                            "a device enrolls itself with its member's enrollment token; the store keeps each enrollment as an event",
+	"POST /api/v1/devices/{id}/reports":              "a device reports on itself, thousands a minute; the store keeps its reports",
+	"POST /api/v1/devices/{id}/credential":           "a device rotates its own credential (samverk_fleet_credential_changes_total counts it)",
+	"POST /auth/local":                               "sign-in: no one is identified until it succeeds, and a session changes nothing of samverk's",
+	"POST /auth/signout":                             "sign-out ends the person's own session and changes nothing of samverk's",
+	"POST /api/v1/devices/{id}/notices/{seq}/answer": "a device's user answers a survey through the agent; the store keeps each answer, one per device and notice",
 }
 
 // auditBodies are the request bodies the test sends to audited routes that need one, and the
@@ -36,12 +37,18 @@ var unaudited = map[string]string{
 var auditBodies = map[string]struct {
 	body   any
 	detail []string
+	// member is the member the entry names, for a route whose handler tells it (auth.ActedOn).
+	member string
 }{
-	"POST /api/v1/suspend": {map[string]string{"reason": "audit test: change freeze"}, []string{`"reason":"audit test: change freeze"`}},
+	"POST /api/v1/suspend": {map[string]string{"reason": "audit test: change freeze"}, []string{`"reason":"audit test: change freeze"`}, ""},
 	"POST /api/v1/tokens": {apitoken.CreateRequest{Member: memberA, Role: "viewer", Expires: "1h", Name: "audit test"},
-		[]string{`"token":"`, `"role":"viewer"`, `"name":"audit test"`}},
-	"DELETE /api/v1/tokens/{id}":       {nil, []string{`"token":"`}},
-	"POST /api/v1/devices/{id}/revoke": {nil, []string{`"device":"`}},
+		[]string{`"token":"`, `"role":"viewer"`, `"name":"audit test"`}, ""},
+	"DELETE /api/v1/tokens/{id}":       {nil, []string{`"token":"`}, ""},
+	"POST /api/v1/devices/{id}/revoke": {nil, []string{`"device":"`}, ""},
+	"POST /api/v1/notices": {map[string]any{"title": "Planned maintenance", "body": "The print service is down tonight.", "severity": "info",
+		"member": memberA, "target": map[string]any{"members": []string{memberA}}}, []string{`"notice":"`, `"severity":"info"`}, memberA},
+	"POST /api/v1/notices/{seq}/withdraw":    {nil, []string{`"notice":"`}, ""},
+	"POST /api/v1/services/{service}/status": {map[string]string{"state": "degraded", "message": "slow sign-in"}, []string{`"state":"degraded"`}, ""},
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is
@@ -138,6 +145,17 @@ func TestAuditEveryAction(t *testing.T) {
 		return out
 	}
 
+	// A service region-norr owns, and a notice of region-norr's to withdraw.
+	candidates["service"] = []string{"fjarratkomst", "utskrift"}
+	if resp := do(t, "POST", "/api/v1/notices", d.admin, auditBodies["POST /api/v1/notices"].body); resp.StatusCode != http.StatusCreated {
+		t.Fatalf("send a notice to withdraw: %s", resp.Status)
+	}
+	_, sent := list(t, d.admin, "")
+	if detail := sent[len(sent)-1].Detail; !strings.Contains(detail, `"notice":"`) {
+		t.Fatalf("the notice's entry carries no notice: %s", detail)
+	}
+	candidates["seq"] = []string{noticeSeq(t, sent[len(sent)-1].Detail)}
+
 	routes := d.srv.Routes()
 	var audited []auth.Route
 	seen := map[string]bool{}
@@ -168,6 +186,9 @@ func TestAuditEveryAction(t *testing.T) {
 			// One call, on memberA's thing by memberA's admin, or on the consortium by the admin token.
 			var c *call
 			for _, cc := range d.calls(t, rt, candidates) {
+				if rt.Member == nil {
+					cc.member = auditBodies[name].member
+				}
 				if cc.member == memberA || cc.member == auth.Consortium {
 					c = &cc
 					break
@@ -298,4 +319,14 @@ func TestAuditEveryAction(t *testing.T) {
 	if !strings.Contains(out, "broken at entry") || !strings.Contains(out, "hash does not match") {
 		t.Errorf("verify after tampering:\n%s", out)
 	}
+}
+
+// noticeSeq reads the notice number out of an audit entry's detail.
+func noticeSeq(t *testing.T, detail string) string {
+	t.Helper()
+	var d map[string]string
+	if err := json.Unmarshal([]byte(detail), &d); err != nil || d["notice"] == "" {
+		t.Fatalf("detail %q names no notice", detail)
+	}
+	return d["notice"]
 }

@@ -173,10 +173,14 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) {
 	}
 	who := auth.FromContext(r.Context())
 	n, err := a.Send(r.Context(), &q, who)
+	// The member it was sent for is known once the target resolved (or named in the body).
+	auth.ActedOn(r.Context(), q.Member)
 	if err != nil {
 		a.refuse(w, r, err)
 		return
 	}
+	auth.Note(r.Context(), "notice", strconv.FormatInt(n.Seq, 10))
+	auth.Note(r.Context(), "severity", n.Severity)
 	w.Header().Set("Location", "/api/v1/notices/"+strconv.FormatInt(n.Seq, 10))
 	writeJSON(w, http.StatusCreated, view(n, nil))
 }
@@ -319,6 +323,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 func (a *API) withdraw(w http.ResponseWriter, r *http.Request) {
 	seq, _ := strconv.ParseInt(r.PathValue("seq"), 10, 64)
 	who := auth.FromContext(r.Context())
+	auth.Note(r.Context(), "notice", strconv.FormatInt(seq, 10))
 	if err := a.opt.Store.WithdrawNotice(r.Context(), seq, a.opt.Now().UTC(), who.Subject); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no such notice")

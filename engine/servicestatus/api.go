@@ -228,6 +228,7 @@ func (b *Board) set(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnsupportedMediaType, "the body must be application/json")
 		return
 	}
+	auth.Note(r.Context(), "state", q.State)
 	s, err := b.Set(r.Context(), service, q, who.Subject, actingFor(who, member))
 	switch {
 	case err != nil && !errors.As(err, new(*InvalidError)):
