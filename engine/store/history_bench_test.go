@@ -25,8 +25,9 @@ import (
 // resources, all in line), are served a new state once a week and apply it in that day's
 // report, and change facts (an OS build) once a month. Devices are spread over the day and
 // their weekly change over the week. It logs the bytes the history tables (periods, their
-// indexes) and the whole database take per device, and the time of DeviceAt at random
-// instants of the year; figures for a larger fleet scale linearly with devices (docs/history.md).
+// indexes) and the whole database take per device, the time of DeviceAt at random instants of
+// the year, and then the time of a retention pass that deletes the year's first month of
+// closed periods; figures for a larger fleet scale linearly with devices (docs/history.md).
 func BenchmarkHistoryYear(b *testing.B) {
 	if testing.Short() {
 		b.Skip("a year of history takes minutes")
