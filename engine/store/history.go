@@ -118,6 +118,9 @@ type DeviceTimeline struct {
 	Facts    []FactsPeriod   `json:"facts"`
 	Served   []ServedPeriod  `json:"served"`
 	Outcomes []OutcomePeriod `json:"outcomes"`
+	// Truncated: a kind had more than MaxLimit periods in the span, and only its oldest
+	// MaxLimit are here; ask again from the last one's end.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // DeviceAt is what the store knew of a device at one moment.
@@ -173,7 +176,7 @@ type Timelines interface {
 	// when the device does not exist.
 	DeviceAt(ctx context.Context, id string, at time.Time) (*DeviceAt, error)
 	// DeviceTimeline returns the periods of a device that overlap [from, to) (a zero to: until
-	// now), oldest first.
+	// now), oldest first, at most MaxLimit of each kind.
 	DeviceTimeline(ctx context.Context, id string, from, to time.Time) (*DeviceTimeline, error)
 	// Prune deletes what is older than r allows as of now, in small transactions so that
 	// ingest is never held up for long.

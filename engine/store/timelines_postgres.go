@@ -335,7 +335,7 @@ func (s *Postgres) DeviceTimeline(ctx context.Context, id string, from, to time.
 	}
 	span := func(table, cols string) string {
 		return `SELECT ` + cols + ` FROM ` + table + ` WHERE device_id = $1 AND ($3::timestamptz IS NULL OR from_at < $3)
-			AND (to_at IS NULL OR to_at > $2) ORDER BY from_at`
+			AND (to_at IS NULL OR to_at > $2) ORDER BY from_at LIMIT $4`
 	}
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		var openReports int64
@@ -347,7 +347,7 @@ func (s *Postgres) DeviceTimeline(ctx context.Context, id string, from, to time.
 			return err
 		}
 		each := func(table, cols string, scan func(scanner) error) error {
-			rows, err := tx.Query(ctx, span(table, cols), id, from, end)
+			rows, err := tx.Query(ctx, span(table, cols), id, from, end, timelineLimit+1)
 			if err != nil {
 				return err
 			}
@@ -392,6 +392,7 @@ func (s *Postgres) DeviceTimeline(ctx context.Context, id string, from, to time.
 	if err != nil {
 		return nil, fmt.Errorf("timeline of device %s: %w", id, err)
 	}
+	tl.trim()
 	return tl, nil
 }
 

@@ -359,6 +359,7 @@ func (s *SQLite) DeviceTimeline(ctx context.Context, id string, from, to time.Ti
 	if err != nil {
 		return nil, fmt.Errorf("timeline of device %s: %w", id, err)
 	}
+	tl.trim()
 	return tl, nil
 }
 
@@ -383,7 +384,7 @@ func (s *SQLite) deviceTimeline(ctx context.Context, id string, from, to time.Ti
 	}
 	each := func(table, cols string, scan func(scanner) error) error {
 		rows, err := tx.QueryContext(ctx, `SELECT `+cols+` FROM `+table+` WHERE device_id = ?1 AND from_at < ?3
-			AND (to_at IS NULL OR to_at > ?2) ORDER BY from_at`, id, ms64(from), end)
+			AND (to_at IS NULL OR to_at > ?2) ORDER BY from_at LIMIT ?4`, id, ms64(from), end, timelineLimit+1)
 		if err != nil {
 			return err
 		}
