@@ -7,3 +7,11 @@ func SetBroadThreshold(n int) (restore func()) {
 	broadThreshold = n
 	return func() { broadThreshold = old }
 }
+
+// SetTimelineLimit lowers the number of periods of a kind DeviceTimeline returns, until the
+// returned func restores it.
+func SetTimelineLimit(n int) (restore func()) {
+	old := timelineLimit
+	timelineLimit = n
+	return func() { timelineLimit = old }
+}

@@ -55,13 +55,15 @@ type RevisionEvent struct {
 
 // RevisionQuery selects revision events. Empty fields match everything.
 type RevisionQuery struct {
-	Ring         string
+	Ring string
+	// Since and Until bound the events' time: [Since, Until).
 	Since, Until time.Time
 	// Limit is the number of events returned, newest first (default 100, at most MaxLimit).
 	Limit int
 }
 
-// FactsPeriod is what a device reported of itself while its facts stayed the same.
+// FactsPeriod is what a device reported of itself while its facts stayed the same (by
+// EncodedFacts.Digest). Member is the device's member (it never changes).
 type FactsPeriod struct {
 	Interval
 	Member string        `json:"member"`
@@ -69,7 +71,8 @@ type FactsPeriod struct {
 }
 
 // ServedPeriod is a state served to a device, from the first time it was served until
-// another state was.
+// another state was. Revision is the one that first served it: a later revision that compiles
+// to the same hash for the device does not open a new period.
 type ServedPeriod struct {
 	Interval
 	Hash     string `json:"hash"`
@@ -115,6 +118,9 @@ type DeviceTimeline struct {
 	Facts    []FactsPeriod   `json:"facts"`
 	Served   []ServedPeriod  `json:"served"`
 	Outcomes []OutcomePeriod `json:"outcomes"`
+	// Truncated: a kind had more than MaxLimit periods in the span, and only its oldest
+	// MaxLimit are here; ask again from the last one's end.
+	Truncated bool `json:"truncated,omitempty"`
 }
 
 // DeviceAt is what the store knew of a device at one moment.
@@ -131,7 +137,8 @@ type DeviceAt struct {
 	Report *StoredReport `json:"report,omitempty"`
 }
 
-// Retention says how long the past is kept.
+// Retention says how long the past is kept. A zero field takes DefaultRetention's value; a
+// negative one keeps that kind of history forever. An open period is never deleted.
 type Retention struct {
 	// Intervals: periods that ended longer ago are deleted (default 7 years).
 	Intervals time.Duration
@@ -169,7 +176,7 @@ type Timelines interface {
 	// when the device does not exist.
 	DeviceAt(ctx context.Context, id string, at time.Time) (*DeviceAt, error)
 	// DeviceTimeline returns the periods of a device that overlap [from, to) (a zero to: until
-	// now), oldest first.
+	// now), oldest first, at most MaxLimit of each kind.
 	DeviceTimeline(ctx context.Context, id string, from, to time.Time) (*DeviceTimeline, error)
 	// Prune deletes what is older than r allows as of now, in small transactions so that
 	// ingest is never held up for long.

@@ -132,3 +132,21 @@ func decodeResults(b []byte, into *[]desired.ResourceResult) error {
 	}
 	return nil
 }
+
+// timelineLimit is the most periods of a kind DeviceTimeline returns (MaxLimit; lowered by
+// tests).
+var timelineLimit = MaxLimit
+
+// trim cuts each kind of a timeline read with timelineLimit+1 rows a kind to timelineLimit,
+// and says so.
+func (tl *DeviceTimeline) trim() {
+	if len(tl.Facts) > timelineLimit {
+		tl.Facts, tl.Truncated = tl.Facts[:timelineLimit], true
+	}
+	if len(tl.Served) > timelineLimit {
+		tl.Served, tl.Truncated = tl.Served[:timelineLimit], true
+	}
+	if len(tl.Outcomes) > timelineLimit {
+		tl.Outcomes, tl.Truncated = tl.Outcomes[:timelineLimit], true
+	}
+}

@@ -435,3 +435,29 @@ func checkContiguous(t *testing.T, what string, got []store.Interval, froms ...t
 		}
 	}
 }
+
+// TestTimelineTruncated checks that a timeline with more periods of a kind than the limit
+// returns the oldest ones and says so. Not parallel: it lowers a package-wide limit.
+func TestTimelineTruncated(t *testing.T) {
+	defer store.SetTimelineLimit(2)()
+	for _, kind := range storetest.Kinds {
+		t.Run(kind, func(t *testing.T) {
+			s := storetest.Open(t, kind, store.Options{})
+			write(t, s, &store.Batch{Enrollments: []store.Enrollment{enrollment("d1", "m", t0)}})
+			for i, o := range []string{desired.Unchanged, desired.Failed, desired.Unchanged} {
+				write(t, s, &store.Batch{Reports: []store.Report{factsReport(t, minute(i+1), "h1", nil, o)}})
+			}
+			tl, err := s.DeviceTimeline(ctx(t), "d1", time.Time{}, time.Time{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tl.Truncated || len(tl.Outcomes) != 2 || !tl.Outcomes[0].From.Equal(minute(1)) || len(tl.Facts) != 1 {
+				t.Errorf("truncated %v, outcomes %+v, facts %d: want the oldest 2 outcomes, the one facts period", tl.Truncated, tl.Outcomes, len(tl.Facts))
+			}
+			tl, err = s.DeviceTimeline(ctx(t), "d1", minute(2), time.Time{})
+			if err != nil || tl.Truncated || len(tl.Outcomes) != 2 {
+				t.Errorf("from the second period: %+v, %v", tl, err)
+			}
+		})
+	}
+}
