@@ -55,13 +55,15 @@ type RevisionEvent struct {
 
 // RevisionQuery selects revision events. Empty fields match everything.
 type RevisionQuery struct {
-	Ring         string
+	Ring string
+	// Since and Until bound the events' time: [Since, Until).
 	Since, Until time.Time
 	// Limit is the number of events returned, newest first (default 100, at most MaxLimit).
 	Limit int
 }
 
-// FactsPeriod is what a device reported of itself while its facts stayed the same.
+// FactsPeriod is what a device reported of itself while its facts stayed the same (by
+// EncodedFacts.Digest). Member is the device's member (it never changes).
 type FactsPeriod struct {
 	Interval
 	Member string        `json:"member"`
@@ -69,7 +71,8 @@ type FactsPeriod struct {
 }
 
 // ServedPeriod is a state served to a device, from the first time it was served until
-// another state was.
+// another state was. Revision is the one that first served it: a later revision that compiles
+// to the same hash for the device does not open a new period.
 type ServedPeriod struct {
 	Interval
 	Hash     string `json:"hash"`
@@ -131,7 +134,8 @@ type DeviceAt struct {
 	Report *StoredReport `json:"report,omitempty"`
 }
 
-// Retention says how long the past is kept.
+// Retention says how long the past is kept. A zero field takes DefaultRetention's value; a
+// negative one keeps that kind of history forever. An open period is never deleted.
 type Retention struct {
 	// Intervals: periods that ended longer ago are deleted (default 7 years).
 	Intervals time.Duration

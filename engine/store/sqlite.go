@@ -174,7 +174,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 			prev_credential_hash = NULL, prev_credential_until = NULL, revoked_at = NULL, credential_at = ?11,
 			facts_closed = CASE WHEN facts_digest <> ?10 THEN coalesce(facts_from, ?11) END,
 			facts_from = CASE WHEN facts_digest <> ?10 THEN max(?11, coalesce(facts_from, ?11)) ELSE facts_from END
-			WHERE id = ?1 RETURNING member, facts_from, facts_closed`},
+			WHERE id = ?1 RETURNING facts_from, facts_closed`},
 		{&s.stmts.credential, `UPDATE devices SET credential_hash = ?2, prev_credential_hash = ?3, prev_credential_until = ?4,
 			revoked_at = CASE WHEN ?5 THEN ?6 END, credential_at = ?6 WHERE id = ?1`},
 		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
@@ -286,12 +286,9 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 			}
 			at := ms64(e.At)
 			if e.Replaces {
-				var (
-					member string
-					p      sqlitePeriod
-				)
+				var p sqlitePeriod
 				err := tx.StmtContext(ctx, s.stmts.reenroll).QueryRowContext(ctx, e.ID, e.CredentialHash, f.Hostname, f.JSON, f.Labels,
-					f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial).Scan(&member, &p.from, &p.closed)
+					f.Vendor, f.Model, f.OSFamily, f.OSBuild, int64(f.Digest), at, e.Token, e.Facts.Serial).Scan(&p.from, &p.closed)
 				if errors.Is(err, sql.ErrNoRows) {
 					return fmt.Errorf("enroll device %s again: %w", e.ID, ErrNotFound)
 				}
@@ -376,15 +373,17 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 			if err != nil {
 				return fmt.Errorf("update device report: %w", err)
 			}
-			if r.Facts != nil {
+			if facts.closed.Valid && r.Facts != nil {
 				if err := facts.apply(ctx, tx, s.stmts.closeFacts, s.stmts.openFacts, r.DeviceID, nil, string(r.Facts.JSON)); err != nil {
 					return fmt.Errorf("facts of %s: %w", r.DeviceID, err)
 				}
 			}
-			if err := outcome.apply(ctx, tx, s.stmts.closeOutcome, s.stmts.openOutcome, r.DeviceID, []any{outcomeReports.Int64},
-				r.Revision, r.Hash, judged, r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Failed, r.Counts.Skipped,
-				r.Counts.Drifted, string(r.Results)); err != nil {
-				return fmt.Errorf("outcome of %s: %w", r.DeviceID, err)
+			if outcome.closed.Valid {
+				if err := outcome.apply(ctx, tx, s.stmts.closeOutcome, s.stmts.openOutcome, r.DeviceID, []any{outcomeReports.Int64},
+					r.Revision, r.Hash, judged, r.Counts.Unchanged, r.Counts.Corrected, r.Counts.Failed, r.Counts.Skipped,
+					r.Counts.Drifted, string(r.Results)); err != nil {
+					return fmt.Errorf("outcome of %s: %w", r.DeviceID, err)
+				}
 			}
 			if streak > 1 && !r.Counts.noteworthy() {
 				continue // the same state, all in line: nothing for the history

@@ -414,33 +414,27 @@ func (s *Postgres) Prune(ctx context.Context, r Retention, now time.Time) (Prune
 	}
 	// One statement a step: each table's rows of the devices in ($1, $2], through the key
 	// (device_id, from_at) so that only the periods begun before the cut-off are read.
-	const step = `WITH ids AS (SELECT id FROM devices WHERE id > $1 AND ($2::text IS NULL OR id <= $2)),
+	const step = `WITH ids AS (SELECT id FROM devices WHERE id > $1 AND id <= $2),
 	f AS (DELETE FROM facts_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
 	s AS (DELETE FROM served_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
 	o AS (DELETE FROM outcome_periods WHERE device_id IN (SELECT id FROM ids) AND from_at < $3 AND to_at < $3 RETURNING 1),
 	r AS (DELETE FROM reports WHERE device_id IN (SELECT id FROM ids) AND received_at < $4 RETURNING 1)
 	SELECT (SELECT count(*) FROM f) + (SELECT count(*) FROM s) + (SELECT count(*) FROM o), (SELECT count(*) FROM r)`
-	after := ""
-	for iCut != nil || rCut != nil {
-		var bound string
-		err := s.pool.QueryRow(ctx, `SELECT id FROM devices WHERE id > $1 ORDER BY id LIMIT 1 OFFSET $2`, after, pruneDevices-1).Scan(&bound)
-		last := errors.Is(err, pgx.ErrNoRows)
-		if err != nil && !last {
+	for after := ""; iCut != nil || rCut != nil; {
+		var bound *string // the last id of the next pruneDevices, none at the end
+		if err := s.pool.QueryRow(ctx, `SELECT max(id) FROM (SELECT id FROM devices WHERE id > $1 ORDER BY id LIMIT $2) AS d`,
+			after, pruneDevices).Scan(&bound); err != nil {
 			return p, fmt.Errorf("prune: %w", err)
 		}
-		var upTo *string // nil: every id after after
-		if !last {
-			upTo = &bound
+		if bound == nil {
+			break
 		}
 		var ni, nr int64
-		if err := s.pool.QueryRow(ctx, step, after, upTo, iCut, rCut).Scan(&ni, &nr); err != nil {
+		if err := s.pool.QueryRow(ctx, step, after, *bound, iCut, rCut).Scan(&ni, &nr); err != nil {
 			return p, fmt.Errorf("prune: %w", err)
 		}
 		p.Intervals, p.Reports = p.Intervals+ni, p.Reports+nr
-		if last {
-			break
-		}
-		after = bound
+		after = *bound
 	}
 	if iCut != nil {
 		n, err := s.pruneLoop(ctx, `DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at < $1 LIMIT $2)`, *iCut)

@@ -445,36 +445,30 @@ func (s *SQLite) Prune(ctx context.Context, r Retention, now time.Time) (Pruned,
 		for _, t := range []string{"facts_periods", "served_periods", "outcome_periods"} {
 			// Through the key (device_id, from_at): only the periods begun before the cut-off
 			// are read.
-			stmts = append(stmts, `DELETE FROM `+t+` WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND (?2 IS NULL OR id <= ?2))
+			stmts = append(stmts, `DELETE FROM `+t+` WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND id <= ?2)
 				AND from_at < ?3 AND to_at < ?3`)
 			counts = append(counts, &p.Intervals)
 		}
 	}
 	if r.Reports > 0 {
 		cuts[1] = ms64(now.Add(-r.Reports))
-		stmts = append(stmts, `DELETE FROM reports WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND (?2 IS NULL OR id <= ?2))
+		stmts = append(stmts, `DELETE FROM reports WHERE device_id IN (SELECT id FROM devices WHERE id > ?1 AND id <= ?2)
 			AND received_at < ?4`)
 		counts = append(counts, &p.Reports)
 	}
-	after := ""
-	for len(stmts) > 0 {
-		var bound string
-		err := s.r.QueryRowContext(ctx, `SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?`, after, pruneDevices-1).Scan(&bound)
-		last := errors.Is(err, sql.ErrNoRows)
-		if err != nil && !last {
+	for after := ""; len(stmts) > 0; {
+		var bound sql.NullString // the last id of the next pruneDevices, none at the end
+		if err := s.r.QueryRowContext(ctx, `SELECT max(id) FROM (SELECT id FROM devices WHERE id > ? ORDER BY id LIMIT ?)`,
+			after, pruneDevices).Scan(&bound); err != nil {
 			return p, fmt.Errorf("prune: %w", err)
 		}
-		var upTo any // nil: every id after after
-		if !last {
-			upTo = bound
-		}
-		if err := s.pruneStep(ctx, stmts, counts, after, upTo, cuts); err != nil {
-			return p, fmt.Errorf("prune: %w", err)
-		}
-		if last {
+		if !bound.Valid {
 			break
 		}
-		after = bound
+		if err := s.pruneStep(ctx, stmts, counts, after, bound.String, cuts); err != nil {
+			return p, fmt.Errorf("prune: %w", err)
+		}
+		after = bound.String
 	}
 	if r.Intervals > 0 {
 		n, err := s.pruneLoop(ctx, `DELETE FROM waiver_periods WHERE id IN (SELECT id FROM waiver_periods WHERE to_at < ?1 LIMIT ?2)`, cuts[0])
@@ -492,7 +486,7 @@ func (s *SQLite) Prune(ctx context.Context, r Retention, now time.Time) (Pruned,
 }
 
 // pruneStep runs stmts over the devices in (after, bound] in one transaction.
-func (s *SQLite) pruneStep(ctx context.Context, stmts []string, counts []*int64, after string, bound any, cuts [2]any) error {
+func (s *SQLite) pruneStep(ctx context.Context, stmts []string, counts []*int64, after, bound string, cuts [2]any) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
