@@ -144,6 +144,16 @@ func TestConsoleInBrowser(t *testing.T) {
 		b.contains(t, row, "CIS 1.7.5")
 		b.contains(t, "#plan", "baseline e2e-grund", "guidance: CIS 1.7.5")
 
+		// Look back: the time slider, let go, opens the device at that instant, its state
+		// recompiled from the revision served and checked against the hash the agent got.
+		b.run(t, "move the time slider", chromedp.Evaluate[chromedp.Void](
+			`(() => { const r = document.getElementById("slider-t"); r.value = r.max; r.dispatchEvent(new Event("change")); })()`),
+			chromedp.WaitVisible(chromedp.CSS("#verified")))
+		b.screenshot(t, "device-history")
+		b.contains(t, "#verified", "Verified")
+		b.contains(t, "#served-revision", rev)
+		b.contains(t, "#timeline", rev[:12])
+
 		b.open(t, h.server+"/certification", "#matrix", "certification")
 		b.contains(t, "#matrix", "e2e-box", "e2e-linux-24-04")
 		b.open(t, h.server+"/packages", "#board", "packages")

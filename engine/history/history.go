@@ -277,6 +277,9 @@ func (s *Service) At(ctx context.Context, id string, at time.Time) (*Snapshot, e
 	} else {
 		snap.Waivers = waiversAt(comp.Index().Catalog(), snap.Member, at, rc.docs)
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // a half-built answer is no answer
+	}
 	if d.Outcome != nil {
 		snap.Difference = difference(d.Outcome, d.Report, d.Served.Hash)
 	}

@@ -31,13 +31,26 @@ type slider struct {
 	Marks           []int64
 }
 
+// The slider's ends are rounded up to whole seconds, so that each lies within the device's
+// life: its start at or after the enrollment, and its end, now, answered as now.
 func newSlider(id string, enrolled, now, at time.Time, marks []int64) *slider {
 	if enrolled.IsZero() || enrolled.After(now) {
 		enrolled = now
 	}
-	return &slider{ID: id, Min: enrolled.Unix(), Max: now.Unix(), Value: at.Unix(),
+	return &slider{ID: id, Min: ceilUnix(enrolled), Max: ceilUnix(now), Value: ceilUnix(at),
 		Date: at.UTC().Format(time.DateOnly), MinDate: enrolled.UTC().Format(time.DateOnly),
 		MaxDate: now.UTC().Format(time.DateOnly), Marks: marks}
+}
+
+// maxUnix bounds ?t= (the year 9999): later is now anyway.
+const maxUnix = 253402300799
+
+// ceilUnix is t in Unix seconds, rounded up.
+func ceilUnix(t time.Time) int64 {
+	if t.Nanosecond() > 0 {
+		return t.Unix() + 1
+	}
+	return t.Unix()
 }
 
 // historyData is what the history page shows.
@@ -72,8 +85,8 @@ func (c *Console) deviceHistory(w http.ResponseWriter, r *http.Request) {
 		}
 	case q.Get("t") != "":
 		sec, err := strconv.ParseInt(q.Get("t"), 10, 64)
-		if err != nil || sec < 0 || sec > now.Unix() {
-			c.fail(w, r, http.StatusBadRequest, "t: want seconds since 1970 up to now", nil)
+		if err != nil || sec < 0 || sec > maxUnix {
+			c.fail(w, r, http.StatusBadRequest, "t: want seconds since 1970", nil)
 			return
 		}
 		at = time.Unix(sec, 0).UTC()
