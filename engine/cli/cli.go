@@ -112,6 +112,7 @@ var commands = []func() *cobra.Command{
 	newResumeCmd,
 	newDevicesCmd,
 	newPlanCmd,
+	newImportCmd,
 	newVersionCmd,
 }
 
