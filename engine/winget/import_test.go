@@ -87,12 +87,14 @@ func TestImportGolden(t *testing.T) {
 	}
 }
 
-// catalogWith is the reference catalog with the imported documents in packages/winget/.
+// catalogWith is the reference catalog with the imported documents in packages/winget/. The
+// reference catalog's own Git and PuTTY were imported from these same manifests: they are left
+// out, so that the import is checked, not its earlier copy.
 func catalogWith(t *testing.T, rs []*Result) fstest.MapFS {
 	t.Helper()
 	out := fstest.MapFS{}
 	err := fs.WalkDir(bundled.FS, ".", func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+		if err != nil || d.IsDir() || p == "packages/git.yaml" || p == "packages/putty.yaml" {
 			return err
 		}
 		b, err := fs.ReadFile(bundled.FS, p)
