@@ -2,9 +2,12 @@ package catalog
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
@@ -157,6 +160,9 @@ func cueFindings(file string, err error) []finding.Finding {
 		if path := e.Path(); len(path) > 0 {
 			f.Path = ParsePath(joinCUEPath(path)).String()
 		}
+		if strings.HasPrefix(f.Message, "conflicting values") {
+			conflict(&f, e)
+		}
 		out = append(out, f)
 	}
 	if len(out) == 0 {
@@ -257,4 +263,27 @@ func fromWire(v any) any {
 		return normalize(f)
 	}
 	return v
+}
+
+// conflict makes a finding of two values that cannot both hold: it points where the later of
+// them is written, which is usually where a document uses (and contradicts) a shared
+// definition, and names every place involved.
+func conflict(f *finding.Finding, e cueerrors.Error) {
+	f.Rule = finding.RuleCUEConflict
+	var at []Pos
+	for _, p := range e.InputPositions() {
+		if p.IsValid() && !slices.Contains(at, Pos{p.Line(), p.Column()}) {
+			at = append(at, Pos{p.Line(), p.Column()})
+		}
+	}
+	if len(at) < 2 {
+		return
+	}
+	slices.SortFunc(at, func(a, b Pos) int { return cmp.Or(a.Line-b.Line, a.Column-b.Column) })
+	f.Line, f.Column = at[len(at)-1].Line, at[len(at)-1].Column
+	places := make([]string, len(at))
+	for i, p := range at {
+		places[i] = fmt.Sprintf("%d:%d", p.Line, p.Column)
+	}
+	f.Message += " (set at " + strings.Join(places[:len(places)-1], ", ") + " and " + places[len(places)-1] + ")"
 }

@@ -119,6 +119,7 @@ var commands = []func() *cobra.Command{
 	newUsageCmd,
 	newPlanCmd,
 	newHistoryCmd,
+	newImportCmd,
 	newVersionCmd,
 }
 

@@ -20,6 +20,7 @@ type Rule struct {
 const (
 	RuleYAMLSyntax     = "load/yaml-syntax"
 	RuleCUESyntax      = "load/cue-syntax"
+	RuleCUEConflict    = "load/cue-conflict"
 	RuleDuplicateKey   = "load/duplicate-key"
 	RuleTooLarge       = "load/too-large"
 	RuleAliasBomb      = "load/alias-bomb"
@@ -50,6 +51,7 @@ const (
 var builtin = map[string]Rule{
 	RuleYAMLSyntax:     {RuleYAMLSyntax, "YAML syntax", "The file is not valid YAML.", Deny, ""},
 	RuleCUESyntax:      {RuleCUESyntax, "CUE syntax", "The file is not valid CUE, or does not evaluate to concrete documents.", Deny, ""},
+	RuleCUEConflict:    {RuleCUEConflict, "CUE conflict", "Two values of a CUE file for the same field cannot both hold; the finding points where the later one is written.", Deny, ""},
 	RuleDuplicateKey:   {RuleDuplicateKey, "Duplicate key", "A mapping has the same key twice; only one value could be meant.", Deny, ""},
 	RuleTooLarge:       {RuleTooLarge, "File too large", "The file exceeds the size limit for catalog files.", Deny, ""},
 	RuleAliasBomb:      {RuleAliasBomb, "YAML alias expansion", "YAML aliases expand to more nodes than the limit allows (an alias bomb).", Deny, ""},

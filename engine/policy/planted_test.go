@@ -116,6 +116,25 @@ spec:
   osReleases: [windows-11-24h2]
   lifecycle:
     stage: packaging`},
+	{"SV-PKG-006", `kind: Package
+metadata:
+  name: planted-tool-1-0
+spec:
+  product: planted-tool
+  displayName: Planted tool
+  vendor: Planted AB
+  version: "1.0"
+  installer:
+    type: msi
+    source:
+      url: http://dl.example.se/planted.msi
+      sha256: bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb
+      allowHTTP: true #!
+    detect:
+      productCode: "{11111111-2222-3333-4444-555555555555}"
+  osReleases: [windows-11-24h2]
+  lifecycle:
+    stage: packaging`},
 	{"SV-HW-001", `kind: HardwareModel
 metadata:
   name: planted-laptop

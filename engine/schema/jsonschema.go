@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -126,13 +127,77 @@ func (c *converter) convert(v cue.Value) map[string]any {
 	}
 	switch {
 	case kind == cue.StructKind:
-		c.object(ev, s)
+		// The value as written still has its defaults; evaluated, they are decided.
+		if field, def, ok := boolDefault(v); ok {
+			c.switched(v, field, def, s)
+		} else {
+			c.object(ev, s)
+		}
 	case kind == cue.ListKind:
 		c.array(ev, s)
 	default:
 		scalarConstraints(ev, s)
 	}
 	return s
+}
+
+// switched renders a struct whose conditionals read a boolean with a default (source.allowHTTP:
+// *false | bool, with "if !allowHTTP { url: #HTTPSURL }"): the struct as it is with the other
+// value, plus what the default adds unless the field is set to the other value.
+func (c *converter) switched(v cue.Value, field string, def bool, s map[string]any) {
+	loose := v.Unify(c.ctx.Encode(map[string]any{field: !def}))
+	strict := v.Unify(c.ctx.Encode(map[string]any{field: def}))
+	c.object(loose, s)
+	props, _ := s["properties"].(map[string]any)
+	if props != nil {
+		props[field] = c.convert(v.LookupPath(cue.MakePath(cue.Str(field))))
+	}
+	if req, ok := s["required"].([]string); ok {
+		s["required"] = slices.DeleteFunc(req, func(r string) bool { return r == field })
+		if len(s["required"].([]string)) == 0 {
+			delete(s, "required")
+		}
+	}
+	base := fieldSignatures(loose)
+	then := map[string]any{}
+	for name, sig := range fieldSignatures(strict) {
+		if name == field || base[name].value == sig.value {
+			continue
+		}
+		p := c.convert(strict.LookupPath(cue.MakePath(cue.Str(name))))
+		delete(p, "description")
+		then[name] = p
+	}
+	if len(then) == 0 {
+		return
+	}
+	cond := map[string]any{
+		"if":   map[string]any{"not": map[string]any{"properties": map[string]any{field: map[string]any{"const": !def}}, "required": []string{field}}},
+		"then": map[string]any{"properties": then},
+	}
+	all, _ := s["allOf"].([]any)
+	s["allOf"] = append(all, cond)
+}
+
+// boolDefault finds a boolean field of v with a default, which conditionals may read.
+func boolDefault(v cue.Value) (string, bool, bool) {
+	it, err := v.Fields(cue.Optional(true))
+	if err != nil {
+		return "", false, false
+	}
+	for it.Next() {
+		f := it.Value()
+		if f.IncompleteKind() != cue.BoolKind || !hasDefault(f) {
+			continue
+		}
+		d, _ := f.Default()
+		b, err := d.Bool()
+		if err != nil {
+			continue
+		}
+		return it.Selector().Unquoted(), b, true
+	}
+	return "", false, false
 }
 
 func (c *converter) object(v cue.Value, s map[string]any) {

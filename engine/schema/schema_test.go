@@ -113,6 +113,7 @@ func TestValidateFindings(t *testing.T) {
 			{"pattern.yaml:21:3", finding.RuleSchemaPattern, "spec.osRelease", dnsLabel + `; got "Windows-11"`},
 			{"pattern.yaml:36:7", finding.RuleSchemaPattern, "spec.installer.source.sha256", `must be a SHA-256 digest like 4f3a4006f1ec…83cc1e: 64 hex digits, in upper or lower case; got "xyz"`},
 			{"pattern.yaml:45:9", finding.RuleSchemaPattern, "spec.lifecycle.records[0].evidence", `must be an http or https URL like https://example.org/reports/7: http:// or https://, a host name, then a path without spaces; got "ftp://evidence.example.org/npp"`},
+			{"pattern.yaml:59:7", finding.RuleSchemaPattern, "spec.installer.source.url", `must be an https URL like https://dist.example.org/7zip/7z2409-x64.msi: https://, a host name, then a path without spaces; got "http://downloads.oldvendor.example/tool.msi"`},
 		}},
 		{"bound", "bound.yaml", []want{
 			{"bound.yaml:6:3", finding.RuleSchemaBound, "spec.osReleases", "must have at least 1 item; got 0"},

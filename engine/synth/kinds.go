@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -424,8 +425,20 @@ func (g *gen) installer(p *prod, ver string) obj {
 	source := func(file string) obj {
 		return obj{{"url", base + file}, {"sha256", digest(base + file)}}
 	}
-	in := obj{{"type", p.installer}}
-	switch p.installer {
+	typ, family, _ := strings.Cut(p.installer, "/")
+	in := obj{{"type", typ}}
+	switch typ {
+	case "exe":
+		in.set("installerFamily", family)
+		in.set("source", source(p.id+"-"+ver+"-setup.exe"))
+		in.set("detect", obj{{"uninstallEntry", obj{{"displayName", p.display}, {"version", ver}}}})
+	case "msix":
+		in.set("source", source(p.id+"-"+ver+".msix"))
+		in.set("detect", obj{{"packageFamilyName", msixName.ReplaceAllString(p.display, "") + "_8wekyb3d8bbwe"}})
+	case "zip":
+		in.set("source", source(p.id+"-"+ver+".zip"))
+		in.set("installDir", `C:\Program Files\`+p.display)
+		in.set("extract", []string{p.id + ".exe"})
 	case "msi":
 		in.set("source", source(p.id+"-"+ver+".msi"))
 		in.set("arguments", []string{"/qn", "/norestart"})
@@ -457,6 +470,9 @@ func (g *gen) installer(p *prod, ver string) obj {
 	}
 	return in
 }
+
+// msixName matches what an MSIX package name may not hold.
+var msixName = regexp.MustCompile(`[^A-Za-z0-9.-]`)
 
 var spdx = []string{"MPL-2.0", "GPL-2.0-only", "GPL-3.0-or-later", "LGPL-3.0-only", "Apache-2.0", "MIT", "BSD-3-Clause"}
 

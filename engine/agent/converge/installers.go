@@ -84,9 +84,6 @@ type installers struct {
 	msiexec, powershell string
 }
 
-// placed reports whether the installer type puts files itself, without a setup program.
-func placed(typ string) bool { return typ == installerPortable || typ == installerZip }
-
 // hasRules reports whether inst names detection rules of its own.
 func hasRules(inst *desired.Installer) bool {
 	return inst.DetectFile != "" || inst.DetectCommand != "" || inst.UninstallDisplayName != "" ||
