@@ -439,7 +439,12 @@ func TestOnOutcome(t *testing.T) {
 	bad := up.Commit("bad", nil)
 	d.r.Trigger("test", false)
 	d.waitAttempt(bad)
-	d.r.Trigger("again", false) // the same refused head: nothing decided, nothing told
+	// The same refused head again: nothing decided, nothing told.
+	asked := time.Now()
+	d.r.Trigger("again", false)
+	d.waitFor("the second fetch of the refused head", func(st *reconcile.Status) bool {
+		return st.LastFetchTime != nil && !st.LastFetchTime.Before(asked) && st.InProgress == nil
+	})
 	up.Write(map[string]string{"members/region-norr/member.yaml": member("municipality")})
 	fixed := up.Commit("fixed", nil)
 	d.r.Trigger("test", false)
