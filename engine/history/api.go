@@ -3,7 +3,6 @@ package history
 import (
 	"context"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/httpjson"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -280,14 +280,4 @@ func WriteTimelineCSV(w io.Writer, tl *store.DeviceTimeline) error {
 	return cw.Error()
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
+var writeJSON, writeError = httpjson.Pretty, httpjson.PrettyError

@@ -1,14 +1,13 @@
 package impact
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/httpjson"
 )
 
 // API serves GET /api/v1/impact.
@@ -107,17 +106,4 @@ func (a *API) Report(service string) (*Report, error) {
 	return rep, nil
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
+var writeJSON, writeError = httpjson.Write, httpjson.Error

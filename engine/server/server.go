@@ -20,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/httpjson"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/secrets"
 )
@@ -339,15 +340,4 @@ func (s *Server) resume(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.opt.Reconciler.Status())
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+var writeJSON, writeError = httpjson.Pretty, httpjson.PrettyError

@@ -15,6 +15,7 @@ import (
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/httpjson"
 )
 
 //go:embed templates/*.html
@@ -290,17 +291,4 @@ func (b *Board) unavailable(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, http.StatusServiceUnavailable, "service statuses cannot be read now")
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)+1))
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
+var writeJSON, writeError = httpjson.Write, httpjson.Error

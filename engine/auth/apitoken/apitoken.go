@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/httpjson"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -343,15 +344,4 @@ func (s *Service) revoke(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, t)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(v)
-}
-
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
+var writeJSON, writeError = httpjson.Pretty, httpjson.PrettyError
