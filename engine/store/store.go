@@ -58,6 +58,8 @@ type Store interface {
 	AuditLog
 	// Notices keeps service statuses, notices and survey answers (see notices.go).
 	Notices
+	// OSUpgrades keeps the phases of devices' OS upgrades (see upgrades.go).
+	OSUpgrades
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
