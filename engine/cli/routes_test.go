@@ -355,6 +355,8 @@ func TestRouteByRole(t *testing.T) {
 		"GET /api/v1/devices/{id}/notices":               true,
 		"GET /api/v1/devices/{id}/notices/stream":        true,
 		"POST /api/v1/devices/{id}/notices/{seq}/answer": true,
+		// The agent's OS upgrade phases, by its device credential.
+		"POST /api/v1/devices/{id}/os-upgrade": true,
 	}
 	// Public pages, each deliberately: the status page members embed.
 	publicPages := map[string]bool{

@@ -52,9 +52,11 @@ type UpgradeCount struct {
 	Devices int    `json:"devices"`
 }
 
-// UpgradeQuery selects current upgrade states: of Members (nil: all), in Phases (nil: any),
+// UpgradeQuery selects current upgrade states: of Device, of Members (nil: all), in Phases (nil: any),
 // at most Limit (0: 100, capped at MaxLimit), by member and device.
 type UpgradeQuery struct {
+	// Device, when set, selects one device.
+	Device  string
 	Members []string
 	Phases  []string
 	Limit   int
@@ -185,6 +187,9 @@ func (s *SQLite) Upgrades(ctx context.Context, q UpgradeQuery) ([]UpgradeState, 
 	var args []any
 	inList(&where, &args, "member", q.Members, sqlitePH)
 	inList(&where, &args, "phase", q.Phases, sqlitePH)
+	if q.Device != "" {
+		inList(&where, &args, "device_id", []string{q.Device}, sqlitePH)
+	}
 	args = append(args, upgradeLimit(q.Limit))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+upgradeCols+` FROM os_upgrades`+whereClause(where)+
 		` ORDER BY member, device_id LIMIT `+sqlitePH(len(args)), args...)
@@ -310,6 +315,9 @@ func (s *Postgres) Upgrades(ctx context.Context, q UpgradeQuery) ([]UpgradeState
 	var args []any
 	inList(&where, &args, "member", q.Members, pgPH)
 	inList(&where, &args, "phase", q.Phases, pgPH)
+	if q.Device != "" {
+		inList(&where, &args, "device_id", []string{q.Device}, pgPH)
+	}
 	args = append(args, upgradeLimit(q.Limit))
 	rows, err := s.pool.Query(ctx, `SELECT `+upgradeCols+` FROM os_upgrades`+whereClause(where)+
 		` ORDER BY member, device_id LIMIT `+pgPH(len(args)), args...)

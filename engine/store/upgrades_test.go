@@ -74,6 +74,9 @@ func TestOSUpgrades(t *testing.T) {
 			if l, _ := s.Upgrades(ctx(t), store.UpgradeQuery{Members: []string{"kommun-vasterby"}, Phases: []string{"failed"}}); len(l) != 0 {
 				t.Errorf("kommun-vasterby sees failed %+v", l)
 			}
+			if one, err := s.Upgrades(ctx(t), store.UpgradeQuery{Device: "d3"}); err != nil || len(one) != 1 || one[0].Phase != "done" {
+				t.Errorf("device d3 = %+v, %v", one, err)
+			}
 			ev, err := s.UpgradeEvents(ctx(t), "d2", 0)
 			if err != nil {
 				t.Fatal(err)
