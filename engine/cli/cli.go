@@ -118,6 +118,7 @@ var commands = []func() *cobra.Command{
 	newNoticeCmd,
 	newPlanCmd,
 	newHistoryCmd,
+	newOSCmd,
 	newVersionCmd,
 }
 
