@@ -106,7 +106,10 @@ type Record struct {
 	Message string `json:"message,omitempty"`
 	LogTail string `json:"logTail,omitempty"`
 	// Boot is the process run that entered rebooting, to tell a restart from a wait.
-	Boot   string                  `json:"boot,omitempty"`
+	Boot string `json:"boot,omitempty"`
+	// Path is the upgrade path taken, kept to finish it: a device whose installer already
+	// changed the build it reports is served a state that no longer asks for the upgrade.
+	Path   *desired.OSUpgrade      `json:"path,omitempty"`
 	Unsent []desired.UpgradeReport `json:"unsent,omitempty"`
 }
 
@@ -189,6 +192,12 @@ func keyOf(t *desired.OSTarget) string {
 	return hex.EncodeToString(s[:8])
 }
 
+// finishing phases come after the installer started: the upgrade goes on to its end whatever
+// the desired state now says.
+func finishing(phase string) bool {
+	return phase == desired.PhaseInstalling || phase == desired.PhaseRebooting || phase == desired.PhaseConfirming
+}
+
 // terminal phases end an attempt.
 func terminal(phase string) bool {
 	return phase == desired.PhaseDone || phase == desired.PhaseFailed || phase == desired.PhaseRolledBack
@@ -235,6 +244,10 @@ func (u *Upgrader) Step(ctx context.Context, target *desired.OSTarget, hold Hold
 		// An unreadable record must not start a second installer over a running one: stop.
 		return nil, err
 	}
+	if (target == nil || target.Action != "upgrade" || target.Upgrade == nil) && r != nil && r.Path != nil && finishing(r.Phase) {
+		// Past the installer: finish (restart, confirm) along the path taken.
+		target = &desired.OSTarget{Release: r.Release, Build: r.Build, Action: "upgrade", Upgrade: r.Path}
+	}
 	if target == nil || target.Action != "upgrade" || target.Upgrade == nil {
 		if r != nil && !terminal(r.Phase) && r.Phase != desired.PhasePending {
 			u.log.Warn("the desired state no longer asks for the OS upgrade in progress", "release", r.Release, "phase", r.Phase)
@@ -245,12 +258,18 @@ func (u *Upgrader) Step(ctx context.Context, target *desired.OSTarget, hold Hold
 		return r, nil
 	}
 	key := keyOf(target)
+	if r != nil && r.Key != key && r.Path != nil && finishing(r.Phase) {
+		// A new commit changed the path while this one is past its installer: finish it first.
+		target = &desired.OSTarget{Release: r.Release, Build: r.Build, Action: "upgrade", Upgrade: r.Path}
+		key = r.Key
+	}
 	if r == nil || r.Key != key {
 		var reset int64
 		if r != nil {
 			reset = r.Reset
 		}
-		r = &Record{Key: key, Release: target.Release, Build: target.Build, From: target.Upgrade.From, Reset: reset, Attempt: 1}
+		r = &Record{Key: key, Release: target.Release, Build: target.Build, From: target.Upgrade.From, Reset: reset, Attempt: 1,
+			Path: target.Upgrade}
 		u.enter(r, desired.PhasePending, "", "")
 	}
 	for ctx.Err() == nil {
