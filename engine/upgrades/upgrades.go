@@ -220,8 +220,11 @@ type Status struct {
 // StatusFor collects the status who may see, optionally of one member and group.
 func (s *Service) StatusFor(ctx context.Context, who *auth.Principal, member, group string) (*Status, error) {
 	all, members := who.Visible()
-	if all {
-		members = nil
+	switch {
+	case all:
+		members = nil // every member
+	case members == nil:
+		members = []string{} // none: nil would mean every member to the store
 	}
 	if member != "" {
 		if !who.Sees(member) {
