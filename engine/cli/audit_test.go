@@ -27,6 +27,7 @@ var unaudited = map[string]string{
 	"POST /api/v1/enroll":                  "a device enrolls itself with its member's enrollment token; the store keeps each enrollment as an event",
 	"POST /api/v1/devices/{id}/reports":    "a device reports on itself, thousands a minute; the store keeps its reports",
 	"POST /api/v1/devices/{id}/credential": "a device rotates its own credential (samverk_fleet_credential_changes_total counts it)",
+	"POST /api/v1/devices/{id}/os-upgrade": "a device reports its own OS upgrade phase; the store keeps every phase as an event",
 	"POST /auth/local":                     "sign-in: no one is identified until it succeeds, and a session changes nothing of samverk's",
 	"POST /auth/signout":                   "sign-out ends the person's own session and changes nothing of samverk's",
 }
@@ -42,6 +43,8 @@ var auditBodies = map[string]struct {
 		[]string{`"token":"`, `"role":"viewer"`, `"name":"audit test"`}},
 	"DELETE /api/v1/tokens/{id}":       {nil, []string{`"token":"`}},
 	"POST /api/v1/devices/{id}/revoke": {nil, []string{`"device":"`}},
+	"POST /api/v1/devices/{id}/os-upgrade/reset": {map[string]string{"reason": "audit test: disk cleaned"},
+		[]string{`"device":"`, `"reason":"audit test: disk cleaned"`, `"phase":"failed"`}},
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is
