@@ -475,11 +475,15 @@ func (a *Agent) runAndQueue(ctx context.Context) converge.Result {
 }
 
 // upgrade moves the OS upgrade the state asks for, after the resources (driver packs among
-// them) have converged. A driver pack that failed holds the upgrade; a plan (noop) runs none.
+// them) have converged. A driver pack that failed holds the upgrade; a plan (noop) and a state
+// in detect mode run none.
 func (a *Agent) upgrade(ctx context.Context, st *desired.State, res converge.Result) {
-	if a.opts.Noop {
+	if a.opts.Noop || st.Mode == "detect" {
+		// A plan, or a group that only detects drift: an OS upgrade is the largest change of
+		// all, and runs only where changes are made.
 		if st.OS != nil && st.OS.Upgrade != nil {
-			a.log.Info("plan: the OS upgrade would start here", "release", st.OS.Release, "installer", st.OS.Upgrade.Installer.Type)
+			a.log.Info("the OS upgrade would start here; not in a plan or in detect mode", "release", st.OS.Release,
+				"installer", st.OS.Upgrade.Installer.Type, "mode", st.Mode, "noop", a.opts.Noop)
 		}
 		return
 	}
