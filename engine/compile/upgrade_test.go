@@ -150,3 +150,16 @@ func TestDriverPack(t *testing.T) {
 		}
 	})
 }
+
+func TestPlanTellsTheUpgrade(t *testing.T) {
+	ix := newIndexT(t, fixture(t, upgradePaths))
+	st, _ := ix.Compile(with(dell, map[string]string{"role": "staff"}), "rev1")
+	var b strings.Builder
+	if err := Plan(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	want := "OS: upgrade to win11-24h2 (build 26100)\n  from win11-23h2 by setup-media https://dist.example.org/win11-24h2.iso; needs 20480 MiB free, AC power; restarts; at most 180 minutes\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("plan lacks\n%s\nin\n%s", want, b.String())
+	}
+}
