@@ -66,8 +66,9 @@ func New(opt Options) (*Service, error) {
 	return &Service{opt: opt, log: opt.Logger}, nil
 }
 
-// maxReport bounds a phase report: the log tail and a little more.
-const maxReport = desired.MaxLogTail + 8<<10
+// maxReport bounds a phase report: the log tail, every byte of it escaped (\u001b is six), and
+// the rest.
+const maxReport = 6*desired.MaxLogTail + 8<<10
 
 // Routes are the package's rows of the route table. The agent's report is public and
 // authenticates the device's own credential; viewers see the upgrades of the members they
