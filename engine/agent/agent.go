@@ -17,6 +17,7 @@ import (
 	"samverk.io/samverk/engine/agent/client"
 	"samverk.io/samverk/engine/agent/converge"
 	"samverk.io/samverk/engine/agent/facts"
+	"samverk.io/samverk/engine/agent/osupgrade"
 	"samverk.io/samverk/engine/agent/statedir"
 	"samverk.io/samverk/engine/backoff"
 	"samverk.io/samverk/engine/desired"
@@ -83,6 +84,11 @@ type Options struct {
 	// NoDesktop leaves notices off the desktop (notify-send on Linux, a message box in the
 	// active session on Windows).
 	NoDesktop bool
+	// UpgradeAttempts is how often an OS upgrade is tried before it stays failed until a
+	// person resets it (osupgrade.DefaultMaxAttempts when zero); UpgradeBackoff is the wait
+	// after the first failure, doubled after each further one (osupgrade.DefaultBackoffBase).
+	UpgradeAttempts int
+	UpgradeBackoff  time.Duration
 }
 
 // clock is time as the agent's loop sees it; tests replace it.
@@ -115,6 +121,8 @@ type Agent struct {
 	client *client.Client
 	engine *converge.Engine
 	clock  clock
+	// upgrader carries out the OS upgrade the desired state asks for.
+	upgrader *osupgrade.Upgrader
 
 	cred    *statedir.Credential
 	state   *desired.State
@@ -177,6 +185,16 @@ func New(opts Options, log *slog.Logger) (*Agent, error) {
 			Logger:     log,
 		}),
 	}
+
+	a.upgrader = osupgrade.New(osupgrade.Options{
+		Dir:         dir.Path(),
+		CacheDir:    dir.CachePath(),
+		System:      osupgrade.NewSystem(osupgrade.SystemOptions{Root: opts.Root, Logger: log}),
+		HTTPClient:  &http.Client{Transport: dl},
+		MaxAttempts: opts.UpgradeAttempts,
+		BackoffBase: opts.UpgradeBackoff,
+		Logger:      log,
+	})
 
 	var desk desktop
 	if !opts.NoDesktop {
@@ -385,8 +403,8 @@ func (a *Agent) sync(ctx context.Context) error {
 		for _, c := range s.Conditions {
 			a.log.Info("desired state condition", "type", c.Type, "reason", c.Reason, "message", c.Message)
 		}
-		if s.OS != nil && s.OS.Action != "" && s.OS.Action != "stay" {
-			a.log.Warn("OS target is not acted on by this agent", "release", s.OS.Release, "action", s.OS.Action)
+		if s.OS != nil && s.OS.Action == "upgrade" {
+			a.log.Info("desired state asks for an OS upgrade", "release", s.OS.Release, "build", s.OS.Build, "path", s.OS.Upgrade != nil)
 		}
 	}
 	a.state = s
@@ -434,6 +452,7 @@ func (a *Agent) runAndQueue(ctx context.Context) converge.Result {
 	res := a.engine.Run(ctx, st)
 	dur := time.Since(start)
 	a.lastRunHash = st.Hash
+	a.upgrade(ctx, st, res)
 
 	f := facts.Gather(facts.Options{Root: a.opts.Root, Labels: a.opts.Labels})
 	f.Products = res.Products
@@ -455,11 +474,57 @@ func (a *Agent) runAndQueue(ctx context.Context) converge.Result {
 	return res
 }
 
+// upgrade moves the OS upgrade the state asks for, after the resources (driver packs among
+// them) have converged. A driver pack that failed holds the upgrade; a plan (noop) and a state
+// in detect mode run none.
+func (a *Agent) upgrade(ctx context.Context, st *desired.State, res converge.Result) {
+	if a.opts.Noop || st.Mode == "detect" {
+		// A plan, or a group that only detects drift: an OS upgrade is the largest change of
+		// all, and runs only where changes are made.
+		if st.OS != nil && st.OS.Upgrade != nil {
+			a.log.Info("the OS upgrade would start here; not in a plan or in detect mode", "release", st.OS.Release,
+				"installer", st.OS.Upgrade.Installer.Type, "mode", st.Mode, "noop", a.opts.Noop)
+		}
+		return
+	}
+	var hold osupgrade.Hold
+	why := make(map[string]string, len(st.Resources))
+	for _, r := range st.Resources {
+		why[r.ID] = r.Why
+	}
+	for _, r := range res.Resources {
+		if r.Outcome == desired.Failed && strings.HasPrefix(why[r.ID], "driver pack") {
+			hold = osupgrade.Hold("driver pack " + r.ID + " failed to install: " + r.Reason)
+		}
+	}
+	if _, err := a.upgrader.Step(ctx, st.OS, hold); err != nil {
+		a.log.Error("OS upgrade", "err", err)
+	}
+}
+
+// deliverUpgrade sends the OS upgrade's phase reports, and learns of a reset.
+func (a *Agent) deliverUpgrade(ctx context.Context) error {
+	reset, err := a.upgrader.Sync(ctx, func(ctx context.Context, rep desired.UpgradeReport) (desired.UpgradeAnswer, error) {
+		ans, err := a.client.UpgradeReport(ctx, a.cred.DeviceID, a.cred.Credential, rep)
+		if errors.Is(err, client.ErrRejected) {
+			a.log.Error("server rejected an OS upgrade report; dropping it", "phase", rep.Phase, "err", err)
+			return ans, nil
+		}
+		return ans, err
+	})
+	if reset {
+		a.log.Info("OS upgrade was reset on the server; it starts over at the next run")
+		a.lastRunHash = "" // run at once
+	}
+	return err
+}
+
 // deliver sends queued reports, oldest first, and removes each once the server took it.
 func (a *Agent) deliver(ctx context.Context) error {
 	if a.cred == nil {
 		return nil
 	}
+
 	queued, err := a.dir.QueuedReports()
 	if err != nil {
 		return err
@@ -476,7 +541,9 @@ func (a *Agent) deliver(ctx context.Context) error {
 			return err
 		}
 	}
-	return nil
+	// The OS upgrade's phases after the run reports: a daemon without the route must not
+	// hold those up.
+	return a.deliverUpgrade(ctx)
 }
 
 // ErrInsecureHTTP refuses a plain http:// server URL on the network.

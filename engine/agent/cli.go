@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"samverk.io/samverk/engine/agent/facts"
+	"samverk.io/samverk/engine/agent/osupgrade"
 	"samverk.io/samverk/engine/version"
 )
 
@@ -142,6 +143,8 @@ func newFlags(stderr io.Writer) *flags {
 	fs.StringVar(&o.NoticeHook, "notice-hook", "", "`program` run for every notice received, its JSON on standard input")
 	fs.BoolVar(&o.NoticeStream, "notice-stream", false, "keep a connection open for notices, so that they arrive in seconds")
 	fs.BoolVar(&o.NoDesktop, "no-desktop", false, "do not show notices on the desktop (notify-send, or a message box on Windows)")
+	fs.IntVar(&o.UpgradeAttempts, "upgrade-attempts", osupgrade.DefaultMaxAttempts, "tries of an OS upgrade before it stays failed until a person resets it")
+	fs.DurationVar(&o.UpgradeBackoff, "upgrade-backoff", osupgrade.DefaultBackoffBase, "wait after a failed OS upgrade, doubled after each further failure")
 	fs.TextVar(&f.logLevel, "log-level", slog.LevelInfo, "log `level`: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log `format`: text or json")
 	f.fs = fs

@@ -11,6 +11,44 @@ type OSReleaseSpec struct {
 	Channel      string `json:"channel,omitempty"`
 	ReleaseDate  string `json:"releaseDate"`
 	EndOfSupport string `json:"endOfSupport"`
+	// Upgrade says how a device gets to this release from an older one.
+	Upgrade *OSUpgrade `json:"upgrade,omitempty"`
+}
+
+// OSUpgrade lists the ways to a release; the first path that starts from a device's release
+// is the one it takes.
+type OSUpgrade struct {
+	Paths []UpgradePath `json:"paths"`
+}
+
+// UpgradePath is one way to a release: from named releases, or from any older release of
+// the family.
+type UpgradePath struct {
+	From               []string    `json:"from,omitempty"`
+	FromFamily         bool        `json:"fromFamily,omitempty"`
+	Installer          OSInstaller `json:"installer"`
+	FreeDiskMiB        int         `json:"freeDiskMiB"`
+	Reboot             bool        `json:"reboot"`
+	MaxDurationMinutes int         `json:"maxDurationMinutes"`
+	RequireAC          *bool       `json:"requireAC,omitempty"`
+}
+
+// OS installer types.
+const (
+	OSInstallerFeatureUpdate = "feature-update"
+	OSInstallerSetupMedia    = "setup-media"
+	OSInstallerScript        = "script"
+	OSInstallerPackageMgr    = "package-manager"
+)
+
+// OSInstaller is how an upgrade path runs.
+type OSInstaller struct {
+	Type      string   `json:"type"`
+	Source    *Source  `json:"source,omitempty"`
+	Arguments []string `json:"arguments,omitempty"`
+	Script    string   `json:"script,omitempty"`
+	Command   string   `json:"command,omitempty"`
+	LogFile   string   `json:"logFile,omitempty"`
 }
 
 type HardwareModelSpec struct {

@@ -30,6 +30,7 @@ var unaudited = map[string]string{
 	"POST /auth/local":                               "sign-in: no one is identified until it succeeds, and a session changes nothing of samverk's",
 	"POST /auth/signout":                             "sign-out ends the person's own session and changes nothing of samverk's",
 	"POST /api/v1/devices/{id}/notices/{seq}/answer": "a device's user answers a survey through the agent; the store keeps each answer, one per device and notice",
+	"POST /api/v1/devices/{id}/os-upgrade":           "a device reports its own OS upgrade phase; the store keeps every phase as an event",
 }
 
 // auditBodies are the request bodies the test sends to audited routes that need one, and the
@@ -49,6 +50,8 @@ var auditBodies = map[string]struct {
 		"member": memberA, "target": map[string]any{"members": []string{memberA}}}, []string{`"notice":"`, `"severity":"info"`}, memberA},
 	"POST /api/v1/notices/{seq}/withdraw":    {nil, []string{`"notice":"`}, ""},
 	"POST /api/v1/services/{service}/status": {map[string]string{"state": "degraded", "message": "slow sign-in"}, []string{`"state":"degraded"`}, ""},
+	"POST /api/v1/devices/{id}/os-upgrade/reset": {map[string]string{"reason": "audit test: disk cleaned"},
+		[]string{`"device":"`, `"reason":"audit test: disk cleaned"`, `"phase":"failed"`}, ""},
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is

@@ -120,6 +120,7 @@ var commands = []func() *cobra.Command{
 	newPlanCmd,
 	newHistoryCmd,
 	newImportCmd,
+	newOSCmd,
 	newVersionCmd,
 }
 

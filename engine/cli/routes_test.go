@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauth2-proxy/mockoidc"
 	"github.com/spf13/pflag"
@@ -119,6 +120,15 @@ func startRouteDaemon(t *testing.T, configure ...func(o *serveOptions, dir strin
 			json.Unmarshal(b, &er)
 			rd.devices[member] = append(rd.devices[member], er.DeviceID)
 			rd.creds[er.DeviceID] = er.Credential
+			// Each device reports a failed OS upgrade, which the reset route then resets.
+			body, _ = json.Marshal(desired.UpgradeReport{Release: "windows-11-25h2", Phase: desired.PhaseFailed, At: time.Now().UTC(),
+				Attempt: 3, Message: "installer: setup.exe exited with 1", LogTail: "0xC1900101 - 0x20017"})
+			req, _ = http.NewRequest("POST", rd.url+"/api/v1/devices/"+er.DeviceID+"/os-upgrade", bytes.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+er.Credential)
+			req.Header.Set("Content-Type", "application/json")
+			if resp, b := send(t, req); resp.StatusCode != http.StatusOK {
+				t.Fatalf("os-upgrade report: %s %s", resp.Status, b)
+			}
 		}
 	}
 	return rd
@@ -355,6 +365,8 @@ func TestRouteByRole(t *testing.T) {
 		"GET /api/v1/devices/{id}/notices":               true,
 		"GET /api/v1/devices/{id}/notices/stream":        true,
 		"POST /api/v1/devices/{id}/notices/{seq}/answer": true,
+		// The agent's OS upgrade phases, by its device credential.
+		"POST /api/v1/devices/{id}/os-upgrade": true,
 	}
 	// Public pages, each deliberately: the status page members embed.
 	publicPages := map[string]bool{

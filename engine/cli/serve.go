@@ -34,6 +34,7 @@ import (
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/timeline"
+	"samverk.io/samverk/engine/upgrades"
 	"samverk.io/samverk/engine/validate"
 	"samverk.io/samverk/engine/web"
 )
@@ -499,7 +500,12 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk)
+	// OS upgrades: the phases agents report, their status, resets of failed ones.
+	osUp, err := upgrades.New(upgrades.Options{Store: devStore, Devices: devices, Logger: log.With("component", "upgrades"), Now: o.now})
+	if err != nil {
+		return nil, err
+	}
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes())
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

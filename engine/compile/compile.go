@@ -35,6 +35,9 @@ const (
 	CondUnresolvedReference   = "UnresolvedReference"
 	CondBaselineCycle         = "BaselineCycle"
 	CondInvalidSetting        = "InvalidSetting"
+	// CondNoUpgradePath: the hardware is certified for the target, but the target OSRelease
+	// has no upgrade path from the device's release; the agent cannot act.
+	CondNoUpgradePath = "NoUpgradePath"
 )
 
 // OS actions and the reasons for staying.
@@ -65,6 +68,9 @@ type outcome struct {
 	// current is the OS release the device runs ("" when unknown).
 	current string
 	os      osDecision
+	// driver is the driver pack product of the device's hardware model, when the model is
+	// certified for the release the device will run, and driverModel that model.
+	driver, driverModel string
 }
 
 // osDecision is the OS part of an outcome.
@@ -73,6 +79,8 @@ type osDecision struct {
 	reason string // a condition type, or "" when nothing needs saying
 	target string
 	status string // the certification status when not certified
+	// path is the index of the upgrade path taken, -1 for none (action upgrade only).
+	path int
 }
 
 // Compile compiles the desired state of one device afresh. Only the parts States share (see
@@ -139,10 +147,50 @@ func (ix *Index) outcomeOf(p Profile, g *group) outcome {
 			break
 		}
 		o.os.action = ActionUpgrade
-		// Where the device comes from does not show in the State.
-		o.current = ""
+		// Where the device comes from shows in the State only through the upgrade path it
+		// takes: devices on releases that share a path share a State.
+		if p := upgradePath(target, cur); p >= 0 {
+			o.os.path = p
+		} else {
+			o.os.path = -1
+		}
 	}
+	o.driver, o.driverModel = ix.driverOf(p.HardwareModel, o)
 	return o
+}
+
+// driverOf returns the driver pack product of a hardware model, and the model, when the model
+// is certified for the release the outcome has the device run.
+func (ix *Index) driverOf(model string, o outcome) (string, string) {
+	hw := ix.hwByName[model]
+	if hw == nil || hw.spec.DriverPackage == "" {
+		return "", ""
+	}
+	runs := o.current
+	if o.os.action == ActionUpgrade {
+		runs = o.os.target
+	}
+	if runs == "" || hw.status[runs] != certified {
+		return "", ""
+	}
+	return hw.spec.DriverPackage, hw.name
+}
+
+// upgradePath is the index of the first path of target's upgrade that starts from cur (nil:
+// the device's release is unknown), or -1.
+func upgradePath(target, cur *osRelease) int {
+	if target.spec.Upgrade == nil {
+		return -1
+	}
+	for i, p := range target.spec.Upgrade.Paths {
+		if cur != nil && slices.Contains(p.From, cur.name) {
+			return i
+		}
+		if p.FromFamily && (cur == nil || strings.EqualFold(cur.spec.Family, target.spec.Family)) {
+			return i
+		}
+	}
+	return -1
 }
 
 // dep is one lookup a compilation made: a document by reference (found or not), all the
@@ -219,6 +267,8 @@ func partial(r *desired.Resource) bool { return r.Type == desired.TypePackage &&
 type bodyKey struct {
 	group finding.DocRef
 	os    string
+	// driver and driverModel: see outcome.
+	driver, driverModel string
 }
 
 type bodyEntry struct {
@@ -255,7 +305,7 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 			cs.add(CondUnknownOSRelease, "NoOSRelease",
 				"the device's OS family and build match no OSRelease, so no baseline or package can be chosen for it")
 		} else {
-			bd = ix.bodyFor(g, effective)
+			bd = ix.bodyFor(g, effective, o.driver, o.driverModel)
 			st.Resources = bd.resources
 			cs = append(cs, bd.conds...)
 		}
@@ -274,8 +324,8 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // bodyFor returns the body of group g's States on the OS release os.
-func (ix *Index) bodyFor(g *group, os string) *body {
-	k := bodyKey{g.ref, os}
+func (ix *Index) bodyFor(g *group, os, driver, driverModel string) *body {
+	k := bodyKey{g.ref, os, driver, driverModel}
 	ix.bodyMu.Lock()
 	e := ix.bodyMemo[k]
 	if e == nil {
@@ -283,16 +333,16 @@ func (ix *Index) bodyFor(g *group, os string) *body {
 		ix.bodyMemo[k] = e
 	}
 	ix.bodyMu.Unlock()
-	e.once.Do(func() { e.body.Store(ix.compileBody(g, os)) })
+	e.once.Do(func() { e.body.Store(ix.compileBody(g, os, driver, driverModel)) })
 	return e.body.Load()
 }
 
-func (ix *Index) compileBody(g *group, os string) *body {
+func (ix *Index) compileBody(g *group, os, driver, driverModel string) *body {
 	ix.bodies.Add(1)
 	b := &builder{ix: ix, deps: make(deps, 0, 128)}
 	b.settings = b.settingsFor(g, os)
 	b.conds = append(b.conds, b.settings.conds...)
-	b.software(g, os)
+	b.software(g, os, driver, driverModel)
 
 	// Packages in dependency order; settings, which neither depend nor are depended on, after
 	// them: together that is dependency order and then id order ("package/" < "setting/").
@@ -329,6 +379,16 @@ func (ix *Index) operatingSystem(o outcome, st *desired.State, d *deps, cs *cond
 	if o.os.action == ActionUpgrade {
 		t := ix.osByName[o.os.target]
 		st.OS = &desired.OSTarget{Release: t.name, Build: t.spec.Build, Action: ActionUpgrade}
+		if o.os.path < 0 {
+			from := "its release"
+			if cur != nil {
+				from = cur.name
+			}
+			cs.add(CondNoUpgradePath, "NoUpgradePath",
+				"the device's hardware model is certified for %s, but that OSRelease has no upgrade path from %s; nothing is installed", t.name, from)
+			return t.name
+		}
+		st.OS.Upgrade = upgradeOf(t.spec.Upgrade.Paths[o.os.path], cur)
 		return t.name
 	}
 	os := &desired.OSTarget{Action: ActionStay, Reason: o.os.reason}
@@ -349,6 +409,21 @@ func (ix *Index) operatingSystem(o outcome, st *desired.State, d *deps, cs *cond
 		cs.add(CondAheadOfTarget, "NewerBuild", "the device runs %s, newer than the group's target %s; it stays", o.current, o.os.target)
 	}
 	return o.current
+}
+
+// upgradeOf is the desired form of an upgrade path taken from cur (nil when unknown).
+func upgradeOf(p catalog.UpgradePath, cur *osRelease) *desired.OSUpgrade {
+	u := &desired.OSUpgrade{FreeDiskMiB: p.FreeDiskMiB, Reboot: p.Reboot, MaxDurationMinutes: p.MaxDurationMinutes,
+		RequireAC: p.RequireAC == nil || *p.RequireAC}
+	if cur != nil {
+		u.From, u.FromBuild = cur.name, cur.spec.Build
+	}
+	in := p.Installer
+	u.Installer = desired.OSInstaller{Type: in.Type, Arguments: in.Arguments, Script: in.Script, Command: in.Command, LogFile: in.LogFile}
+	if in.Source != nil {
+		u.Installer.URL, u.Installer.SHA256 = in.Source.URL, strings.ToLower(in.Source.SHA256)
+	}
+	return u
 }
 
 // statusReason is a certification status as a condition reason: "testing" -> "Testing".
@@ -567,12 +642,16 @@ func accepts(ring, stage string) bool {
 
 // software adds the packages of the group's products and services, their dependencies, and the
 // superseded and retired versions to remove.
-func (b *builder) software(g *group, os string) {
+func (b *builder) software(g *group, os, driver, driverModel string) {
 	ring := g.spec.Ring
 	type root struct{ id, why string }
-	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services))
+	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services)+1)
 	for _, p := range g.spec.Products {
 		roots = append(roots, root{p, g.namedBy})
+	}
+	if driver != "" {
+		b.deps.read(catalog.KindHardwareModel, "", driverModel)
+		roots = append(roots, root{driver, "driver pack of hardware model " + driverModel + ", certified for " + os})
 	}
 	for _, s := range g.spec.Services {
 		b.deps.read(catalog.KindService, "", s)

@@ -28,7 +28,7 @@ func TestGroupAndOS(t *testing.T) {
 			dev:     with(dell, map[string]string{"role": "staff"}),
 			profile: "region-norr/staff/broad/dell-latitude-5450/win11-23h2",
 			os:      &desired.OSTarget{Release: "win11-24h2", Build: "26100", Action: "upgrade"},
-			conds:   []string{"DependencyUnsatisfied/Dependencies", "DependencyUnsatisfied/Dependencies", "NoAcceptableVersion/NoPackages", "NoAcceptableVersion/NoStageForRing"},
+			conds:   []string{"NoUpgradePath/NoUpgradePath", "DependencyUnsatisfied/Dependencies", "DependencyUnsatisfied/Dependencies", "NoAcceptableVersion/NoPackages", "NoAcceptableVersion/NoStageForRing"},
 		},
 		{
 			name:    "target only in testing: stay",

@@ -130,6 +130,15 @@ func appendState(b []byte, st *desired.State, bd *body) []byte {
 			b = append(b, `,"reason":`...)
 			b = appendString(b, os.Reason)
 		}
+		if os.Upgrade != nil {
+			// One per State at most: reflection costs little here.
+			u, err := json.Marshal(os.Upgrade)
+			if err != nil {
+				panic(fmt.Sprintf("compile: encode upgrade: %v", err))
+			}
+			b = append(b, `,"upgrade":`...)
+			b = append(b, u...)
+		}
 		b = append(b, '}')
 	}
 	b = append(b, `,"resources":[`...)

@@ -85,6 +85,20 @@ func Plan(w io.Writer, st *desired.State) error {
 		p("\nOS: no target; the device keeps what it runs\n")
 	case os.Action == ActionUpgrade:
 		p("\nOS: upgrade to %s (build %s)\n", os.Release, os.Build)
+		if u := os.Upgrade; u != nil {
+			p("  from %s by %s", orDash(u.From), u.Installer.Type)
+			if u.Installer.URL != "" {
+				p(" %s", u.Installer.URL)
+			}
+			p("; needs %d MiB free", u.FreeDiskMiB)
+			if u.RequireAC {
+				p(", AC power")
+			}
+			if u.Reboot {
+				p("; restarts")
+			}
+			p("; at most %d minutes\n", u.MaxDurationMinutes)
+		}
 	default:
 		p("\nOS: stay on %s", orDash(os.Release))
 		if os.Build != "" {

@@ -154,6 +154,28 @@ func readOSRelease(r *specReader) (s catalog.OSReleaseSpec) {
 	s.Family, s.Edition = r.str(m, "family", "spec"), r.str(m, "edition", "spec")
 	s.Version, s.Build = r.str(m, "version", "spec"), r.str(m, "build", "spec")
 	s.Channel = r.str(m, "channel", "spec")
+	if u := r.obj(m, "upgrade", "spec"); u != nil {
+		s.Upgrade = &catalog.OSUpgrade{}
+		r.objects(u, "paths", "spec.upgrade", func(o map[string]any, at string) {
+			p := catalog.UpgradePath{From: r.strs(o, "from", at), FreeDiskMiB: r.int(o, "freeDiskMiB", at),
+				MaxDurationMinutes: r.int(o, "maxDurationMinutes", at)}
+			p.FromFamily, _ = o["fromFamily"].(bool)
+			p.Reboot, _ = o["reboot"].(bool)
+			if ac, ok := o["requireAC"].(bool); ok {
+				p.RequireAC = &ac
+			}
+			if in := r.obj(o, "installer", at); in != nil {
+				at := at + ".installer"
+				i := &p.Installer
+				i.Type, i.Script, i.Command = r.str(in, "type", at), r.str(in, "script", at), r.str(in, "command", at)
+				i.LogFile, i.Arguments = r.str(in, "logFile", at), r.strs(in, "arguments", at)
+				if src := r.obj(in, "source", at); src != nil {
+					i.Source = &catalog.Source{URL: r.str(src, "url", at+".source"), SHA256: r.str(src, "sha256", at+".source")}
+				}
+			}
+			s.Upgrade.Paths = append(s.Upgrade.Paths, p)
+		})
+	}
 	return s
 }
 

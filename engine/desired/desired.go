@@ -28,6 +28,92 @@ type OSTarget struct {
 	// Action is "stay" (keep the current OS) or "upgrade" (move to Release).
 	Action string `json:"action"`
 	Reason string `json:"reason,omitempty"`
+	// Upgrade says how to get there; set with action "upgrade" when the catalog has a path
+	// from the device's release (else the action stays "stay", reason NoUpgradePath).
+	Upgrade *OSUpgrade `json:"upgrade,omitempty"`
+}
+
+// OSUpgrade is one upgrade path, as the agent carries it out.
+type OSUpgrade struct {
+	// From is the release the path starts from and FromBuild its build.
+	From      string      `json:"from"`
+	FromBuild string      `json:"fromBuild,omitempty"`
+	Installer OSInstaller `json:"installer"`
+	// FreeDiskMiB is the free space the system drive needs before the agent starts.
+	FreeDiskMiB int `json:"freeDiskMiB,omitempty"`
+	// Reboot says the installer ends by restarting the device.
+	Reboot bool `json:"reboot,omitempty"`
+	// MaxDurationMinutes bounds the installer's run.
+	MaxDurationMinutes int `json:"maxDurationMinutes"`
+	// RequireAC holds the upgrade while a device with a battery runs on it.
+	RequireAC bool `json:"requireAC,omitempty"`
+	// Window, when set, is the only time of day the agent may start an upgrade.
+	Window *Window `json:"window,omitempty"`
+}
+
+// OSInstaller is how an upgrade runs: Type is feature-update, setup-media, script or
+// package-manager.
+type OSInstaller struct {
+	Type      string   `json:"type"`
+	URL       string   `json:"url,omitempty"`
+	SHA256    string   `json:"sha256,omitempty"` // lower case
+	Arguments []string `json:"arguments,omitempty"`
+	Script    string   `json:"script,omitempty"`
+	Command   string   `json:"command,omitempty"`
+	LogFile   string   `json:"logFile,omitempty"`
+}
+
+// Window is a daily time span in the device's local time, "22:00" to "05:00"; an End before
+// Start runs over midnight.
+type Window struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// Phases of an OS upgrade, in the order an upgrade goes through them; failed and rolled-back
+// end one.
+const (
+	PhasePending     = "pending"
+	PhaseDownloading = "downloading"
+	PhaseVerifying   = "verifying"
+	PhaseInstalling  = "installing"
+	PhaseRebooting   = "rebooting"
+	PhaseConfirming  = "confirming"
+	PhaseDone        = "done"
+	PhaseFailed      = "failed"
+	PhaseRolledBack  = "rolled-back"
+)
+
+// Phases lists every phase, in order.
+var Phases = []string{PhasePending, PhaseDownloading, PhaseVerifying, PhaseInstalling, PhaseRebooting,
+	PhaseConfirming, PhaseDone, PhaseFailed, PhaseRolledBack}
+
+// MaxLogTail bounds the installer log tail an upgrade report carries.
+const MaxLogTail = 8 << 10
+
+// UpgradeReport is one phase of a device's OS upgrade, sent as it is entered (POST
+// /api/v1/devices/{id}/os-upgrade).
+type UpgradeReport struct {
+	// Release is the target OS release; From the release the device started on.
+	Release string    `json:"release"`
+	From    string    `json:"from,omitempty"`
+	Phase   string    `json:"phase"`
+	At      time.Time `json:"at"`
+	// Attempt counts the tries since the last reset, from 1.
+	Attempt int    `json:"attempt"`
+	Message string `json:"message,omitempty"`
+	// LogTail is the end of the installer's log, at most MaxLogTail bytes.
+	LogTail string `json:"logTail,omitempty"`
+	// Build is the build the OS reports at the time.
+	Build string `json:"build,omitempty"`
+	// Reset is the reset generation the agent has seen (see UpgradeAnswer).
+	Reset int64 `json:"reset"`
+}
+
+// UpgradeAnswer is the daemon's answer to an UpgradeReport: Reset counts the resets a person
+// made for the device; one higher than the agent's lets a failed upgrade start over.
+type UpgradeAnswer struct {
+	Reset int64 `json:"reset"`
 }
 
 // Condition is something the device's owner should know, e.g. "NoGroup" or "NotCertified".

@@ -212,6 +212,85 @@ spec:
     hardwareModels: [planted-laptop]
   ring: pilot
   osRelease: ubuntu-24-04 #!`},
+	{"SV-DG-004", `kind: OSRelease
+metadata:
+  name: planted-os-old
+spec: {family: windows, version: P1, build: "90000", releaseDate: 2026-01-01, endOfSupport: 2030-01-01}
+---
+kind: OSRelease
+metadata:
+  name: planted-os
+spec:
+  family: windows
+  version: P2
+  build: "99999"
+  releaseDate: 2026-02-01
+  endOfSupport: 2030-02-01
+  upgrade:
+    paths:
+      - from: [windows-11-24h2]
+        installer: {type: script, script: "exit 0"}
+        freeDiskMiB: 1
+        reboot: false
+        maxDurationMinutes: 5
+---
+kind: HardwareModel
+metadata:
+  name: planted-box
+spec:
+  vendor: Planted AB
+  model: Planted Box
+  formFactor: desktop
+  certifications:
+    - {osRelease: planted-os-old, status: certified, member: region-norr, date: 2026-04-01, evidence: "https://example.org/e/1", results: [{test: boot, outcome: pass}]}
+    - {osRelease: planted-os, status: certified, member: region-norr, date: 2026-04-01, evidence: "https://example.org/e/2", results: [{test: boot, outcome: pass}]}
+---
+kind: DeviceGroup
+metadata:
+  name: planted-boxes
+  namespace: region-norr
+  owner: region-norr
+spec:
+  selector:
+    hardwareModels: [planted-box]
+  ring: broad
+  osRelease: planted-os #!`},
+	{"SV-DG-005", `kind: OSRelease
+metadata:
+  name: planted-os-old
+spec: {family: windows, version: P1, build: "90000", releaseDate: 2026-01-01, endOfSupport: 2030-01-01}
+---
+kind: OSRelease
+metadata:
+  name: planted-os
+spec:
+  family: windows
+  version: P2
+  build: "99999"
+  releaseDate: 2026-02-01
+  endOfSupport: 2030-02-01
+---
+kind: HardwareModel
+metadata:
+  name: planted-box
+spec:
+  vendor: Planted AB
+  model: Planted Box
+  formFactor: desktop
+  certifications:
+    - {osRelease: planted-os-old, status: certified, member: region-norr, date: 2026-04-01, evidence: "https://example.org/e/1", results: [{test: boot, outcome: pass}]}
+    - {osRelease: planted-os, status: certified, member: region-norr, date: 2026-04-01, evidence: "https://example.org/e/2", results: [{test: boot, outcome: pass}]}
+---
+kind: DeviceGroup
+metadata:
+  name: planted-boxes
+  namespace: region-norr
+  owner: region-norr
+spec:
+  selector:
+    hardwareModels: [planted-box]
+  ring: broad
+  osRelease: planted-os #!`},
 	{"SV-DG-003", `kind: Package
 metadata:
   name: planted-java-8

@@ -105,6 +105,8 @@ func (c *checker) document(d *catalog.Document) {
 		return
 	}
 	switch d.Kind {
+	case catalog.KindOSRelease:
+		c.osRelease(d, spec)
 	case catalog.KindHardwareModel:
 		c.hardwareModel(d, spec)
 	case catalog.KindPackage:
@@ -117,6 +119,17 @@ func (c *checker) document(d *catalog.Document) {
 		c.deviceGroup(d, spec)
 	case catalog.KindWaiver:
 		c.waiver(d, spec)
+	}
+}
+
+// osRelease checks the releases the upgrade paths start from.
+func (c *checker) osRelease(d *catalog.Document, spec map[string]any) {
+	up, _ := spec["upgrade"].(map[string]any)
+	for i, v := range list(up["paths"]) {
+		p, _ := v.(map[string]any)
+		for j, from := range list(p["from"]) {
+			c.shared(d, catalog.KindOSRelease, from, "spec", "upgrade", "paths", i, "from", j)
+		}
 	}
 }
 

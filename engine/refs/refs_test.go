@@ -85,6 +85,26 @@ spec:
 			},
 		},
 		{
+			name: "upgrade path sources",
+			yaml: `apiVersion: samverk.io/v1
+kind: OSRelease
+metadata: {name: windows-11-25h2}
+spec:
+  family: windows
+  version: 25H2
+  build: "26200"
+  releaseDate: "2025-09-30"
+  endOfSupport: "2028-10-10"
+  upgrade:
+    paths:
+      - from: [windows-11-24h2, windows-11-24h3]
+        installer: {type: feature-update}
+`,
+			want: []string{
+				`case.yaml:12:33: deny ref/dangling: spec.upgrade.paths[0].from[1]: OSRelease "windows-11-24h3" does not exist; did you mean windows-11-24h2?`,
+			},
+		},
+		{
 			name: "package references",
 			yaml: `apiVersion: samverk.io/v1
 kind: Package

@@ -60,6 +60,8 @@ type Store interface {
 	Notices
 	// ProductUsage reads the products devices report installed (see usage.go).
 	ProductUsage
+	// OSUpgrades keeps the phases of devices' OS upgrades (see upgrades.go).
+	OSUpgrades
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

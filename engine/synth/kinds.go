@@ -95,6 +95,15 @@ func (g *gen) osReleases() {
 		spec.set("channel", r.channel)
 		spec.set("releaseDate", r.released)
 		spec.set("endOfSupport", r.endOfSupport)
+		// Every release can be reached from any older one of its family: setup media on
+		// Windows, a release-upgrade script on Linux.
+		inst := obj{{"type", "setup-media"}, {"source", obj{{"url", "https://dist.example.org/os/" + r.name + ".zip"},
+			{"sha256", fmt.Sprintf("%064x", len(r.name))}}}, {"arguments", []string{"/auto", "upgrade", "/quiet"}}}
+		if r.family == "linux" {
+			inst = obj{{"type", "script"}, {"script", "do-release-upgrade -f DistUpgradeViewNonInteractive"}}
+		}
+		spec.set("upgrade", obj{{"paths", []any{obj{{"fromFamily", true}, {"installer", inst}, {"freeDiskMiB", 20480},
+			{"reboot", true}, {"maxDurationMinutes", 240}}}}})
 		g.emit("os-releases.yaml", catalog.KindOSRelease, obj{{"name", r.name}, {"labels", obj{{"family", r.family}}}}, spec)
 	}
 }

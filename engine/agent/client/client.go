@@ -255,6 +255,22 @@ func (c *Client) Report(ctx context.Context, deviceID, credential string, r desi
 	return nil
 }
 
+// UpgradeReport delivers one phase of the device's OS upgrade and returns the daemon's answer,
+// which carries the reset generation a person may have raised.
+func (c *Client) UpgradeReport(ctx context.Context, deviceID, credential string, r desired.UpgradeReport) (desired.UpgradeAnswer, error) {
+	const op = "send upgrade report"
+	var ans desired.UpgradeAnswer
+	resp, err := c.do(ctx, op, http.MethodPost, "/api/v1/devices/"+url.PathEscape(deviceID)+"/os-upgrade", credential, r, nil)
+	if err != nil {
+		return ans, err
+	}
+	defer closeBody(resp)
+	if resp.StatusCode/100 != 2 {
+		return ans, statusError(op, resp)
+	}
+	return ans, decode(resp, &ans)
+}
+
 func (c *Client) do(ctx context.Context, op, method, path, bearer string, body any, hdr http.Header) (*http.Response, error) {
 	return c.send(ctx, c.http, op, method, path, bearer, body, hdr)
 }

@@ -1,0 +1,57 @@
+# METADATA
+# title: Device groups' target OS releases say how to get there from every release their hardware runs
+# description: >-
+#   A device moves to its group's target only along an upgrade path of the target OSRelease
+#   (spec.upgrade.paths). When the target has paths, one must start from every older release of
+#   its family that the group's hardware is certified for (the selected models, or any model
+#   when the group selects none): a device on a release without a path would be certified and
+#   yet never move. A target with no upgrade section at all is SV-DG-005's warning.
+# custom:
+#   id: SV-DG-004
+#   severity: deny
+#   principle: G1 Focus on the user experience
+package samverk.policies.devicegroups.os_upgrade_path
+
+import data.samverk.lib
+
+deny contains f if {
+	some group in input.documents.DeviceGroup
+	target := input.inventory.OSRelease[group.spec.osRelease]
+	count(object.get(target.spec, ["upgrade", "paths"], [])) > 0
+	missing := sort([s | some s in sources(group, target); not has_path(target, s)])
+	count(missing) > 0
+	f := lib.finding(group, ["spec", "osRelease"], sprintf(
+		"%s has no upgrade path from %s, which this group's hardware is certified for; add one to its spec.upgrade.paths",
+		[group.spec.osRelease, concat(", ", missing)],
+	))
+}
+
+# sources are the older releases of the target's family the group's hardware is certified for.
+sources(group, target) := {name |
+	some name, os in input.inventory.OSRelease
+	name != target.metadata.name
+	os.spec.family == target.spec.family
+	build(os.spec.build) < build(target.spec.build)
+	some model in models(group)
+	some cert in input.inventory.HardwareModel[model].spec.certifications
+	cert.osRelease == name
+	cert.status == "certified"
+}
+
+models(group) := m if {
+	m := group.spec.selector.hardwareModels
+	count(m) > 0
+} else := object.keys(input.inventory.HardwareModel)
+
+has_path(target, source) if {
+	some p in target.spec.upgrade.paths
+	source in object.get(p, "from", [])
+}
+
+has_path(target, _) if {
+	some p in target.spec.upgrade.paths
+	p.fromFamily == true
+}
+
+# build is a dotted build as numbers, compared element by element: 22.04 < 24.04, 26100 < 26200.
+build(b) := [to_number(x) | some x in split(b, ".")]
