@@ -20,6 +20,7 @@ import (
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/httpjson"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -265,17 +266,4 @@ func (s *Service) fail(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusInternalServerError, "the store did not answer")
 }
 
-func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg})
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		code, b = http.StatusInternalServerError, []byte(`{"error":"encode response"}`)
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	w.Write(append(b, '\n'))
-}
+var writeJSON, writeError = httpjson.Write, httpjson.Error
