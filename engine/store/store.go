@@ -58,6 +58,8 @@ type Store interface {
 	AuditLog
 	// Notices keeps service statuses, notices and survey answers (see notices.go).
 	Notices
+	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
+	Rollouts
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
