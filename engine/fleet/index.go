@@ -2,10 +2,10 @@ package fleet
 
 import (
 	"crypto/sha256"
-	"fmt"
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"

@@ -282,4 +282,3 @@ func (s *Postgres) RingCounts(ctx context.Context) ([]RingCount, error) {
 	defer rows.Close()
 	return collectRingCounts(rows)
 }
-
