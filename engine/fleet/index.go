@@ -56,14 +56,8 @@ type revServe struct {
 	enc  *encodings
 }
 
-// RingRevision is what one ring is served: Revision, while devices that may not take it yet
-// (outside their group's maintenance windows, or past MaxPerHour) keep Previous.
-type RingRevision struct {
-	Revision string
-	Previous string
-	// MaxPerHour bounds the devices of the ring that start Revision in one hour; 0: no bound.
-	MaxPerHour int
-}
+// RingRevision is what one ring is served (see rollout.RingRevision).
+type RingRevision = rollout.RingRevision
 
 type shard struct {
 	mu sync.Mutex

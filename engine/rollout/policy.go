@@ -78,3 +78,12 @@ func (p *Policy) Next(ring string) string {
 	}
 	return p.Rings[i+1]
 }
+
+// RingRevision is what one ring is served: Revision, while devices that may not take it yet
+// (outside their group's maintenance windows, or past MaxPerHour) keep Previous.
+type RingRevision struct {
+	Revision string
+	Previous string
+	// MaxPerHour bounds the devices of the ring that start Revision in one hour; 0: no bound.
+	MaxPerHour int
+}
