@@ -85,8 +85,9 @@ func (c *Controller) Promote(ctx context.Context, actor, ring, reason string) er
 		&store.PromotionRecord{At: now, Revision: fs.Revision, Ring: ring, Action: ActionPromoted, Actor: actor, Reason: reason, Evidence: ev})
 }
 
-// FastTrack serves the newest revision to every ring at once. It needs a reason, which the
-// record keeps: an urgent change is never rolled out silently.
+// FastTrack serves the newest revision to every ring at once, maintenance windows and hourly
+// bounds notwithstanding. It needs a reason, which the record keeps: an urgent change is
+// never rolled out silently.
 func (c *Controller) FastTrack(ctx context.Context, actor, reason string) error {
 	if strings.TrimSpace(reason) == "" {
 		return fmt.Errorf("a fast-track needs a reason: %w", ErrConflict)
@@ -99,9 +100,9 @@ func (c *Controller) FastTrack(ctx context.Context, actor, reason string) error 
 	now := c.opt.Now().UTC()
 	changed := map[string]store.RingState{}
 	for _, r := range c.ringNames() {
-		if c.rings[r].Revision != c.newest || c.rings[r].Status != store.RingActive {
+		if c.rings[r].Revision != c.newest || c.rings[r].Status != store.RingFastTracked {
 			st := c.ringState(r, c.newest, now, actor)
-			st.Status = store.RingActive
+			st.Status = store.RingFastTracked
 			changed[r] = st
 		}
 	}

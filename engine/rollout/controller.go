@@ -197,7 +197,7 @@ func (c *Controller) ringState(ring, revision string, now time.Time, by string) 
 		prev = old.Previous
 	}
 	status := old.Status
-	if status == "" || status == store.RingHalted {
+	if status == "" || status == store.RingHalted || status == store.RingFastTracked {
 		status = store.RingActive
 	}
 	return store.RingState{Ring: ring, Revision: revision, Previous: prev, Since: now, Status: status, UpdatedAt: now, UpdatedBy: by}
@@ -277,7 +277,7 @@ func (c *Controller) serve(ctx context.Context) error {
 			rev = c.newest
 		}
 		rr := RingRevision{Revision: rev}
-		if st.Previous != "" && c.have(ctx, st.Previous) {
+		if st.Previous != "" && st.Status != store.RingFastTracked && c.have(ctx, st.Previous) {
 			rr.Previous = st.Previous
 		}
 		if c.policy != nil {

@@ -21,6 +21,9 @@ const (
 	// RingHalted: the gate after this ring failed, or an operator aborted; a new revision
 	// starts over.
 	RingHalted = "halted"
+	// RingFastTracked: an operator fast-tracked the ring's revision; its devices take it at
+	// once, maintenance windows and hourly bounds notwithstanding.
+	RingFastTracked = "fast-tracked"
 )
 
 // RingState is what one ring is served.
