@@ -1,10 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -121,6 +123,30 @@ func TestRolloutThroughRings(t *testing.T) {
 	if rec := st.Records[0]; rec.Action != rollout.ActionHalted || rec.Ring != "pilot" || !strings.Contains(string(rec.Evidence), `"failed":8`) {
 		t.Fatalf("latest record: %+v %s", rec, rec.Evidence)
 	}
+	// The CLI shows the halt; a member's reader may not see the consortium's rings.
+	dir := t.TempDir()
+	adminFile, readFile := filepath.Join(dir, "admin"), filepath.Join(dir, "read")
+	os.WriteFile(adminFile, []byte(d.admin), 0o600)
+	os.WriteFile(readFile, []byte(d.read), 0o600)
+	cli := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append([]string{"rollout"}, args...)
+		args = append(args, "--server", d.url)
+		if got := run(ctx, args, nil, &out, &errOut); got != want {
+			t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, got, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
+	}
+	if out := cli(ExitOK, "status", "--admin-token-file", adminFile); !strings.Contains(out, "pilot  "+short(bad.String())+"  halted") ||
+		!strings.Contains(out, "8 of 10 devices of pilot failed") {
+		t.Errorf("rollout status after the halt:\n%s", out)
+	}
+	if out := cli(ExitUsage, "status", "--token-file", readFile); !strings.Contains(out, "403") {
+		t.Errorf("a member's reader asking for the rollout:\n%s", out)
+	}
+	cli(ExitUsage, "fast-track", "--admin-token-file", adminFile)
+
 	// Days later, still halted: early and broad never saw it.
 	at(76 * time.Hour)
 	tick()

@@ -36,6 +36,12 @@ func (c *Controller) Routes() []auth.Route {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "request body: " + err.Error()})
 				return
 			}
+			if a.Ring != "" {
+				auth.Note(r.Context(), "ring", a.Ring)
+			}
+			if a.Reason != "" {
+				auth.Note(r.Context(), "reason", a.Reason)
+			}
 			actor := "unknown"
 			if p := auth.FromContext(r.Context()); p != nil {
 				actor = p.Subject
@@ -57,11 +63,17 @@ func (c *Controller) Routes() []auth.Route {
 	return []auth.Route{
 		{Method: "GET", Pattern: "/api/v1/rollout", Need: auth.Viewer, Member: consortium, Handler: http.HandlerFunc(c.status)},
 		{Method: "POST", Pattern: "/api/v1/rollout/pause", Need: auth.Operator, Member: consortium, Audit: true,
-			Handler: act(func(r *http.Request, actor string, a Action) error { return c.Pause(r.Context(), actor, a.Ring, a.Reason) })},
+			Handler: act(func(r *http.Request, actor string, a Action) error {
+				return c.Pause(r.Context(), actor, a.Ring, a.Reason)
+			})},
 		{Method: "POST", Pattern: "/api/v1/rollout/resume", Need: auth.Operator, Member: consortium, Audit: true,
-			Handler: act(func(r *http.Request, actor string, a Action) error { return c.Resume(r.Context(), actor, a.Ring, a.Reason) })},
+			Handler: act(func(r *http.Request, actor string, a Action) error {
+				return c.Resume(r.Context(), actor, a.Ring, a.Reason)
+			})},
 		{Method: "POST", Pattern: "/api/v1/rollout/promote", Need: auth.Operator, Member: consortium, Audit: true,
-			Handler: act(func(r *http.Request, actor string, a Action) error { return c.Promote(r.Context(), actor, a.Ring, a.Reason) })},
+			Handler: act(func(r *http.Request, actor string, a Action) error {
+				return c.Promote(r.Context(), actor, a.Ring, a.Reason)
+			})},
 		{Method: "POST", Pattern: "/api/v1/rollout/abort", Need: auth.Operator, Member: consortium, Audit: true,
 			Handler: act(func(r *http.Request, actor string, a Action) error { return c.Abort(r.Context(), actor, a.Reason) })},
 		{Method: "POST", Pattern: "/api/v1/rollout/fast-track", Need: auth.Operator, Member: consortium, Audit: true,
