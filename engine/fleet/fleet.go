@@ -311,6 +311,11 @@ func (s *Service) ServeRings(ctx context.Context, rings map[string]RingRevision)
 	return nil
 }
 
+// Unchanged counts the devices of ring whose state the ring's revision does not change from
+// its previous one: they poll 304 and keep reporting the previous revision, yet run what the
+// new one would give them. The rollout counts them as having applied it.
+func (s *Service) Unchanged(ring string) int { return s.ix.unchangedIn(ring) }
+
 // Routes are the device API's rows of the route table. The agent endpoints are public there:
 // they authenticate devices by their own credentials (enrollment tokens, device credentials),
 // and take a load-shedding slot only once the device is known and its body read.

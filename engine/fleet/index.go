@@ -90,6 +90,10 @@ type class struct {
 	dev compile.Device
 	cur atomic.Pointer[view] // nil until a revision is published
 	n   atomic.Int64         // devices in the class; taken under index.mu
+	// ring is the class's ring, and unchanged says that its ring's revision leaves its state
+	// as the ring's previous revision had it; both under index.mu.
+	ring      string
+	unchanged bool
 }
 
 // view is what a class's devices are served: a State and the profile that led to it.
@@ -489,6 +493,7 @@ func (ix *index) reviewAll() int {
 func (ix *index) viewOf(c *class) *view {
 	newest := ix.revs[ix.revision]
 	p := newest.comp.ProfileOf(c.dev)
+	c.ring, c.unchanged = p.Ring, false
 	rr, ok := ix.rings[p.Ring]
 	cur := ix.revs[rr.Revision]
 	if !ok || cur == nil {
@@ -501,6 +506,7 @@ func (ix *index) viewOf(c *class) *view {
 	}
 	pv := ix.serve(prev.comp, prev.enc, c)
 	if pv.hash == v.hash {
+		c.unchanged = true
 		return v // the new revision does not change this class's state: nothing to hold
 	}
 	h := &hold{windows: ix.windows[p.Member+"/"+p.Group], budget: ix.budgets[p.Ring]}
@@ -508,6 +514,20 @@ func (ix *index) viewOf(c *class) *view {
 		return v
 	}
 	return &view{served: v.served, profile: v.profile, prev: pv, hold: h}
+}
+
+// unchanged counts the devices of ring whose state its revision leaves as its previous
+// revision had it.
+func (ix *index) unchangedIn(ring string) int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := 0
+	for _, c := range ix.classes {
+		if c.ring == ring && c.unchanged {
+			n += int(c.n.Load())
+		}
+	}
+	return n
 }
 
 // published reports whether a revision has been published, and whether member is in it.

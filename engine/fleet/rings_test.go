@@ -114,6 +114,22 @@ func TestRingsServeTheirRevision(t *testing.T) {
 	if r, st := h.desired(broad, strconv.Quote(b2.Hash)); r.code != http.StatusOK || st.Hash != b1.Hash {
 		t.Fatalf("broad rolled back: %d %+v", r.code, st)
 	}
+
+	// A revision that leaves early's state as it was: its device polls 304 and counts as
+	// having it; one that changes it does not count.
+	if n := h.svc.Unchanged("early"); n != 0 {
+		t.Errorf("early devices unchanged by rev2: %d, want 0", n)
+	}
+	h.publish("rev3", cat2)
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"early": {Revision: "rev3", Previous: "rev2"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.desired(early, strconv.Quote(e2.Hash)); r.code != http.StatusNotModified {
+		t.Fatalf("early at a revision that leaves its state: %d, want 304", r.code)
+	}
+	if n := h.svc.Unchanged("early"); n != 1 {
+		t.Errorf("early devices unchanged by rev3: %d, want 1", n)
+	}
 }
 
 // TestRingHourlyBound: past MaxPerHour devices starting the new revision in an hour, the rest

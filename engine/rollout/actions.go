@@ -79,7 +79,7 @@ func (c *Controller) Promote(ctx context.Context, actor, ring, reason string) er
 		if err != nil {
 			return fmt.Errorf("rollout: %w", err)
 		}
-		ev, _ = json.Marshal(Evaluate(c.policy.Steps[ring], evidenceOf(from, fs.Revision, fs.Since, counts), now))
+		ev, _ = json.Marshal(Evaluate(c.policy.Steps[ring], c.evidence(from, counts), now))
 	}
 	return c.apply(ctx, map[string]store.RingState{ring: c.ringState(ring, fs.Revision, now, actor)},
 		&store.PromotionRecord{At: now, Revision: fs.Revision, Ring: ring, Action: ActionPromoted, Actor: actor, Reason: reason, Evidence: ev})
@@ -141,6 +141,8 @@ type RingStatus struct {
 	Devices int `json:"devices"`
 	Applied int `json:"applied"`
 	Failed  int `json:"failed"`
+	// Unchanged of Applied are devices whose state the revision does not change.
+	Unchanged int `json:"unchanged,omitempty"`
 	// Gate is the verdict of the step into the next ring, when there is one to evaluate.
 	Gate *Verdict `json:"gate,omitempty"`
 }
@@ -175,8 +177,8 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 	}
 	for _, r := range c.ringNames() {
 		rs := c.rings[r]
-		ev := evidenceOf(r, rs.Revision, rs.Since, counts)
-		out := RingStatus{RingState: rs, Devices: ev.Devices, Applied: ev.Applied, Failed: ev.Failed}
+		ev := c.evidence(r, counts)
+		out := RingStatus{RingState: rs, Devices: ev.Devices, Applied: ev.Applied, Failed: ev.Failed, Unchanged: ev.Unchanged}
 		if c.policy != nil {
 			if next := c.policy.Next(r); next != "" {
 				if v, ok := c.verdict(r, next, counts, now); ok {

@@ -41,6 +41,9 @@ var defaultRings = []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBr
 type Server interface {
 	Publish(ctx context.Context, revision string, cat *catalog.Catalog) error
 	ServeRings(ctx context.Context, rings map[string]RingRevision) error
+	// Unchanged counts the devices of ring whose state its revision leaves as the previous
+	// revision had it.
+	Unchanged(ring string) int
 }
 
 // Store is what the controller keeps in the store.
@@ -404,7 +407,20 @@ func (c *Controller) verdict(from, to string, counts []store.RingCount, now time
 	if fs.Revision == "" || fs.Revision == ts.Revision || fs.Status != store.RingActive || ts.Status == store.RingPaused {
 		return Verdict{}, false
 	}
-	return Evaluate(c.policy.Steps[to], evidenceOf(from, fs.Revision, fs.Since, counts), now), true
+	return Evaluate(c.policy.Steps[to], c.evidence(from, counts), now), true
+}
+
+// evidence is what ring shows of its revision: the devices whose latest report is for it,
+// and those whose state it does not change (which poll 304 and keep reporting the revision
+// before). Called with mu held.
+func (c *Controller) evidence(ring string, counts []store.RingCount) Evidence {
+	st := c.rings[ring]
+	ev := evidenceOf(ring, st.Revision, st.Since, counts)
+	if st.Previous != "" {
+		ev.Unchanged = c.opt.Server.Unchanged(ring)
+		ev.Applied = min(ev.Devices, ev.Applied+ev.Unchanged)
+	}
+	return ev
 }
 
 // evidenceOf sums counts for ring and revision.

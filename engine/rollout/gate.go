@@ -15,6 +15,9 @@ type Evidence struct {
 	Devices int `json:"devices"`
 	Applied int `json:"applied"`
 	Failed  int `json:"failed"`
+	// Unchanged of Applied are devices whose state Revision does not change: they count as
+	// having applied it without reporting it.
+	Unchanged int `json:"unchanged,omitempty"`
 	// Since is when the ring got Revision.
 	Since time.Time `json:"since"`
 }
