@@ -146,6 +146,17 @@ func TestRolloutThroughRings(t *testing.T) {
 		t.Errorf("a member's reader asking for the rollout:\n%s", out)
 	}
 	cli(ExitUsage, "fast-track", "--admin-token-file", adminFile)
+	for tok, want := range map[string]int{d.admin: http.StatusOK, d.read: http.StatusForbidden} {
+		req, _ := http.NewRequest("GET", d.url+"/rollout", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, b := send(t, req)
+		if resp.StatusCode != want {
+			t.Fatalf("console rollout page: %s, want %d", resp.Status, want)
+		}
+		if want == http.StatusOK && (!strings.Contains(string(b), `<td>halted</td>`) || !strings.Contains(string(b), "8 of 10 devices of pilot failed")) {
+			t.Errorf("console rollout page:\n%s", b)
+		}
+	}
 
 	// Days later, still halted: early and broad never saw it.
 	at(76 * time.Hour)

@@ -507,7 +507,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, d.rollout.Routes())
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,
