@@ -24,10 +24,11 @@ const (
 	KindMember        = "Member"
 	KindDeviceGroup   = "DeviceGroup"
 	KindWaiver        = "Waiver"
+	KindRolloutPolicy = "RolloutPolicy"
 )
 
 // Kinds lists every kind, in the order documentation and output use.
-var Kinds = []string{KindOSRelease, KindHardwareModel, KindPackage, KindBaseline, KindService, KindMember, KindDeviceGroup, KindWaiver}
+var Kinds = []string{KindOSRelease, KindHardwareModel, KindPackage, KindBaseline, KindService, KindMember, KindDeviceGroup, KindWaiver, KindRolloutPolicy}
 
 // Scope says whether a kind's documents have a namespace.
 type Scope int
@@ -45,7 +46,7 @@ func ScopeOf(kind string) (Scope, bool) {
 		return Shared, true
 	case KindDeviceGroup:
 		return MemberScoped, true
-	case KindBaseline, KindWaiver:
+	case KindBaseline, KindWaiver, KindRolloutPolicy:
 		return EitherScope, true
 	}
 	return 0, false

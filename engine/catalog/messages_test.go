@@ -18,9 +18,9 @@ func TestLoadMessages(t *testing.T) {
 		{"tab in indentation", "apiVersion: samverk.io/v1\nkind: Member\nmetadata:\n  \tname: x\n",
 			`f.yaml:4:3: deny load/yaml-syntax: a tab in the indentation: YAML indents with spaces only`},
 		{"missing kind", "apiVersion: samverk.io/v1\nmetadata:\n  name: x\nspec: {}\n",
-			`f.yaml:1:1: deny load/unknown-kind: kind: missing; every document needs a kind, one of OSRelease, HardwareModel, Package, Baseline, Service, Member, DeviceGroup, Waiver`},
+			`f.yaml:1:1: deny load/unknown-kind: kind: missing; every document needs a kind, one of OSRelease, HardwareModel, Package, Baseline, Service, Member, DeviceGroup, Waiver, RolloutPolicy`},
 		{"kind that is no name", "apiVersion: samverk.io/v1\nkind: [Member]\nmetadata:\n  name: x\nspec: {}\n",
-			`f.yaml:2:1: deny load/unknown-kind: kind: must be one of OSRelease, HardwareModel, Package, Baseline, Service, Member, DeviceGroup, Waiver; got a list`},
+			`f.yaml:2:1: deny load/unknown-kind: kind: must be one of OSRelease, HardwareModel, Package, Baseline, Service, Member, DeviceGroup, Waiver, RolloutPolicy; got a list`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

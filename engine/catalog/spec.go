@@ -297,7 +297,20 @@ type DeviceGroupSpec struct {
 	Services    []string `json:"services,omitempty"`
 	Products    []string `json:"products,omitempty"`
 	Mode        string   `json:"mode,omitempty"`
+	// MaintenanceWindows are when the group's devices may take a new state; none means any time.
+	MaintenanceWindows []MaintenanceWindow `json:"maintenanceWindows,omitempty"`
 }
+
+// MaintenanceWindow is a span of local time on some days of the week.
+type MaintenanceWindow struct {
+	Days     []string `json:"days,omitempty"` // mon..sun; none means every day
+	Start    string   `json:"start"`          // HH:MM
+	End      string   `json:"end"`            // HH:MM; at or before Start runs past midnight
+	TimeZone string   `json:"timeZone,omitempty"`
+}
+
+// DefaultTimeZone is the time zone of a maintenance window that names none.
+const DefaultTimeZone = "Europe/Stockholm"
 
 type Selector struct {
 	Labels         map[string]string `json:"labels,omitempty"`
@@ -316,4 +329,35 @@ type WaiverTarget struct {
 	Kind      string `json:"kind"`
 	Name      string `json:"name"`
 	Namespace string `json:"namespace,omitempty"`
+}
+
+// What a failed rollout gate does.
+const (
+	OnFailureHalt         = "halt"
+	OnFailureHaltRollback = "halt-and-rollback"
+)
+
+// What a revision published during a rollout does.
+const (
+	NewRevisionSupersede = "supersede"
+	NewRevisionWait      = "wait"
+)
+
+type RolloutPolicySpec struct {
+	Description   string        `json:"description,omitempty"`
+	Rings         []string      `json:"rings"`
+	Steps         []RolloutStep `json:"steps"`
+	NewRevision   string        `json:"newRevision,omitempty"`
+	MemberMayHold bool          `json:"memberMayHold,omitempty"`
+}
+
+// RolloutStep is the gate a revision passes to reach ring To.
+type RolloutStep struct {
+	To                string  `json:"to"`
+	Soak              string  `json:"soak"`
+	MinDevices        int     `json:"minDevices,omitempty"`
+	MinAppliedPercent float64 `json:"minAppliedPercent,omitempty"`
+	SuccessPercent    float64 `json:"successPercent"`
+	MaxPerHour        int     `json:"maxPerHour,omitempty"`
+	OnFailure         string  `json:"onFailure,omitempty"`
 }

@@ -113,6 +113,7 @@ var commands = []func() *cobra.Command{
 	newResumeCmd,
 	newDevicesCmd,
 	newAuditCmd,
+	newRolloutCmd,
 	newImpactCmd,
 	newServiceStatusCmd,
 	newNoticeCmd,

@@ -28,6 +28,7 @@ import (
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
 	"samverk.io/samverk/engine/signing"
@@ -237,6 +238,7 @@ type daemon struct {
 	console *web.Console
 	history *timeline.Recorder
 	notices *notice.Board
+	rollout *rollout.Controller
 	closers []func() error
 }
 
@@ -253,7 +255,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -444,6 +446,12 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	}
 	d.closers = append(d.closers, func() error { src.Close(); return nil })
 	devices := d.devices
+	var past *history.Service // loads the earlier revisions rings are still served after a restart
+	d.rollout, err = rollout.New(rollout.Options{Store: devStore, Server: devices, Registerer: reg, Logger: log.With("component", "rollout"), Now: o.now,
+		Load: func(_ context.Context, rev string) (*catalog.Catalog, error) { return past.Catalog(rev) }})
+	if err != nil {
+		return nil, err
+	}
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
 		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
@@ -466,7 +474,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		Logger:     log.With("component", "reconcile"),
 		Now:        o.now,
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
-			return devices.Publish(ctx, p.Revision, p.Catalog)
+			return d.rollout.Publish(ctx, p.Revision, p.Catalog)
 		}},
 		OnOutcome: d.history.Outcome,
 	})
@@ -475,7 +483,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	}
 
 	// Looking back at a device: its past states recompiled from the revisions followed.
-	past, err := history.New(history.Options{Timelines: devStore, Devices: devStore, Revisions: src, Path: o.path, Load: load,
+	past, err = history.New(history.Options{Timelines: devStore, Devices: devStore, Revisions: src, Path: o.path, Load: load,
 		Logger: log.With("component", "history"), Now: o.now})
 	if err != nil {
 		return nil, err
@@ -505,7 +513,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes())
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -187,9 +187,15 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		s.busy(w, "no catalog revision is published yet")
 		return
 	}
+	inm := r.Header["If-None-Match"]
+	if v.prev != nil && !admin && !(len(inm) > 0 && etagMatch(inm, v.hash)) && !v.hold.allows(s.opt.Now()) {
+		// Outside the group's maintenance window, or past the ring's hourly bound: the device
+		// keeps the state of its ring's previous revision (304 when it has it).
+		v = v.prev
+	}
 	h["Etag"] = v.etag
 	h["Cache-Control"] = noCache
-	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, v.hash) {
+	if len(inm) > 0 && etagMatch(inm, v.hash) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}

@@ -196,7 +196,7 @@ func BenchmarkIndexMemory(b *testing.B) {
 			ix.put(keys[i], hashes[i], members[i], &facts[i], enc.Digest, true)
 		}
 		start := time.Now()
-		_, classes, states := ix.publish(cat, "rev1")
+		_, classes, states := ix.publish(cat, "rev1", nil)
 		pub := time.Since(start)
 		b.StopTimer()
 		runtime.GC()

@@ -20,6 +20,7 @@ import (
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -271,7 +272,11 @@ func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Cat
 		return errors.New("publish to devices: no catalog")
 	}
 	start := time.Now()
-	comp, classes, states := s.ix.publish(cat, revision)
+	windows, werrs := rollout.WindowsOf(cat)
+	for _, err := range werrs {
+		s.log.Warn("maintenance windows cannot be read; the group's devices take new states at any time", "revision", revision, "err", err)
+	}
+	comp, classes, states := s.ix.publish(cat, revision, windows)
 	if err := comp.Err(); err != nil {
 		s.log.Warn("catalog has problems compilation works around", "revision", revision, "err", err)
 	}
@@ -290,6 +295,26 @@ func (s *Service) Publish(ctx context.Context, revision string, cat *catalog.Cat
 	}
 	return nil
 }
+
+// ServeRings sets which revision each ring in rings is served (the other rings keep theirs;
+// a ring never set gets the newest revision published). Every revision named must have been
+// published; the revisions no ring names any more are forgotten. A device's ETag changes only
+// if its ring's revision changes its state.
+func (s *Service) ServeRings(ctx context.Context, rings map[string]RingRevision) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("serve rings: %w", err)
+	}
+	if err := s.ix.serveRings(rings); err != nil {
+		return fmt.Errorf("serve rings: %w", err)
+	}
+	s.log.Info("ring revisions served", "rings", fmt.Sprint(rings))
+	return nil
+}
+
+// Unchanged counts the devices of ring whose state the ring's revision does not change from
+// its previous one: they poll 304 and keep reporting the previous revision, yet run what the
+// new one would give them. The rollout counts them as having applied it.
+func (s *Service) Unchanged(ring string) int { return s.ix.unchangedIn(ring) }
 
 // Routes are the device API's rows of the route table. The agent endpoints are public there:
 // they authenticate devices by their own credentials (enrollment tokens, device credentials),

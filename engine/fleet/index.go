@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/rollout"
 )
 
 // The index is the daemon's memory of every device: what it needs to answer a poll without the
@@ -32,12 +34,30 @@ type index struct {
 
 	mu       sync.Mutex // guards what follows
 	classes  map[string]*class
-	compiler *compile.Compiler
-	members  map[string]bool // Member documents of the catalog served
-	revision string
+	compiler *compile.Compiler // the newest revision's: it decides each class's ring
+	members  map[string]bool   // Member documents of the catalog served
+	revision string            // the newest revision published
 	// encoded caches the encodings of compiler's States.
 	encoded *encodings
+	// revs holds the compiled states of every revision still served: the newest, and each
+	// ring's current and previous one (at most one per ring, plus those being left).
+	revs map[string]*revServe
+	// rings says which revision each ring is served; a ring not in it gets the newest.
+	rings map[string]RingRevision
+	// windows are the device groups' maintenance windows, by "member/group".
+	windows map[string]rollout.Windows
+	// budgets limit, per ring, the devices that start a new revision in one hour.
+	budgets map[string]*budget
 }
+
+// revServe is one revision's compiler and the encodings of its States.
+type revServe struct {
+	comp *compile.Compiler
+	enc  *encodings
+}
+
+// RingRevision is what one ring is served (see rollout.RingRevision).
+type RingRevision = rollout.RingRevision
 
 type shard struct {
 	mu sync.Mutex
@@ -70,12 +90,56 @@ type class struct {
 	dev compile.Device
 	cur atomic.Pointer[view] // nil until a revision is published
 	n   atomic.Int64         // devices in the class; taken under index.mu
+	// ring is the class's ring, and unchanged says that its ring's revision leaves its state
+	// as the ring's previous revision had it; both under index.mu.
+	ring      string
+	unchanged bool
 }
 
 // view is what a class's devices are served: a State and the profile that led to it.
 type view struct {
 	*served
 	profile string
+	// prev, when not nil, is what a device keeps while hold does not let it take this view:
+	// the state of its ring's previous revision, when that differs.
+	prev *view
+	hold *hold
+}
+
+// hold decides whether a device may take its ring's new revision now.
+type hold struct {
+	windows rollout.Windows
+	budget  *budget // nil: no hourly bound
+}
+
+// allows reports whether a device may start the new state at now, and charges the budget.
+func (h *hold) allows(now time.Time) bool {
+	if !h.windows.Open(now) {
+		return false
+	}
+	return h.budget == nil || h.budget.take(now)
+}
+
+// budget counts the devices that started a ring's new revision in the current hour.
+type budget struct {
+	max  int64
+	mu   sync.Mutex
+	hour int64
+	n    int64
+}
+
+func (b *budget) take(now time.Time) bool {
+	h := now.Unix() / 3600
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if h != b.hour {
+		b.hour, b.n = h, 0
+	}
+	if b.n >= b.max {
+		return false
+	}
+	b.n++
+	return true
 }
 
 // served is one State ready to send, shared by every profile it is the outcome of.
@@ -308,7 +372,7 @@ func (ix *index) classFor(member string, f *desired.Facts, force bool) *class {
 		dev.Labels = maps.Clone(dev.Labels)
 		c = &class{key: key, dev: dev}
 		if ix.compiler != nil {
-			c.cur.Store(ix.serve(ix.compiler, ix.encoded, c))
+			c.cur.Store(ix.viewOf(c))
 		}
 		ix.classes[key] = c
 	}
@@ -339,9 +403,10 @@ func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class) *view {
 	return v
 }
 
-// publish compiles every class against cat at revision, and only then swaps them all in.
+// publish compiles every class against cat at revision, the newest, and only then swaps
+// them all in: rings keep the revisions Serve gave them, and a ring without one gets revision.
 // It returns the number of classes and of distinct states.
-func (ix *index) publish(cat *catalog.Catalog, revision string) (comp *compile.Compiler, classes, states int) {
+func (ix *index) publish(cat *catalog.Catalog, revision string, windows map[string]rollout.Windows) (comp *compile.Compiler, classes, states int) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if ix.compiler == nil {
@@ -350,6 +415,61 @@ func (ix *index) publish(cat *catalog.Catalog, revision string) (comp *compile.C
 		comp = ix.compiler.Next(cat, revision)
 	}
 	enc := newEncodings()
+	if ix.revs == nil {
+		ix.revs = map[string]*revServe{}
+	}
+	ix.revs[revision] = &revServe{comp: comp, enc: enc}
+	ix.compiler, ix.encoded, ix.revision = comp, enc, revision
+	ix.windows = windows
+	ix.members = map[string]bool{}
+	for _, d := range cat.OfKind(catalog.KindMember) {
+		ix.members[d.Name] = true
+	}
+	classes = ix.reviewAll()
+	return comp, classes, len(enc.states)
+}
+
+// serveRings sets the revision of each ring in rings (the others keep theirs), forgets the
+// revisions no longer served and gives every class its new view. A ring naming a revision
+// not published is an error, and nothing changes.
+func (ix *index) serveRings(rings map[string]RingRevision) error {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	for ring, rr := range rings {
+		if ix.revs[rr.Revision] == nil {
+			return fmt.Errorf("ring %s: revision %s is not published", ring, rr.Revision)
+		}
+	}
+	if ix.rings == nil {
+		ix.rings = map[string]RingRevision{}
+		ix.budgets = map[string]*budget{}
+	}
+	for ring, rr := range rings {
+		if ix.revs[rr.Previous] == nil {
+			rr.Previous = ""
+		}
+		ix.rings[ring] = rr
+		if rr.MaxPerHour > 0 && rr.Previous != "" {
+			ix.budgets[ring] = &budget{max: int64(rr.MaxPerHour)}
+		} else {
+			delete(ix.budgets, ring)
+		}
+	}
+	keep := map[string]bool{ix.revision: true}
+	for _, rr := range ix.rings {
+		keep[rr.Revision], keep[rr.Previous] = true, true
+	}
+	for rev := range ix.revs {
+		if !keep[rev] {
+			delete(ix.revs, rev)
+		}
+	}
+	ix.reviewAll()
+	return nil
+}
+
+// reviewAll computes every class's view and only then swaps them all in. Called with mu held.
+func (ix *index) reviewAll() int {
 	type swap struct {
 		c *class
 		v *view
@@ -360,17 +480,54 @@ func (ix *index) publish(cat *catalog.Catalog, revision string) (comp *compile.C
 			delete(ix.classes, key) // no device left in it
 			continue
 		}
-		swaps = append(swaps, swap{c, ix.serve(comp, enc, c)})
+		swaps = append(swaps, swap{c, ix.viewOf(c)})
 	}
 	for _, s := range swaps {
 		s.c.cur.Store(s.v)
 	}
-	ix.compiler, ix.encoded, ix.revision = comp, enc, revision
-	ix.members = map[string]bool{}
-	for _, d := range cat.OfKind(catalog.KindMember) {
-		ix.members[d.Name] = true
+	return len(swaps)
+}
+
+// viewOf is what class c is served: the newest revision decides its ring (by its group); the
+// ring's revision its state. Called with mu held.
+func (ix *index) viewOf(c *class) *view {
+	newest := ix.revs[ix.revision]
+	p := newest.comp.ProfileOf(c.dev)
+	c.ring, c.unchanged = p.Ring, false
+	rr, ok := ix.rings[p.Ring]
+	cur := ix.revs[rr.Revision]
+	if !ok || cur == nil {
+		return ix.serve(newest.comp, newest.enc, c)
 	}
-	return comp, len(swaps), len(enc.states)
+	v := ix.serve(cur.comp, cur.enc, c)
+	prev := ix.revs[rr.Previous]
+	if prev == nil {
+		return v
+	}
+	pv := ix.serve(prev.comp, prev.enc, c)
+	if pv.hash == v.hash {
+		c.unchanged = true
+		return v // the new revision does not change this class's state: nothing to hold
+	}
+	h := &hold{windows: ix.windows[p.Member+"/"+p.Group], budget: ix.budgets[p.Ring]}
+	if len(h.windows) == 0 && h.budget == nil {
+		return v
+	}
+	return &view{served: v.served, profile: v.profile, prev: pv, hold: h}
+}
+
+// unchanged counts the devices of ring whose state its revision leaves as its previous
+// revision had it.
+func (ix *index) unchangedIn(ring string) int {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	n := 0
+	for _, c := range ix.classes {
+		if c.ring == ring && c.unchanged {
+			n += int(c.n.Load())
+		}
+	}
+	return n
 }
 
 // published reports whether a revision has been published, and whether member is in it.

@@ -347,6 +347,20 @@ func (s *Service) compiler(ctx context.Context, revision string) (*compile.Compi
 
 // load reads and compiles a revision's catalog.
 func (s *Service) load(revision string) (*compile.Compiler, error) {
+	cat, err := s.Catalog(revision)
+	if err != nil {
+		return nil, err
+	}
+	comp := compile.New(cat, revision)
+	if err := comp.Err(); err != nil {
+		return nil, fmt.Errorf("revision %s: compile: %w", short(revision), err)
+	}
+	return comp, nil
+}
+
+// Catalog reads the catalog of an earlier revision from the repository, bounded as the daemon
+// bounds each new commit; it must load whole, as it did when it was published.
+func (s *Service) Catalog(revision string) (*catalog.Catalog, error) {
 	if len(revision) != 40 || strings.Trim(revision, "0123456789abcdef") != "" {
 		return nil, fmt.Errorf("revision %q is not a commit hash", revision)
 	}
@@ -370,11 +384,7 @@ func (s *Service) load(revision string) (*compile.Compiler, error) {
 		return nil, fmt.Errorf("revision %s no longer loads whole: %d finding(s), the first: %s",
 			short(revision), n, lr.Findings[0].Message)
 	}
-	comp := compile.New(lr.Catalog, revision)
-	if err := comp.Err(); err != nil {
-		return nil, fmt.Errorf("revision %s: compile: %w", short(revision), err)
-	}
-	return comp, nil
+	return lr.Catalog, nil
 }
 
 // summarize counts a state's packages and settings.

@@ -503,6 +503,41 @@ spec:
     labels: {use: planted}
   ring: broad
   osRelease: windows-11-24h2`},
+	{"SV-RO-001", `kind: RolloutPolicy
+metadata:
+  name: zz-consortium
+spec:
+  rings: [pilot, early, broad]
+  steps:
+    - {to: early, soak: 24h, successPercent: 95}
+    - {to: broad, soak: 48h, successPercent: 98}
+---
+kind: RolloutPolicy
+metadata:
+  name: planted-hurry
+  namespace: region-norr
+spec:
+  rings: [pilot, early, broad]
+  steps:
+    - to: early
+      soak: 1h #!
+      minDevices: 100
+      minAppliedPercent: 90
+      successPercent: 99
+      maxPerHour: 100
+    - {to: broad, soak: 168h, minDevices: 100, minAppliedPercent: 90, successPercent: 99, maxPerHour: 100}`},
+	{"SV-RO-002", `kind: RolloutPolicy
+metadata:
+  name: planted-twice
+  namespace: kommun-vasterby
+spec:
+  rings: [pilot, early, broad]
+  steps:
+    - {to: early, soak: 24h, successPercent: 95}
+    - {to: broad, soak: 48h, successPercent: 98}
+    - to: early #!
+      soak: 24h
+      successPercent: 95`},
 	{"SV-MEM-001", `kind: Member
 metadata:
   name: planted-university

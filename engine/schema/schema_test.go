@@ -121,6 +121,15 @@ func TestValidateFindings(t *testing.T) {
 			{"bound.yaml:16:7", finding.RuleSchemaBound, "spec.settings[1].target", "must not be empty"},
 			{"bound.yaml:26:3", finding.RuleSchemaBound, "spec.reason", `must be at least 10 characters long; got "legacy"`},
 		}},
+		{"rollout policy and maintenance windows", "rollout.yaml", []want{
+			{"rollout.yaml:9:7", finding.RuleSchemaPattern, "spec.steps[0].soak", `must be a duration like 24h, 90m or 1h30m: whole hours and minutes, each a number followed by h or m; got "1 day"`},
+			{"rollout.yaml:10:7", finding.RuleSchemaBound, "spec.steps[0].successPercent", "must be at least 0 and at most 100; got 120"},
+			{"rollout.yaml:11:7", finding.RuleSchemaEnum, "spec.steps[0].onFailure", `must be one of halt, halt-and-rollback; got "stop"`},
+			{"rollout.yaml:22:15", finding.RuleSchemaEnum, "spec.maintenanceWindows[0].days[0]", `must be one of mon, tue, wed, thu, fri, sat, sun; got "monday"`},
+			{"rollout.yaml:22:24", finding.RuleSchemaPattern, "spec.maintenanceWindows[0].start", `must be a time of day like 22:00 or 06:30: hours 00 to 23, a colon, minutes 00 to 59; got "25:00"`},
+			{"rollout.yaml:22:40", finding.RuleSchemaPattern, "spec.maintenanceWindows[0].end", `must be a time of day like 22:00 or 06:30: hours 00 to 23, a colon, minutes 00 to 59; got "6:00"`},
+			{"rollout.yaml:22:53", finding.RuleSchemaPattern, "spec.maintenanceWindows[0].timeZone", `must be an IANA time zone like Europe/Stockholm or UTC: an area and a place separated by a slash, or UTC; got "stockholm"`},
+		}},
 		{"CUE source", "member.cue", []want{
 			{"member.cue:5:2", finding.RuleSchemaEnum, "spec.type", `must be one of region, municipality, university, agency, company; got "univeristy"`},
 			{"member.cue:10:3", finding.RuleSchemaPattern, "spec.contacts[0].email", `must be an e-mail address, name@domain; got "it.lu.se"`},

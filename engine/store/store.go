@@ -62,6 +62,8 @@ type Store interface {
 	ProductUsage
 	// OSUpgrades keeps the phases of devices' OS upgrades (see upgrades.go).
 	OSUpgrades
+	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
+	Rollouts
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

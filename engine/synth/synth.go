@@ -56,7 +56,7 @@ var Reference = time.Date(2026, time.November, 23, 0, 0, 0, 0, time.UTC)
 
 // counts is how many documents of each kind a catalog gets.
 type counts struct {
-	osReleases, members, hardware, packages, baselines, services, deviceGroups, waivers int
+	osReleases, members, hardware, packages, baselines, services, deviceGroups, waivers, rollout int
 }
 
 // minPackages leaves room for the runtimes, driver packs and a few applications.
@@ -72,8 +72,9 @@ func plan(o Options) (counts, error) {
 		services:     max(3, n*2/100),
 		waivers:      max(2, n/100),
 		deviceGroups: n * 31 / 100,
+		rollout:      1,
 	}
-	c.packages = n - c.osReleases - c.members - c.hardware - c.baselines - c.services - c.waivers - c.deviceGroups
+	c.packages = n - c.osReleases - c.members - c.hardware - c.baselines - c.services - c.waivers - c.deviceGroups - c.rollout
 	if c.packages < minPackages {
 		return c, fmt.Errorf("synth: %d documents are too few for %d members: the catalog needs at least %d packages", n, o.Members, minPackages)
 	}
@@ -104,6 +105,7 @@ func Files(opt Options) (map[string][]byte, Stats, error) {
 	g.services(c.services)
 	g.deviceGroups(c.deviceGroups, c.waivers)
 	g.waivers()
+	g.rolloutPolicy()
 
 	out := make(map[string][]byte, len(g.files))
 	for name, e := range g.files {
@@ -191,6 +193,18 @@ func (g *gen) emit(file, kind string, metadata, spec obj) {
 	}
 	e.document(obj{{"apiVersion", catalog.APIVersion}, {"kind", kind}, {"metadata", metadata}, {"spec", spec}})
 	g.stats.ByKind[kind]++
+}
+
+// rolloutPolicy emits the consortium's RolloutPolicy: pilot, early after a day, broad after two.
+func (g *gen) rolloutPolicy() {
+	step := func(to, soak string, minDevices, applied, success, perHour int) obj {
+		return obj{{"to", to}, {"soak", soak}, {"minDevices", minDevices}, {"minAppliedPercent", applied},
+			{"successPercent", success}, {"maxPerHour", perHour}, {"onFailure", catalog.OnFailureHalt}}
+	}
+	g.emit("rollout.yaml", catalog.KindRolloutPolicy, obj{{"name", "consortium"}}, obj{
+		{"rings", []string{catalog.RingPilot, catalog.RingEarly, catalog.RingBroad}},
+		{"steps", []any{step(catalog.RingEarly, "24h", 5, 50, 95, 2000), step(catalog.RingBroad, "48h", 20, 60, 98, 10000)}},
+	})
 }
 
 // pick returns a random element of l.

@@ -4,7 +4,7 @@ package samverk.testing
 
 import data.samverk.lib
 
-kinds := ["OSRelease", "HardwareModel", "Package", "Baseline", "Service", "Member", "DeviceGroup", "Waiver"]
+kinds := ["OSRelease", "HardwareModel", "Package", "Baseline", "Service", "Member", "DeviceGroup", "Waiver", "RolloutPolicy"]
 
 # today is the fixed date tests judge support dates against.
 today := "2026-05-01"
@@ -121,3 +121,15 @@ baseline_ok := {
 
 # setting makes a baseline setting with id and value.
 setting(id, value) := {"id": id, "type": "registry", "target": concat("", ["HKLM\\Software\\Policies\\", id]), "value": value}
+
+rollout_ok := {
+	"apiVersion": "samverk.io/v1", "kind": "RolloutPolicy",
+	"metadata": {"name": "consortium"},
+	"spec": {
+		"rings": ["pilot", "early", "broad"],
+		"steps": [
+			{"to": "early", "soak": "24h", "minDevices": 5, "minAppliedPercent": 50, "successPercent": 95, "maxPerHour": 2000, "onFailure": "halt"},
+			{"to": "broad", "soak": "48h", "minDevices": 20, "minAppliedPercent": 60, "successPercent": 98, "maxPerHour": 10000, "onFailure": "halt"},
+		],
+	},
+}

@@ -1,0 +1,89 @@
+package rollout
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"samverk.io/samverk/engine/catalog"
+)
+
+// Policy is the consortium's RolloutPolicy, decoded.
+type Policy struct {
+	Name string
+	// Rings in order; a new revision goes to Rings[0].
+	Rings []string
+	// Steps gate each ring after the first, by the ring they lead to.
+	Steps map[string]Step
+	// NewRevision is supersede or wait.
+	NewRevision   string
+	MemberMayHold bool
+}
+
+// Step is the gate a revision passes to reach ring To from the ring before it.
+type Step struct {
+	To                string
+	Soak              time.Duration
+	MinDevices        int
+	MinAppliedPercent float64
+	SuccessPercent    float64
+	MaxPerHour        int
+	OnFailure         string
+}
+
+// PolicyOf returns the consortium's RolloutPolicy of cat (the shared one first by name; policy
+// SV-RO-002 denies any other), and false when cat has none: then every revision goes to every
+// ring at once, as without rollout.
+func PolicyOf(cat *catalog.Catalog) (*Policy, bool, error) {
+	var shared []*catalog.Document
+	for _, d := range cat.OfKind(catalog.KindRolloutPolicy) {
+		if d.Namespace == "" {
+			shared = append(shared, d)
+		}
+	}
+	if len(shared) == 0 {
+		return nil, false, nil
+	}
+	slices.SortFunc(shared, func(a, b *catalog.Document) int { return strings.Compare(a.Name, b.Name) })
+	d := shared[0]
+	var spec catalog.RolloutPolicySpec
+	if err := d.DecodeSpec(&spec); err != nil {
+		return nil, false, err
+	}
+	p := &Policy{Name: d.Name, Rings: spec.Rings, Steps: map[string]Step{}, NewRevision: spec.NewRevision, MemberMayHold: spec.MemberMayHold}
+	if p.NewRevision == "" {
+		p.NewRevision = catalog.NewRevisionSupersede
+	}
+	for i, s := range spec.Steps {
+		soak, err := time.ParseDuration(s.Soak)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: spec.steps[%d].soak: %w", d.Ref(), i, err)
+		}
+		st := Step{To: s.To, Soak: soak, MinDevices: s.MinDevices, MinAppliedPercent: s.MinAppliedPercent,
+			SuccessPercent: s.SuccessPercent, MaxPerHour: s.MaxPerHour, OnFailure: s.OnFailure}
+		if st.OnFailure == "" {
+			st.OnFailure = catalog.OnFailureHalt
+		}
+		p.Steps[s.To] = st
+	}
+	return p, true, nil
+}
+
+// Next returns the ring after ring, or "" for the last ring or one not in the policy.
+func (p *Policy) Next(ring string) string {
+	i := slices.Index(p.Rings, ring)
+	if i < 0 || i+1 >= len(p.Rings) {
+		return ""
+	}
+	return p.Rings[i+1]
+}
+
+// RingRevision is what one ring is served: Revision, while devices that may not take it yet
+// (outside their group's maintenance windows, or past MaxPerHour) keep Previous.
+type RingRevision struct {
+	Revision string
+	Previous string
+	// MaxPerHour bounds the devices of the ring that start Revision in one hour; 0: no bound.
+	MaxPerHour int
+}
