@@ -163,9 +163,10 @@ type Timelines interface {
 	RecordRevision(ctx context.Context, ev RevisionEvent) error
 	// Revisions returns revision events, newest first.
 	Revisions(ctx context.Context, q RevisionQuery) ([]RevisionEvent, error)
-	// RevisionAt returns the revision ring was being served at at: the last published,
-	// restored, promoted or rolled-back event for ring (or for AllRings) at or before at; an
-	// error wrapping ErrNotFound when there was none.
+	// RevisionAt returns the revision ring was being served at at: the last promoted or
+	// rolled-back event for ring itself at or before at, once the ring has any (a rollout
+	// decides each ring's revision); before that, the last published or restored event for
+	// AllRings. An error wrapping ErrNotFound when there was none.
 	RevisionAt(ctx context.Context, ring string, at time.Time) (*RevisionEvent, error)
 	// RecordWaivers records the waivers of a revision published at at: a waiver that was not
 	// in force, or that changed, opens a period; one in force that is gone or changed closes.

@@ -80,7 +80,7 @@ func (s *Postgres) Revisions(ctx context.Context, q RevisionQuery) ([]RevisionEv
 // RevisionAt returns the revision ring was being served at at.
 func (s *Postgres) RevisionAt(ctx context.Context, ring string, at time.Time) (*RevisionEvent, error) {
 	ev, err := scanPGRevision(s.pool.QueryRow(ctx, `SELECT `+pgRevisionCols+` FROM revision_events
-		WHERE ring IN ($1, '') AND at <= $2 AND event = ANY($3) ORDER BY at DESC, id DESC LIMIT 1`, ring, at, servingEvents))
+		WHERE ring IN ($1, '') AND at <= $2 AND event = ANY($3) ORDER BY ring = $1 DESC, at DESC, id DESC LIMIT 1`, ring, at, servingEvents))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("revision of ring %q at %s: %w", ring, at.Format(time.RFC3339), ErrNotFound)
 	}

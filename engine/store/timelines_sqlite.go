@@ -103,7 +103,7 @@ func (s *SQLite) Revisions(ctx context.Context, q RevisionQuery) ([]RevisionEven
 // RevisionAt returns the revision ring was being served at at.
 func (s *SQLite) RevisionAt(ctx context.Context, ring string, at time.Time) (*RevisionEvent, error) {
 	ev, err := scanSQLiteRevision(s.r.QueryRowContext(ctx, `SELECT `+sqliteRevisionCols+` FROM revision_events
-		WHERE ring IN (?1, '') AND at <= ?2 AND event IN (?3, ?4, ?5, ?6) ORDER BY at DESC, id DESC LIMIT 1`,
+		WHERE ring IN (?1, '') AND at <= ?2 AND event IN (?3, ?4, ?5, ?6) ORDER BY ring = ?1 DESC, at DESC, id DESC LIMIT 1`,
 		ring, ms64(at), servingEvents[0], servingEvents[1], servingEvents[2], servingEvents[3]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("revision of ring %q at %s: %w", ring, at.Format(time.RFC3339), ErrNotFound)

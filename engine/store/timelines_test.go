@@ -198,7 +198,7 @@ var timelineCases = []storeCase{
 			t.Errorf("outcomes %+v", tl.Outcomes)
 		}
 	}},
-	{"revisions per ring with the all-rings fallback", func(t *testing.T, s store.Store) {
+	{"revisions per ring, the ring's own events first, then the all-rings ones", func(t *testing.T, s store.Store) {
 		hour := func(n int) time.Time { return t0.Add(time.Duration(n) * time.Hour) }
 		for _, ev := range []store.RevisionEvent{
 			{At: hour(0), Revision: "r1", Event: store.RevisionPublished},
@@ -222,9 +222,15 @@ var timelineCases = []storeCase{
 			{"pilot", hour(1).Add(time.Minute), "r1"}, // refused: still r1
 			{"pilot", hour(2), "r3"},
 			{"broad", hour(2), "r1"},
-			{"pilot", hour(3), "r4"},
+			// Once a ring has events of its own (a rollout moves it), they decide: a revision
+			// published to all rings reaches it only when promoted, and a restart restores
+			// what each ring had.
+			{"pilot", hour(3), "r3"},
+			{"early", hour(3), "r4"},
+			{"broad", hour(3), "r4"},
 			{"broad", hour(4), "r3"},
-			{"broad", hour(6), "r4"},
+			{"broad", hour(6), "r3"},
+			{"early", hour(6), "r4"},
 		} {
 			ev, err := s.RevisionAt(ctx(t), tc.ring, tc.at)
 			switch {
