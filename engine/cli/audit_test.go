@@ -40,18 +40,26 @@ var auditBodies = map[string]struct {
 	detail []string
 	// member is the member the entry names, for a route whose handler tells it (auth.ActedOn).
 	member string
+	// refused, when set, is the answer the action gets in the test's daemon (a rollout action
+	// with no rollout under way): the attempt is still recorded once, as failed.
+	refused int
 }{
-	"POST /api/v1/suspend": {map[string]string{"reason": "audit test: change freeze"}, []string{`"reason":"audit test: change freeze"`}, ""},
+	"POST /api/v1/suspend": {map[string]string{"reason": "audit test: change freeze"}, []string{`"reason":"audit test: change freeze"`}, "", 0},
 	"POST /api/v1/tokens": {apitoken.CreateRequest{Member: memberA, Role: "viewer", Expires: "1h", Name: "audit test"},
-		[]string{`"token":"`, `"role":"viewer"`, `"name":"audit test"`}, ""},
-	"DELETE /api/v1/tokens/{id}":       {nil, []string{`"token":"`}, ""},
-	"POST /api/v1/devices/{id}/revoke": {nil, []string{`"device":"`}, ""},
+		[]string{`"token":"`, `"role":"viewer"`, `"name":"audit test"`}, "", 0},
+	"DELETE /api/v1/tokens/{id}":       {nil, []string{`"token":"`}, "", 0},
+	"POST /api/v1/devices/{id}/revoke": {nil, []string{`"device":"`}, "", 0},
 	"POST /api/v1/notices": {map[string]any{"title": "Planned maintenance", "body": "The print service is down tonight.", "severity": "info",
-		"member": memberA, "target": map[string]any{"members": []string{memberA}}}, []string{`"notice":"`, `"severity":"info"`}, memberA},
-	"POST /api/v1/notices/{seq}/withdraw":    {nil, []string{`"notice":"`}, ""},
-	"POST /api/v1/services/{service}/status": {map[string]string{"state": "degraded", "message": "slow sign-in"}, []string{`"state":"degraded"`}, ""},
+		"member": memberA, "target": map[string]any{"members": []string{memberA}}}, []string{`"notice":"`, `"severity":"info"`}, memberA, 0},
+	"POST /api/v1/notices/{seq}/withdraw":    {nil, []string{`"notice":"`}, "", 0},
+	"POST /api/v1/services/{service}/status": {map[string]string{"state": "degraded", "message": "slow sign-in"}, []string{`"state":"degraded"`}, "", 0},
 	"POST /api/v1/devices/{id}/os-upgrade/reset": {map[string]string{"reason": "audit test: disk cleaned"},
-		[]string{`"device":"`, `"reason":"audit test: disk cleaned"`, `"phase":"failed"`}, ""},
+		[]string{`"device":"`, `"reason":"audit test: disk cleaned"`, `"phase":"failed"`}, "", 0},
+	// The daemon serves one revision: there is nothing to promote or abort; a fast-track of it
+	// is accepted.
+	"POST /api/v1/rollout/promote":    {map[string]string{"ring": "early", "reason": "audit test"}, []string{`"ring":"early"`, `"reason":"audit test"`}, "", http.StatusConflict},
+	"POST /api/v1/rollout/abort":      {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", http.StatusConflict},
+	"POST /api/v1/rollout/fast-track": {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", 0},
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is
@@ -207,7 +215,13 @@ func TestAuditEveryAction(t *testing.T) {
 			spec := auditBodies[name]
 			before := head(t)
 			resp := do(t, rt.Method, c.path, bearer, spec.body)
-			if resp.StatusCode < 200 || resp.StatusCode >= 300 {
+			outcome := audit.OK
+			switch {
+			case spec.refused != 0 && resp.StatusCode != spec.refused:
+				t.Fatalf("%s %s: %s, want %d", rt.Method, c.path, resp.Status, spec.refused)
+			case spec.refused != 0:
+				outcome = audit.Failed
+			case resp.StatusCode < 200 || resp.StatusCode >= 300:
 				t.Fatalf("%s %s: %s; give the test a body for it in auditBodies", rt.Method, c.path, resp.Status)
 			}
 			es := newEntries(t, before)
@@ -215,9 +229,9 @@ func TestAuditEveryAction(t *testing.T) {
 				t.Fatalf("%d entries for one call, want 1: %+v", len(es), es)
 			}
 			e := es[0]
-			if e.Subject != subject || e.Action != name || e.Target != c.path || e.Member != c.member || e.Outcome != audit.OK ||
+			if e.Subject != subject || e.Action != name || e.Target != c.path || e.Member != c.member || e.Outcome != outcome ||
 				e.Status != resp.StatusCode || e.Role != string(rt.Need) || e.SubjectMember != scope || !strings.HasPrefix(e.Remote, "127.0.0.1:") {
-				t.Errorf("entry %+v; want subject %s, action %s, target %s, member %s, outcome ok, status %d", e, subject, name, c.path, c.member, resp.StatusCode)
+				t.Errorf("entry %+v; want subject %s, action %s, target %s, member %s, outcome %s, status %d", e, subject, name, c.path, c.member, outcome, resp.StatusCode)
 			}
 			for _, want := range spec.detail {
 				if !strings.Contains(e.Detail, want) {

@@ -57,6 +57,9 @@ func (c *Controller) targets(ring string) ([]string, error) {
 // Promote moves the revision of the ring before ring into ring now, whatever its gate says;
 // the gate's verdict at that moment is kept as evidence.
 func (c *Controller) Promote(ctx context.Context, actor, ring, reason string) error {
+	if ring == "" {
+		return fmt.Errorf("promote: name the ring to promote into: %w", ErrInvalid)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if _, err := c.targets(ring); err != nil {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/httpjson"
 )
 
 // maxActionBytes bounds an action's request body.
@@ -53,6 +54,8 @@ func (c *Controller) Routes() []auth.Route {
 					code = http.StatusNotFound
 				case errors.Is(err, ErrConflict):
 					code = http.StatusConflict
+				case errors.Is(err, ErrInvalid):
+					code = http.StatusBadRequest
 				}
 				writeJSON(w, code, map[string]string{"error": err.Error()})
 				return
@@ -90,8 +93,4 @@ func (c *Controller) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, st)
 }
 
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
+var writeJSON = httpjson.Write

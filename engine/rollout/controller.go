@@ -93,6 +93,9 @@ var ErrUnknown = errors.New("unknown")
 // ErrConflict is returned (wrapped) for an action the rollout's state does not allow.
 var ErrConflict = errors.New("not allowed now")
 
+// ErrInvalid is returned (wrapped) for an action that lacks what it needs, such as a ring.
+var ErrInvalid = errors.New("invalid request")
+
 // New returns a Controller.
 func New(opt Options) (*Controller, error) {
 	if opt.Store == nil || opt.Server == nil {

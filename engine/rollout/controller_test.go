@@ -2,6 +2,7 @@ package rollout_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -164,6 +165,12 @@ func TestControllerWaitAndRollback(t *testing.T) {
 	// Operators: promote into the first ring is refused; a fast-track needs a reason.
 	if err := ctl.Promote(ctx, "oidc:anna", "pilot", "now"); err == nil {
 		t.Error("promoting into the first ring: no error")
+	}
+	if err := ctl.Promote(ctx, "oidc:anna", "", "now"); !errors.Is(err, rollout.ErrInvalid) {
+		t.Errorf("promoting into no ring: %v, want ErrInvalid", err)
+	}
+	if err := ctl.Promote(ctx, "oidc:anna", "moon", "now"); !errors.Is(err, rollout.ErrUnknown) {
+		t.Errorf("promoting into an unknown ring: %v, want ErrUnknown", err)
 	}
 	if err := ctl.FastTrack(ctx, "oidc:anna", " "); err == nil {
 		t.Error("a fast-track without a reason: no error")
