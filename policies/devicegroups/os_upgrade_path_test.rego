@@ -56,3 +56,10 @@ test_builds_compare_as_numbers if {
 	rule.build("9.10") > rule.build("9.9")
 	rule.build("22.04") < rule.build("24.04")
 }
+
+test_a_group_selecting_no_model_counts_every_model if {
+	group := json.patch(testing.group_ok, [{"op": "remove", "path": "/spec/selector/hardwareModels"}])
+	fs := rule.deny with input as testing.mock([group, hardware, os_23h2, with_paths([path_from(["windows-10-22h2"])])])
+	[f] := [f | some f in fs]
+	contains(f.msg, "no upgrade path from windows-11-23h2")
+}
