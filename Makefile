@@ -27,13 +27,20 @@ build: ## build samverk and samverk-agent into bin/
 build-windows: ## cross-build the agent for Windows
 	GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags='-s -w $(LDFLAGS)' -o $(BIN)/samverk-agent.exe ./engine/cmd/samverk-agent
 
+# The synthetic catalog's tests take 10,000 documents through the whole pipeline several times:
+# the race detector makes that eight times slower (378 s against 49 s) and finds nothing the
+# race tests of the pipeline's own packages (catalog, schema, refs, policy, validate) do not, so
+# they run without it.
+NORACE ?= samverk.io/samverk/engine/synth
+
 .PHONY: test
 # The agent's tests cross-build it for Linux and Windows once (and check size and dependencies),
 # reusing the packages both vet steps compiled, so the test target builds no agent of its own.
 test: ## vet, race tests (the agent cross-built for Windows), fuzz the loader briefly, validate the reference catalog
 	$(GO) vet $(PKGS)
 	GOOS=windows $(GO) vet ./engine/agent/... ./engine/cmd/samverk-agent/
-	$(GO) test -race -count=1 $(PKGS)
+	$(GO) test -race -count=1 $$($(GO) list $(PKGS) | grep -vx '$(NORACE)')
+	@norace=$$($(GO) list $(PKGS) | grep -x '$(NORACE)'); if [ -n "$$norace" ]; then echo "$(GO) test -count=1 $$norace"; $(GO) test -count=1 $$norace; fi
 	$(GO) test -run='^$$' -fuzz=FuzzParseYAML -fuzztime=$(FUZZTIME) ./engine/catalog
 	$(GO) run ./engine/cmd/samverk validate catalog
 
