@@ -375,7 +375,7 @@ func (a *Agent) sync(ctx context.Context) error {
 			err, statedir.CredentialFile)
 	}
 	if err != nil {
-		if client.NoticeOf(err) > a.notices.Last() {
+		if client.NoticeInError(err) > a.notices.Last() {
 			a.fetchNotices(ctx) // crisis notices are served while the daemon sheds load
 		}
 		return err

@@ -418,7 +418,7 @@ func (c *Controller) verdict(from, to string, counts []store.RingCount, now time
 // before). Called with mu held.
 func (c *Controller) evidence(ring string, counts []store.RingCount) Evidence {
 	st := c.rings[ring]
-	ev := evidenceOf(ring, st.Revision, st.Since, counts)
+	ev := ringEvidence(ring, st.Revision, st.Since, counts)
 	if st.Previous != "" {
 		ev.Unchanged = c.opt.Server.Unchanged(ring)
 		ev.Applied = min(ev.Devices, ev.Applied+ev.Unchanged)
@@ -426,8 +426,8 @@ func (c *Controller) evidence(ring string, counts []store.RingCount) Evidence {
 	return ev
 }
 
-// evidenceOf sums counts for ring and revision.
-func evidenceOf(ring, revision string, since time.Time, counts []store.RingCount) Evidence {
+// ringEvidence sums the counts of ring for revision.
+func ringEvidence(ring, revision string, since time.Time, counts []store.RingCount) Evidence {
 	ev := Evidence{Ring: ring, Revision: revision, Since: since}
 	for _, n := range counts {
 		if n.Ring != ring {

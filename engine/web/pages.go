@@ -228,14 +228,14 @@ type deviceData struct {
 	Desired *desired.State
 	Items   []compile.Explanation
 	// Latest is the latest report resource by resource, when the history holds it.
-	Latest      []resourceOutcome
+	Latest      []shownResource
 	LatestKnown bool
 	History     []store.StoredReport
 	// Slider looks back at the device, when the console has its history.
 	Slider *slider
 }
 
-type resourceOutcome struct {
+type shownResource struct {
 	ID, Outcome, Reason string
 	Refs                []string
 }
@@ -271,7 +271,7 @@ func (c *Console) device(w http.ResponseWriter, r *http.Request) {
 
 // latest tells the device's latest report resource by resource: the history keeps the
 // resources that did not end unchanged, so the rest of the state it applied were unchanged.
-func latest(dev *store.Device, hist []store.StoredReport, states map[string]*desired.State) ([]resourceOutcome, bool) {
+func latest(dev *store.Device, hist []store.StoredReport, states map[string]*desired.State) ([]shownResource, bool) {
 	lr := dev.LastReport
 	if lr == nil {
 		return nil, false
@@ -280,11 +280,11 @@ func latest(dev *store.Device, hist []store.StoredReport, states map[string]*des
 	if len(hist) > 0 && hist[0].At.Equal(lr.At) {
 		kept = &hist[0]
 	}
-	var out []resourceOutcome
+	var out []shownResource
 	seen := map[string]bool{}
 	if kept != nil {
 		for _, rr := range kept.Resources {
-			out = append(out, resourceOutcome{ID: rr.ID, Outcome: rr.Outcome, Reason: rr.Reason, Refs: rr.Refs})
+			out = append(out, shownResource{ID: rr.ID, Outcome: rr.Outcome, Reason: rr.Reason, Refs: rr.Refs})
 			seen[rr.ID] = true
 		}
 	}
@@ -294,11 +294,11 @@ func latest(dev *store.Device, hist []store.StoredReport, states map[string]*des
 	}
 	for _, res := range st.Resources {
 		if !seen[res.ID] {
-			out = append(out, resourceOutcome{ID: res.ID, Outcome: desired.Unchanged, Refs: res.Refs})
+			out = append(out, shownResource{ID: res.ID, Outcome: desired.Unchanged, Refs: res.Refs})
 		}
 	}
 	rank := map[string]int{desired.Failed: 0, desired.Drifted: 1, desired.Skipped: 2, desired.Corrected: 3, desired.Unchanged: 4}
-	slices.SortStableFunc(out, func(a, b resourceOutcome) int {
+	slices.SortStableFunc(out, func(a, b shownResource) int {
 		return cmp.Or(cmp.Compare(rank[a.Outcome], rank[b.Outcome]), strings.Compare(a.ID, b.ID))
 	})
 	return out, true

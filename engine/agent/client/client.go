@@ -66,8 +66,8 @@ func (e *StatusError) Error() string {
 // Unwrap returns the sentinel matching the status, if any.
 func (e *StatusError) Unwrap() error { return e.kind }
 
-// NoticeOf returns the notice header an error answer carried, or zero.
-func NoticeOf(err error) int64 {
+// NoticeInError returns the notice sequence an error answer carried in its header, or zero.
+func NoticeInError(err error) int64 {
 	var se *StatusError
 	if errors.As(err, &se) {
 		return se.Notice
