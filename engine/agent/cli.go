@@ -19,6 +19,7 @@ import (
 
 	"samverk.io/samverk/engine/agent/facts"
 	"samverk.io/samverk/engine/agent/osupgrade"
+	"samverk.io/samverk/engine/envflag"
 	"samverk.io/samverk/engine/version"
 )
 
@@ -151,27 +152,16 @@ func newFlags(stderr io.Writer) *flags {
 	return f
 }
 
-// parse reads the environment first, then the command line over it.
+// parse reads the command line, then the environment for the flags it did not give.
 func (f *flags) parse(args []string) error {
-	var envErr error
-	f.fs.VisitAll(func(fl *flag.Flag) {
-		name := envName(fl.Name)
-		v, ok := os.LookupEnv(name)
-		if !ok || envErr != nil {
-			return
-		}
-		if err := fl.Value.Set(v); err != nil {
-			envErr = usageError("%s: %v", name, err)
-		}
-	})
-	if envErr != nil {
-		return envErr
-	}
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return &exitError{code: exitUsage, err: err}
+	}
+	if err := envflag.Std(envPrefix, f.fs); err != nil {
+		return usageError("%v", err)
 	}
 	if f.fs.NArg() > 0 {
 		return usageError("unexpected arguments: %s", strings.Join(f.fs.Args(), " "))
@@ -188,10 +178,6 @@ func (f *flags) parse(args []string) error {
 		}
 	}
 	return nil
-}
-
-func envName(flagName string) string {
-	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
 func (f *flags) logger(w io.Writer) *slog.Logger {
@@ -290,7 +276,7 @@ func (f *flags) serviceArgs() []string {
 	seen := map[string]bool{}
 	f.fs.Visit(func(fl *flag.Flag) { seen[fl.Name] = true })
 	f.fs.VisitAll(func(fl *flag.Flag) {
-		if _, inEnv := os.LookupEnv(envName(fl.Name)); inEnv {
+		if _, inEnv := os.LookupEnv(envflag.Var(envPrefix, fl.Name)); inEnv {
 			seen[fl.Name] = true
 		}
 	})

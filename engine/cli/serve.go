@@ -24,6 +24,7 @@ import (
 	"samverk.io/samverk/engine/audit"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/datadir"
+	"samverk.io/samverk/engine/envflag"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/notice"
@@ -178,14 +179,8 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 func bindEnv(fs *pflag.FlagSet) error {
 	var err error
 	fs.VisitAll(func(f *pflag.Flag) {
-		if f.Changed || err != nil {
-			return
-		}
-		name := "SAMVERK_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", name, e)
-			}
+		if err == nil {
+			err = envflag.Set("SAMVERK_", f.Name, f.Changed, f.Value.Set)
 		}
 	})
 	return err

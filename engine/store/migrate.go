@@ -12,6 +12,13 @@ import (
 
 // migrations holds each dialect's schema changes as NNNN_name.sql, applied in order.
 //
+// The runner is written here rather than taken from goose or golang-migrate on purpose: every
+// pending migration of an upgrade is applied in one transaction (under an advisory lock on
+// PostgreSQL), so replicas starting together cannot race and a failed upgrade leaves the old
+// schema whole; a database newer than the build is refused. Both libraries apply one
+// transaction per file, keep their own version table and would need every file annotated,
+// for about 90 lines saved.
+//
 //go:embed migrations
 var migrations embed.FS
 
