@@ -152,16 +152,16 @@ func newFlags(stderr io.Writer) *flags {
 	return f
 }
 
-// parse reads the command line, then the environment for the flags it did not give.
+// parse reads the environment first, then the command line over it.
 func (f *flags) parse(args []string) error {
+	if err := envflag.Std(envPrefix, f.fs); err != nil {
+		return usageError("%v", err)
+	}
 	if err := f.fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
 		return &exitError{code: exitUsage, err: err}
-	}
-	if err := envflag.Std(envPrefix, f.fs); err != nil {
-		return usageError("%v", err)
 	}
 	if f.fs.NArg() > 0 {
 		return usageError("unexpected arguments: %s", strings.Join(f.fs.Args(), " "))

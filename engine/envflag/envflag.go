@@ -34,15 +34,15 @@ func Set(prefix, name string, given bool, set func(string) error) error {
 	return nil
 }
 
-// Std fills the flags of a parsed standard-library FlagSet that the command line did not give.
-// It stops at the first refused value.
+// Std gives every flag of a standard-library FlagSet its environment variable's value, when
+// set. Call it before Parse: the command line then overrides a flag with one value and adds to a
+// repeatable one (the agent's --label), so both places can contribute. It stops at the first
+// refused value.
 func Std(prefix string, fs *flag.FlagSet) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fs.VisitAll(func(f *flag.Flag) {
 		if err == nil {
-			err = Set(prefix, f.Name, given[f.Name], f.Value.Set)
+			err = Set(prefix, f.Name, false, f.Value.Set)
 		}
 	})
 	return err

@@ -21,10 +21,10 @@ func TestStd(t *testing.T) {
 	server := fs.String("server", "", "")
 	iv := fs.Duration("interval", 0, "")
 	once := fs.Bool("once", false, "")
-	if err := fs.Parse([]string{"-server", "https://cli.example"}); err != nil {
+	if err := Std("T_", fs); err != nil {
 		t.Fatal(err)
 	}
-	if err := Std("T_", fs); err != nil {
+	if err := fs.Parse([]string{"-server", "https://cli.example"}); err != nil {
 		t.Fatal(err)
 	}
 	// The command line wins over the environment; the environment over the default.
@@ -41,11 +41,16 @@ func TestRefusedValueNamesTheVariable(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "T_INTERVAL: ") {
 		t.Fatalf("err = %v, want one naming T_INTERVAL", err)
 	}
-	// Given on the command line, the bad variable is never read.
-	if err := fs.Parse([]string{"-interval", "1s"}); err != nil {
-		t.Fatal(err)
+}
+
+func TestSetLeavesAGivenFlagAlone(t *testing.T) {
+	t.Setenv("T_INTERVAL", "soon")
+	called := false
+	if err := Set("T_", "interval", true, func(string) error { called = true; return nil }); err != nil || called {
+		t.Fatalf("a flag given on the command line read the environment (err %v, set %v)", err, called)
 	}
-	if err := Std("T_", fs); err != nil {
-		t.Fatalf("a flag given on the command line read the environment: %v", err)
+	var got string
+	if err := Set("T_", "interval", false, func(v string) error { got = v; return nil }); err != nil || got != "soon" {
+		t.Fatalf("Set = %v, value %q", err, got)
 	}
 }

@@ -9,7 +9,8 @@ import (
 )
 
 // SARIF 2.1.0, the subset code-scanning services read: one rule per distinct check, one result
-// per finding with its real region.
+// per finding with its real region. Why these structs and not go-sarif's: see
+// TestSARIFMatchesTheSchema, which checks them against the schema.
 type sarifLog struct {
 	Schema  string     `json:"$schema"`
 	Version string     `json:"version"`
