@@ -197,6 +197,21 @@ func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
 	}, func() float64 { return float64(s.ix.classCount()) })); err != nil {
 		return nil, fmt.Errorf("fleet metrics: %w", err)
 	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_pending",
+			Help: "Devices whose last served state is held in memory, not yet written to the store."},
+			func() float64 { return float64(s.served.Pending()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_written_total",
+			Help: "Served-state records the served log wrote to the store."},
+			func() float64 { return float64(s.served.Written()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_dropped_total",
+			Help: "Served-state records the store refused (logged), each alone."},
+			func() float64 { return float64(s.served.Dropped()) }),
+	} {
+		if err := opt.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("fleet metrics: %w", err)
+		}
+	}
 	if opt.DeviceInterval > 0 {
 		s.limit = limit{interval: int64(opt.DeviceInterval), burst: int64(opt.DeviceBurst)}
 	}
