@@ -186,14 +186,14 @@ func (l *Log) Flush(ctx context.Context) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	var first error
-	for i := range l.shards {
+	for i := 0; i < len(l.shards) && first == nil; i++ {
 		s := &l.shards[i]
 		s.mu.Lock()
 		s.m, s.spare = s.spare, s.m
 		s.mu.Unlock()
 		for k, r := range s.spare {
 			if first != nil {
-				l.restore(k, r)
+				l.restore(k, r) // the store is unreachable: keep the rest for the next flush
 				continue
 			}
 			l.batch.Served = append(l.batch.Served, r.served(k))
