@@ -28,6 +28,7 @@ import (
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/notice"
+	"samverk.io/samverk/engine/profiling"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/secrets"
@@ -50,6 +51,7 @@ type serveOptions struct {
 	data             string
 	interval         time.Duration
 	verifySignatures bool
+	pprof            bool
 	trustedKeys      string
 	memberKeys       string
 	knownKeys        string
@@ -155,6 +157,7 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.store, "store", "", "device store: sqlite:PATH or postgres://… (default sqlite:<data>/devices.db)")
 	f.StringVar(&o.tlsCert, "tls-cert", "", "PEM certificate (chain) file: serve HTTPS only; reloaded on SIGHUP and when the file changes")
 	f.StringVar(&o.tlsKey, "tls-key", "", "PEM private key file of --tls-cert")
+	f.BoolVar(&o.pprof, "pprof", false, "serve the Go runtime's profiles under /debug/pprof/ to consortium admins (see docs/auth.md)")
 	f.StringVar(&o.enrollTokens, "enroll-tokens", "", "file of member=token lines that let devices enroll (default: SAMVERK_ENROLL_TOKENS as member=token,member=token)")
 	f.IntVar(&o.enrollPerHour, "enroll-per-hour", 2000, "devices one enrollment token may enroll an hour (a token's line may set its own: perHour=N)")
 	f.IntVar(&o.enrollQuota, "enroll-quota", 50_000, "devices one enrollment token may enroll in total (a token's line may set its own: quota=N)")
@@ -509,6 +512,9 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
+	if o.pprof {
+		routes = append(routes, profiling.Routes()...)
+	}
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

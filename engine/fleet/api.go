@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/desired"
+	"samverk.io/samverk/engine/servedlog"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -200,13 +201,12 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h["Content-Type"] = jsonContentType
-	h.Set("Content-Length", strconv.Itoa(len(v.body)))
+	h["Content-Length"] = v.clen
 	w.WriteHeader(http.StatusOK)
 	w.Write(v.body)
 	if !admin {
-		st := v.state
-		s.b.Served(store.Served{DeviceID: k.String(), At: s.opt.Now().UTC(), Profile: v.profile, Hash: v.hash,
-			Revision: st.Revision, Group: st.Group, Ring: st.Ring})
+		// In memory only: the served log writes it to the store in batches (see servedlog).
+		s.served.Record(servedlog.Key(k), v.rec, s.opt.Now().UTC())
 	}
 }
 

@@ -74,7 +74,7 @@ func benchCatalog(tb testing.TB) *catalog.Catalog {
 }
 
 // benchService loads n devices into a Service over SQLite and publishes the test catalog.
-func benchService(tb testing.TB, n int) (*Service, http.Handler, []benchDevice) {
+func benchService(tb testing.TB, n int) (*Service, *http.ServeMux, []benchDevice) {
 	tb.Helper()
 	st := storetest.Open(tb, "sqlite", store.Options{})
 	devs := seed(tb, st, n)
@@ -91,7 +91,24 @@ func benchService(tb testing.TB, n int) (*Service, http.Handler, []benchDevice) 
 	}
 	mux := http.NewServeMux()
 	auth.NewTable(mux, auth.NewGuard(auth.GuardOptions{})).MustAdd(svc.Routes()...)
+	// Run writes what the requests record (served states), as the daemon does.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	tb.Cleanup(func() { cancel(); <-done })
 	return svc, mux, devs
+}
+
+// routed returns the handler the route table mounted for r (the guard and the handler, past
+// the mux) and sets r's path values as the mux would: samverk's part of a request.
+func routed(tb testing.TB, mux *http.ServeMux, r *http.Request, id string) http.Handler {
+	tb.Helper()
+	h, pattern := mux.Handler(r)
+	if pattern == "" {
+		tb.Fatalf("no route for %s", r.URL)
+	}
+	r.SetPathValue("id", id)
+	return h
 }
 
 // nullWriter is the cheapest ResponseWriter, so that the benchmark measures the handler.
@@ -137,6 +154,35 @@ func BenchmarkRevalidate(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 	})
 
+	// samverk's part alone: the guard and the handler, without the mux's path matching
+	// (net/http's, which allocates the path values).
+	b.Run("samverk", func(b *testing.B) {
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			reqs := make([]*http.Request, 64)
+			hs := make([]http.Handler, 64)
+			base := int(next.Add(64))
+			for j := range reqs {
+				d := devs[(base+j)%len(devs)]
+				r := httptest.NewRequest("GET", "/api/v1/devices/"+d.id+"/desired", nil)
+				r.Header.Set("Authorization", "Bearer "+d.cred)
+				r.Header.Set("If-None-Match", d.etag)
+				reqs[j], hs[j] = r, routed(b, mux, r, d.id)
+			}
+			w := &nullWriter{h: http.Header{}}
+			for i := 0; pb.Next(); i++ {
+				clear(w.h)
+				hs[i%len(reqs)].ServeHTTP(w, reqs[i%len(reqs)])
+				if w.code != http.StatusNotModified {
+					b.Errorf("status %d", w.code)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+
 	b.Run("loopback", func(b *testing.B) {
 		srv := httptest.NewServer(mux)
 		defer srv.Close()
@@ -160,6 +206,70 @@ func BenchmarkRevalidate(b *testing.B) {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 				if resp.StatusCode != http.StatusNotModified {
+					b.Errorf("status %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+}
+
+// BenchmarkFetch measures polls answered 200 with the whole state (no If-None-Match), each
+// recording what it served: samverk's part (guard and handler) and over loopback HTTP. The
+// Service runs, so that the served records reach the store as they would in the daemon.
+func BenchmarkFetch(b *testing.B) {
+	const devices = 20_000
+	_, mux, devs := benchService(b, devices)
+
+	b.Run("samverk", func(b *testing.B) {
+		var next atomic.Int64
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			reqs := make([]*http.Request, 64)
+			hs := make([]http.Handler, 64)
+			base := int(next.Add(64))
+			for j := range reqs {
+				d := devs[(base+j)%len(devs)]
+				r := httptest.NewRequest("GET", "/api/v1/devices/"+d.id+"/desired", nil)
+				r.Header.Set("Authorization", "Bearer "+d.cred)
+				reqs[j], hs[j] = r, routed(b, mux, r, d.id)
+			}
+			w := &nullWriter{h: http.Header{}}
+			for i := 0; pb.Next(); i++ {
+				clear(w.h)
+				hs[i%len(reqs)].ServeHTTP(w, reqs[i%len(reqs)])
+				if w.code != http.StatusOK {
+					b.Errorf("status %d", w.code)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	})
+
+	b.Run("loopback", func(b *testing.B) {
+		srv := httptest.NewServer(mux)
+		defer srv.Close()
+		tr := &http.Transport{MaxIdleConnsPerHost: 1024, MaxConnsPerHost: 1024}
+		defer tr.CloseIdleConnections()
+		client := &http.Client{Transport: tr}
+		var next atomic.Int64
+		b.SetParallelism(32)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				d := devs[int(next.Add(1))%len(devs)]
+				req, _ := http.NewRequest("GET", srv.URL+"/api/v1/devices/"+d.id+"/desired", nil)
+				req.Header.Set("Authorization", "Bearer "+d.cred)
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
 					b.Errorf("status %d", resp.StatusCode)
 					return
 				}

@@ -21,6 +21,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/rollout"
+	"samverk.io/samverk/engine/servedlog"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -81,6 +82,9 @@ type Options struct {
 	MetricsInterval time.Duration
 	// Batcher tunes the group commit of reports and enrollments.
 	Batcher store.BatcherOptions
+	// Served tunes the served log: what each device was last sent with a body is kept in
+	// memory and written every Served.Interval (default 1s), never on the request path.
+	Served servedlog.Options
 	// Notices, when set, names the newest notice for a device in the header of every answer
 	// to its desired-state poll (304 and 503 too), so that an agent that does not stream
 	// learns of notices at its next poll.
@@ -150,15 +154,17 @@ func (o Options) withDefaults() Options {
 // Service serves the device API over a store. Create it with New, mount it with Register,
 // feed it revisions with Publish, and keep Run running.
 type Service struct {
-	opt   Options
-	log   *slog.Logger
-	st    store.Store
-	b     *store.Batcher
-	ix    *index
-	m     *metrics
-	admin secret
-	limit limit
-	gate  enrollGate
+	opt Options
+	log *slog.Logger
+	st  store.Store
+	b   *store.Batcher
+	// served holds the served-state records not yet written; Run writes them.
+	served *servedlog.Log
+	ix     *index
+	m      *metrics
+	admin  secret
+	limit  limit
+	gate   enrollGate
 	// credMu serialises rotations and revocations.
 	credMu sync.Mutex
 	// credSync is when syncCredentials last read the store; Run's alone.
@@ -182,13 +188,29 @@ func New(ctx context.Context, st store.Store, opt Options) (*Service, error) {
 	}
 	s := &Service{
 		opt: opt, log: opt.Logger, st: st, b: store.NewBatcher(st, opt.Batcher), ix: newIndex(opt.MaxClasses), m: m,
-		admin: newSecret(opt.AdminToken), refresh: make(chan struct{}, 1), ready: make(chan struct{}),
+		served: servedlog.New(st, servedOptions(opt)),
+		admin:  newSecret(opt.AdminToken), refresh: make(chan struct{}, 1), ready: make(chan struct{}),
 	}
 	if err := opt.Registerer.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "samverk", Subsystem: "fleet", Name: "device_classes",
 		Help: "Distinct device classes (member, labels, hardware, OS) held in memory; at most MaxClasses.",
 	}, func() float64 { return float64(s.ix.classCount()) })); err != nil {
 		return nil, fmt.Errorf("fleet metrics: %w", err)
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_pending",
+			Help: "Devices whose last served state is held in memory, not yet written to the store."},
+			func() float64 { return float64(s.served.Pending()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_written_total",
+			Help: "Served-state records the served log wrote to the store."},
+			func() float64 { return float64(s.served.Written()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: "samverk", Subsystem: "fleet", Name: "served_dropped_total",
+			Help: "Served-state records the store refused (logged), each alone."},
+			func() float64 { return float64(s.served.Dropped()) }),
+	} {
+		if err := opt.Registerer.Register(c); err != nil {
+			return nil, fmt.Errorf("fleet metrics: %w", err)
+		}
 	}
 	if opt.DeviceInterval > 0 {
 		s.limit = limit{interval: int64(opt.DeviceInterval), burst: int64(opt.DeviceBurst)}
@@ -230,6 +252,8 @@ func (s *Service) index(id *store.Identity) error {
 func (s *Service) Run(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- s.b.Run(ctx) }()
+	servedDone := make(chan error, 1)
+	go func() { servedDone <- s.served.Run(ctx) }()
 	s.recount(ctx)
 	s.syncCredentials(ctx)
 	t := time.NewTicker(s.opt.MetricsInterval)
@@ -237,7 +261,7 @@ func (s *Service) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return <-done
+			return errors.Join(<-done, <-servedDone)
 		case <-t.C:
 			s.recount(ctx)
 			s.syncCredentials(ctx)
@@ -382,6 +406,15 @@ func (s *Service) ingest(ctx context.Context, k devKey, member string, known uin
 	if rep.Facts != nil && rep.Facts.Digest == known {
 		rep.Facts = nil // unchanged: leave the row's facts be
 	}
+	// The state the report applied reaches the store no later than the report: queued
+	// first, it is written in the same transaction or an earlier one.
+	sv, pending := s.served.Take(servedlog.Key(k))
+	if !pending {
+		sv, pending = s.confirmServed(k, at, r.Hash)
+	}
+	if pending && !s.b.Served(sv) {
+		s.served.Put(servedlog.Key(k), sv) // the queue is full: the next flush writes it
+	}
 	if err := s.b.Report(ctx, rep); err != nil {
 		return err
 	}
@@ -391,4 +424,31 @@ func (s *Service) ingest(ctx context.Context, k devKey, member string, known uin
 		s.m.classFull.Inc()
 	}
 	return nil
+}
+
+// confirmServed returns a served-state record for device k when the state it reports having
+// applied (hash) is one it is being served now: the record of the 200 that sent it may have
+// been lost with a crash before the served log wrote it, and without it the store would
+// judge the device stale until its state next changes. At is the report's time.
+func (s *Service) confirmServed(k devKey, at time.Time, hash string) (store.Served, bool) {
+	cls := s.ix.lookup(k)
+	if cls == nil || hash == "" {
+		return store.Served{}, false
+	}
+	for v := cls.cur.Load(); v != nil; v = v.prev {
+		if v.hash == hash {
+			w := v.rec
+			return store.Served{DeviceID: k.String(), At: at, Profile: w.Profile, Hash: w.Hash, Revision: w.Revision,
+				Group: w.Group, Ring: w.Ring}, true
+		}
+	}
+	return store.Served{}, false
+}
+
+func servedOptions(opt Options) servedlog.Options {
+	o := opt.Served
+	if o.Logger == nil {
+		o.Logger = opt.Logger
+	}
+	return o
 }

@@ -17,6 +17,7 @@ import (
 	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/rollout"
+	"samverk.io/samverk/engine/servedlog"
 )
 
 // The index is the daemon's memory of every device: what it needs to answer a poll without the
@@ -100,6 +101,8 @@ type class struct {
 type view struct {
 	*served
 	profile string
+	// rec is what a 200 of this view records as served.
+	rec *servedlog.What
 	// prev, when not nil, is what a device keeps while hold does not let it take this view:
 	// the state of its ring's previous revision, when that differs.
 	prev *view
@@ -148,6 +151,7 @@ type served struct {
 	hash  string
 	etag  []string // the ETag header value, `"<hash>"`, shared by every response
 	body  []byte
+	clen  []string // the Content-Length header value of body
 }
 
 // encodings caches, for one compiler, each State's encoding and each profile's view.
@@ -395,10 +399,12 @@ func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class) *view {
 			// from YAML or CUE: it always encodes.
 			panic("fleet: encode desired state: " + err.Error())
 		}
-		sv = &served{state: st, hash: st.Hash, etag: []string{strconv.Quote(st.Hash)}, body: body}
+		sv = &served{state: st, hash: st.Hash, etag: []string{strconv.Quote(st.Hash)}, body: body,
+			clen: []string{strconv.Itoa(len(body))}}
 		enc.states[st] = sv
 	}
-	v := &view{served: sv, profile: key}
+	v := &view{served: sv, profile: key,
+		rec: &servedlog.What{Profile: key, Hash: st.Hash, Revision: st.Revision, Group: st.Group, Ring: st.Ring}}
 	enc.views[key] = v
 	return v
 }
@@ -513,7 +519,7 @@ func (ix *index) viewOf(c *class) *view {
 	if len(h.windows) == 0 && h.budget == nil {
 		return v
 	}
-	return &view{served: v.served, profile: v.profile, prev: pv, hold: h}
+	return &view{served: v.served, profile: v.profile, rec: v.rec, prev: pv, hold: h}
 }
 
 // unchanged counts the devices of ring whose state its revision leaves as its previous
