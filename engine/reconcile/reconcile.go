@@ -135,6 +135,8 @@ type Options struct {
 	// OnSuspend, when set, is called by Suspend and Resume before the flag changes here, to
 	// share it (replicas sharing a store); an error leaves the flag as it was.
 	OnSuspend func(suspended bool, reason string) error
+	// Replicas, when set, lists the replicas sharing the store, for status.
+	Replicas func() []Replica
 	// Metrics, when set, records attempts and the applied revision.
 	Metrics *Metrics
 	// Logger receives one record per attempt (default: discard).
