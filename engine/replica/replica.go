@@ -78,6 +78,8 @@ type Replica struct {
 	lastPub  int64
 	lastRing string
 	also     []func(ctx context.Context) error
+	// fresh is the revision whose publication Publish recorded last, for Outcome.
+	fresh string
 }
 
 // Also adds what is read again from the store on every change notified and every poll (the
@@ -161,24 +163,40 @@ func (r *Replica) Publish(ctx context.Context, p *reconcile.Published) error {
 	if err := r.rollout.Publish(fctx, p.Revision, p.Catalog); err != nil {
 		return err
 	}
-	if p.Restored {
-		// Served again after a restart: decided before, by this replica or another.
-		if last, err := r.opt.Store.LatestPublication(ctx); err != nil || last != nil {
-			return err
-		}
+	last, err := r.opt.Store.LatestPublication(ctx)
+	if err != nil {
+		return err
+	}
+	if last != nil && (p.Restored || last.Revision == p.Revision) {
+		// Decided before: served again after a restart, or published by the leader before
+		// this one, which died before this replica had followed it.
+		return nil
 	}
 	if _, err := r.opt.Store.RecordPublication(fctx, p.Revision, r.opt.ID, p.Time); err != nil {
 		return err
 	}
+	r.mu.Lock()
+	r.fresh = p.Revision
+	r.mu.Unlock()
 	return nil
 }
 
 // Outcome wraps the revision timeline's OnOutcome: only the leader records what became of a
-// revision, under its term; followers' attempts record nothing.
+// revision, under its term, and a publication only when it recorded the decision itself, so
+// that each is in the timeline once; followers' attempts record nothing.
 func (r *Replica) Outcome(next func(context.Context, reconcile.Attempt, *reconcile.Published)) func(context.Context, reconcile.Attempt, *reconcile.Published) {
 	return func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published) {
 		if a.Trigger == reconcile.TriggerFollow || p != nil && p.Followed {
 			return
+		}
+		if p != nil {
+			r.mu.Lock()
+			fresh := r.fresh == p.Revision
+			r.fresh = ""
+			r.mu.Unlock()
+			if !fresh {
+				return
+			}
 		}
 		fctx, leading := r.opt.Leader.Fence(ctx)
 		if !leading {
