@@ -135,6 +135,9 @@ type Options struct {
 	// OnSuspend, when set, is called by Suspend and Resume before the flag changes here, to
 	// share it (replicas sharing a store); an error leaves the flag as it was.
 	OnSuspend func(suspended bool, reason string) error
+	// OnTrigger, when set, is told of every Trigger not refused (a webhook, an operator):
+	// a follower passes it on to the leader, which alone fetches.
+	OnTrigger func(reason string)
 	// Replicas, when set, lists the replicas sharing the store, for status.
 	Replicas func() []Replica
 	// Metrics, when set, records attempts and the applied revision.
@@ -245,6 +248,9 @@ func (r *Reconciler) Trigger(reason string, force bool) error {
 	r.mu.Unlock()
 	if suspended {
 		return ErrSuspended
+	}
+	if r.opt.OnTrigger != nil {
+		r.opt.OnTrigger(reason)
 	}
 	select {
 	case r.trigger <- trigger{reason: reason, force: force}:

@@ -141,6 +141,19 @@ func (r *Replica) Follow(ctx context.Context) (string, bool, error) {
 	return p.Revision, true, nil
 }
 
+// OnTrigger is the reconciler's Options.OnTrigger: a follower asks the leader, which alone
+// fetches, to fetch now.
+func (r *Replica) OnTrigger(reason string) {
+	if r.opt.Leader.Leading() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.opt.Store.Announce(ctx, store.ChangeWake); err != nil {
+		r.log.Warn("cannot pass a trigger on to the leader; it fetches at its interval", "reason", reason, "error", err.Error())
+	}
+}
+
 // OnSuspend is the reconciler's Options.OnSuspend: suspension is shared through the store.
 func (r *Replica) OnSuspend(suspended bool, reason string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -377,8 +390,13 @@ func (r *Replica) listenOnce(ctx context.Context) error {
 		return err
 	}
 	for {
-		if _, err := conn.WaitForNotification(ctx); err != nil {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
 			return err
+		}
+		if n.Payload == store.ChangeWake && r.opt.Leader.Leading() {
+			r.rec.Wake("replica")
+			continue
 		}
 		select {
 		case r.wake <- struct{}{}:

@@ -28,6 +28,8 @@ const (
 	ChangePublication = "publication"
 	ChangeOperator    = "operator"
 	ChangeRollout     = "rollout"
+	// ChangeWake asks the leader to fetch now: a webhook or an operator reached a follower.
+	ChangeWake = "wake"
 )
 
 type termKey struct{}
@@ -96,6 +98,8 @@ type Replicas interface {
 	ListReplicas(ctx context.Context) ([]Replica, error)
 	// ForgetReplicas deletes the replicas not seen since before.
 	ForgetReplicas(ctx context.Context, before time.Time) (int64, error)
+	// Announce notifies the other replicas of change (PostgreSQL; SQLite has no others).
+	Announce(ctx context.Context, change string) error
 }
 
 var (
@@ -393,3 +397,14 @@ func (s *SQLite) ForgetReplicas(ctx context.Context, before time.Time) (int64, e
 	}
 	return res.RowsAffected()
 }
+
+// Announce implements Replicas.
+func (s *Postgres) Announce(ctx context.Context, change string) error {
+	if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, ChangesChannel, change); err != nil {
+		return fmt.Errorf("announce %s: %w", change, err)
+	}
+	return nil
+}
+
+// Announce implements Replicas: one process has no one to tell.
+func (s *SQLite) Announce(ctx context.Context, change string) error { return nil }
