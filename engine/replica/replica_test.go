@@ -169,7 +169,9 @@ func TestReplicas(t *testing.T) {
 	if err := b.r.Publish(c, fp); err != nil {
 		t.Fatal(err)
 	}
-	b.r.Outcome(func(context.Context, reconcile.Attempt, *reconcile.Published) { t.Error("a follower wrote the timeline") })(c,
+	b.r.Outcome(func(context.Context, reconcile.Attempt, *reconcile.Published) {
+		t.Error("a follower wrote the timeline")
+	})(c,
 		reconcile.Attempt{Revision: rev, Trigger: reconcile.TriggerFollow, Outcome: reconcile.OutcomePublished}, fp)
 	if len(b.rec.followed) != 1 || len(b.rec.published) != 0 {
 		t.Errorf("b's rollout: followed %v, published %v", b.rec.followed, b.rec.published)
