@@ -511,7 +511,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		// The leader decides and records; the others follow its decisions and share suspension.
 		recOpt.OnPublish, recOpt.OnOutcome = []reconcile.Hook{d.replica.Publish}, d.replica.Outcome(d.history.Outcome)
 		recOpt.Follow, recOpt.OnSuspend, recOpt.Replicas = d.replica.Follow, d.replica.OnSuspend, d.replica.Replicas
-		recOpt.OnTrigger = d.replica.OnTrigger
+		recOpt.OnTrigger, recOpt.Lead = d.replica.OnTrigger, d.leader.Scope
 	}
 	if d.rec, err = reconcile.New(recOpt); err != nil {
 		return nil, err

@@ -117,6 +117,24 @@ func (e *Elector) Fence(ctx context.Context) (context.Context, bool) {
 	return store.WithTerm(ctx, term), true
 }
 
+// ErrNotLeading is the cause of a Scope's context when this replica does not lead.
+var ErrNotLeading = errors.New("leader: this replica does not lead")
+
+// Scope returns, for one piece of leader work (a reconcile attempt that decides), ctx carrying
+// this replica's term and cancelled the moment the leadership ends. When it does not lead, the
+// context is cancelled already (cause ErrNotLeading). Call stop when the work is done.
+func (e *Elector) Scope(ctx context.Context) (_ context.Context, stop func()) {
+	lead, term, _, ok := e.leading()
+	if !ok {
+		c, cancel := context.WithCancelCause(ctx)
+		cancel(ErrNotLeading)
+		return c, func() {}
+	}
+	c, cancel := context.WithCancelCause(store.WithTerm(ctx, term))
+	after := context.AfterFunc(lead, func() { cancel(ErrNotLeading) })
+	return c, func() { after(); cancel(nil) }
+}
+
 // Changed returns a channel closed at the next change of leadership.
 func (e *Elector) Changed() <-chan struct{} {
 	e.mu.Lock()

@@ -108,6 +108,13 @@ func TestElection(t *testing.T) {
 		t.Fatalf("a writes while leading: %v", err)
 	}
 
+	// Leader work scoped to a's leadership, such as a reconcile attempt deciding a commit.
+	scoped, stop := a.e.Scope(c)
+	defer stop()
+	if term, ok := store.TermOf(scoped); !ok || term != 1 || scoped.Err() != nil {
+		t.Fatalf("a's scope: term %d %v, err %v", term, ok, scoped.Err())
+	}
+
 	// The leader's connection dies (as when its process is killed): b takes over.
 	pid := holderPID(t, dsn)
 	if pid == 0 {
@@ -123,6 +130,17 @@ func TestElection(t *testing.T) {
 		t.Fatalf("b leads in term %d, want 2", term)
 	}
 	eventually(t, "a to know it follows", func() bool { return !a.e.Leading() })
+	select {
+	case <-scoped.Done():
+		if !errors.Is(context.Cause(scoped), leader.ErrNotLeading) {
+			t.Errorf("a's scoped work ended by %v, want ErrNotLeading", context.Cause(scoped))
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a's scoped work goes on after a lost the leadership")
+	}
+	if late, _ := a.e.Scope(c); !errors.Is(context.Cause(late), leader.ErrNotLeading) {
+		t.Errorf("a scope taken by a follower: %v, want cancelled with ErrNotLeading", context.Cause(late))
+	}
 
 	// Fencing: a's write under term 1 is refused, and leaves nothing; b's goes through.
 	if _, err := s.RecordPublication(paused, "r2", "a", time.Now()); !errors.Is(err, store.ErrFenced) {

@@ -132,6 +132,10 @@ type Options struct {
 	// itself, which gives the same result on every replica. An empty revision means nothing
 	// is published yet. A follower keeps following while suspended.
 	Follow func(ctx context.Context) (revision string, follow bool, err error)
+	// Lead, when set with Follow, scopes each attempt that decides (does not follow): it runs
+	// in the context Lead returns, which carries what leader writes need and is cancelled the
+	// moment this replica stops leading (the attempt then ends cancelled, deciding nothing).
+	Lead func(ctx context.Context) (context.Context, func())
 	// OnSuspend, when set, is called by Suspend and Resume before the flag changes here, to
 	// share it (replicas sharing a store); an error leaves the flag as it was.
 	OnSuspend func(suspended bool, reason string) error
@@ -451,7 +455,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.setInProgress(a)
 		go func() {
 			defer cancel(nil)
-			r.runSteps(actx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
+			sctx := actx
+			if !following && r.opt.Lead != nil {
+				var stop func()
+				sctx, stop = r.opt.Lead(actx)
+				defer stop()
+			}
+			r.runSteps(sctx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 			done <- a
 		}()
 	}

@@ -166,7 +166,7 @@ func (r *Replica) OnSuspend(suspended bool, reason string) error {
 // followers, told of the publication, find the rings already set. A follower, or a replica
 // that no longer leads, only serves: the rollout follows the rings in the store.
 func (r *Replica) Publish(ctx context.Context, p *reconcile.Published) error {
-	fctx, leading := r.opt.Leader.Fence(ctx)
+	fctx, leading := r.fence(ctx)
 	if p.Followed || !leading {
 		if !p.Followed && !p.Restored {
 			return fmt.Errorf("replica: %s decided while leading, but no longer leads: %w", p.Revision, store.ErrFenced)
@@ -211,12 +211,21 @@ func (r *Replica) Outcome(next func(context.Context, reconcile.Attempt, *reconci
 				return
 			}
 		}
-		fctx, leading := r.opt.Leader.Fence(ctx)
+		fctx, leading := r.fence(ctx)
 		if !leading {
 			return
 		}
 		next(fctx, a, p)
 	}
+}
+
+// fence returns ctx with the term of the leadership the work was decided under: the one ctx
+// carries (an attempt scoped by the elector), else the current one, if any.
+func (r *Replica) fence(ctx context.Context) (context.Context, bool) {
+	if _, ok := store.TermOf(ctx); ok {
+		return ctx, true
+	}
+	return r.opt.Leader.Fence(ctx)
 }
 
 // Replicas returns every replica as the last poll found it, for status.
