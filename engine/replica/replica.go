@@ -285,7 +285,12 @@ func (r *Replica) syncOnce(ctx context.Context, leadership bool) error {
 		return err
 	}
 	cur := r.rec.Current()
-	if p != nil && !leading && (cur == nil || cur.Revision != p.Revision) {
+	r.mu.Lock()
+	decided := p != nil && p.Seq != r.lastPub
+	r.mu.Unlock()
+	if decided && !leading && (cur == nil || cur.Revision != p.Revision) {
+		// A new decision: follow it now. (One this replica could not follow is retried by
+		// the reconciler's own back-off, not on every poll.)
 		r.rec.Wake(reconcile.TriggerFollow)
 	}
 	if leadership {
