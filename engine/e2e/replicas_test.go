@@ -208,6 +208,19 @@ func TestReplicasFailover(t *testing.T) {
 		t.Errorf("failover took %s, want at most 15 s", took)
 	}
 	waitAllApplied(t, rest, c2)
+	eventually(t, 30*time.Second, "status names the new leader alone", func() (bool, string) {
+		st, err := rest[0].status(t)
+		if err != nil {
+			return false, err.Error()
+		}
+		var leaders []string
+		for _, r := range st.Replicas {
+			if r.Leading {
+				leaders = append(leaders, r.ID)
+			}
+		}
+		return slices.Equal(leaders, []string{next.id}), fmt.Sprintf("leaders %v", leaders)
+	})
 
 	// A commit pushed after the failover is published once, and reaches every replica's
 	// devices; the device of the killed replica comes back through another.

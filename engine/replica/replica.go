@@ -347,6 +347,19 @@ func (r *Replica) syncOnce(ctx context.Context, leadership bool) error {
 	if err != nil {
 		return err
 	}
+	// The term's holder leads, whatever the heartbeat of a replica that died leading says.
+	term, holder, err := r.opt.Store.LeaderTerm(ctx)
+	if err != nil {
+		return err
+	}
+	for i := range list {
+		list[i].Leading = list[i].ID == holder && (list[i].ID != r.opt.ID || leading)
+		if list[i].Leading {
+			list[i].Term = term
+		} else {
+			list[i].Term = 0
+		}
+	}
 	r.mu.Lock()
 	r.replicas = list
 	r.mu.Unlock()
