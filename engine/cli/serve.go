@@ -427,7 +427,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	}
 	d.closers = append(d.closers, devStore.Close)
 	// One leader among the replicas sharing a PostgreSQL store; a SQLite store's one process.
-	if d.leader, d.replica, err = replicas(o, shared, devStore, log); err != nil {
+	if d.leader, d.replica, err = replicas(o, shared, devStore, reg, log); err != nil {
 		return nil, err
 	}
 	var retain store.Retention
@@ -615,7 +615,7 @@ func displayURL(raw string) string {
 
 // replicas makes the leader election and, on a shared (PostgreSQL) store, this replica's
 // place among the others.
-func replicas(o serveOptions, shared bool, s store.Store, log *slog.Logger) (*leader.Elector, *replica.Replica, error) {
+func replicas(o serveOptions, shared bool, s store.Store, reg prometheus.Registerer, log *slog.Logger) (*leader.Elector, *replica.Replica, error) {
 	host, _ := os.Hostname()
 	id := o.replicaID
 	if id == "" {
@@ -625,7 +625,7 @@ func replicas(o serveOptions, shared bool, s store.Store, log *slog.Logger) (*le
 	if shared {
 		dsn = o.store
 	}
-	el, err := leader.New(leader.Options{DSN: dsn, Terms: s, ID: id, Logger: log.With("component", "leader")})
+	el, err := leader.New(leader.Options{DSN: dsn, Terms: s, ID: id, Registerer: reg, Logger: log.With("component", "leader")})
 	if err != nil || !shared {
 		return el, nil, err
 	}

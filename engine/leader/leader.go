@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/store"
 )
@@ -56,7 +57,9 @@ type Options struct {
 	// (default 5 s); with 2 s between probes and 3 probes, and a TCP user timeout of twice
 	// KeepAlive, a silent peer is given up after about 11 s.
 	KeepAlive time.Duration
-	Logger    *slog.Logger
+	// Registerer receives the samverk_leader_* metrics (default: none exported).
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Elector campaigns for the leadership (Run) and tells whether this replica leads.
@@ -66,6 +69,7 @@ type Elector struct {
 
 	mu      sync.Mutex
 	term    int64 // 0: not leading
+	won     int64 // leaderships taken
 	lead    context.Context
 	cancel  context.CancelFunc
 	changed chan struct{} // closed and replaced on every change
@@ -85,7 +89,13 @@ func New(opt Options) (*Elector, error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Elector{opt: opt, log: opt.Logger, changed: make(chan struct{})}, nil
+	e := &Elector{opt: opt, log: opt.Logger, changed: make(chan struct{})}
+	if opt.Registerer != nil {
+		if err := register(opt.Registerer, e); err != nil {
+			return nil, fmt.Errorf("leader metrics: %w", err)
+		}
+	}
+	return e, nil
 }
 
 // Leading reports whether this replica leads now. It is the hook of leader-only work that
@@ -152,6 +162,7 @@ func (e *Elector) set(term int64) {
 	e.term = term
 	if term != 0 {
 		e.lead, e.cancel = context.WithCancel(context.Background())
+		e.won++
 	}
 	close(e.changed)
 	e.changed = make(chan struct{})

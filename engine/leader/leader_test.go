@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/leader"
 	"samverk.io/samverk/engine/store"
@@ -22,9 +25,13 @@ type replica struct {
 	ended   chan int64
 }
 
-func start(t *testing.T, dsn string, s store.Store, id string) *replica {
+func start(t *testing.T, dsn string, s store.Store, id string, reg ...prometheus.Registerer) *replica {
 	t.Helper()
-	e, err := leader.New(leader.Options{DSN: dsn, Terms: s, ID: id, Check: 200 * time.Millisecond})
+	opt := leader.Options{DSN: dsn, Terms: s, ID: id, Check: 200 * time.Millisecond}
+	if len(reg) > 0 {
+		opt.Registerer = reg[0]
+	}
+	e, err := leader.New(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,11 +183,25 @@ func TestElection(t *testing.T) {
 // TestSingle: without a DSN (SQLite) the one process leads from the start.
 func TestSingle(t *testing.T) {
 	s := storetest.Open(t, "sqlite", store.Options{})
-	r := start(t, "", s, "only")
+	reg := prometheus.NewRegistry()
+	r := start(t, "", s, "only", reg)
 	if term := recv(t, "the single process to lead", r.started); term != 1 {
 		t.Fatalf("term %d, want 1", term)
 	}
 	if !r.e.Leading() {
 		t.Fatal("not leading")
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		m := mf.GetMetric()[0]
+		got[mf.GetName()] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+	}
+	want := map[string]float64{"samverk_leader_leading": 1, "samverk_leader_term": 1, "samverk_leader_acquisitions_total": 1}
+	if !maps.Equal(got, want) {
+		t.Errorf("metrics %v, want %v", got, want)
 	}
 }
