@@ -58,7 +58,6 @@ type Options struct {
 	Poll time.Duration
 	// Forget is how long a silent replica stays listed (default 24 h).
 	Forget time.Duration
-
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
