@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -202,6 +203,30 @@ func writeStatus(w io.Writer, st *reconcile.Status, now time.Time) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(st.Replicas) > 0 {
+		fmt.Fprintln(w)
+		tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "REPLICA\tHOST\tROLE\tTERM\tSERVES\tLAST SEEN\tVERSION")
+		for _, r := range st.Replicas {
+			role := "follower"
+			if r.Leading {
+				role = "leader"
+			}
+			id := r.ID
+			if r.Self {
+				id += " (this)"
+			}
+			term := "-"
+			if r.Term > 0 {
+				term = strconv.FormatInt(r.Term, 10)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, r.Host, role, term, short(r.Revision),
+				strings.TrimPrefix(ago(&r.LastSeen, now), " at "), r.Version)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
 	if len(st.History) > 0 {
 		fmt.Fprintln(w)

@@ -36,3 +36,32 @@ func TestWriteStatusSigning(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteStatusReplicas: the text status lists every replica, the one that leads with its
+// term, and marks the one that answered.
+func TestWriteStatusReplicas(t *testing.T) {
+	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
+	st := &reconcile.Status{Replicas: []reconcile.Replica{
+		{ID: "samverk-1", Host: "h1", Version: "v1.4.0", LastSeen: at.Add(-time.Second), Leading: true, Term: 7, Revision: strings.Repeat("a", 40)},
+		{ID: "samverk-2", Host: "h2", Version: "v1.4.0", LastSeen: at, Revision: strings.Repeat("a", 40), Self: true},
+	}}
+	var b bytes.Buffer
+	if err := writeStatus(&b, st, at); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(b.String(), "\n")
+	var got []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "samverk-") || strings.HasPrefix(l, "REPLICA") {
+			got = append(got, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	want := []string{
+		"REPLICA HOST ROLE TERM SERVES LAST SEEN VERSION",
+		"samverk-1 h1 leader 7 aaaaaaaaaaaa 2026-12-03T09:59:59Z (1s ago) v1.4.0",
+		"samverk-2 (this) h2 follower - aaaaaaaaaaaa 2026-12-03T10:00:00Z (0s ago) v1.4.0",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("replica lines:\n%s\nwant:\n%s\nfull status:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"), b.String())
+	}
+}

@@ -2,9 +2,15 @@ package cli
 
 import (
 	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"debug/elf"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +18,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -672,4 +679,76 @@ func TestExampleSystemdUnit(t *testing.T) {
 			t.Errorf("systemd-analyze verify: %v\n%s", err, out)
 		}
 	})
+}
+
+// TestExampleReplicas: the three-replica recipe's nginx configuration passes `nginx -t` (with
+// a certificate made for the test), its environment sets only variables serve reads and a
+// PostgreSQL store, and its unit restarts a replica that dies.
+func TestExampleReplicas(t *testing.T) {
+	dir := filepath.Join(examplesDir, "replicas")
+	src, err := os.ReadFile(filepath.Join(dir, "samverk-replica.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := newServeCmd().Flags()
+	vars := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^(SAMVERK_[A-Z0-9_]+)=(.*)$`).FindAllStringSubmatch(string(src), -1) {
+		vars[m[1]] = m[2]
+		flag := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(m[1], "SAMVERK_"), "_", "-"))
+		if fs.Lookup(flag) == nil {
+			t.Errorf("%s: serve has no flag --%s", m[1], flag)
+		}
+	}
+	if !strings.HasPrefix(vars["SAMVERK_STORE"], "postgres://") || vars["SAMVERK_REPLICA_ID"] == "" {
+		t.Errorf("the replicas' environment must name a PostgreSQL store and the replica: %q", vars)
+	}
+	unit, err := os.ReadFile(filepath.Join(dir, "samverk-replica.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"\nRestart=always\n", "\nExecStart=/usr/local/bin/samverk serve --data ${STATE_DIRECTORY}\n", "\nDynamicUser=yes\n"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("samverk-replica.service lacks %q", strings.TrimSpace(want))
+		}
+	}
+
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Skip("nginx is not installed")
+	}
+	conf, err := os.ReadFile(filepath.Join(dir, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), DNSNames: []string{"samverk.example.org"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "samverk.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(tmp, "samverk.key"), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := strings.ReplaceAll(string(conf), "/etc/nginx/", tmp+"/")
+	// Only the test's paths and an unprivileged port differ from the example.
+	c = strings.Replace(c, "listen 443 ssl http2;", "listen 127.0.0.1:18443 ssl http2;", 1)
+	c = "pid " + tmp + "/nginx.pid;\nerror_log " + tmp + "/error.log;\n" + c
+	if err := os.WriteFile(filepath.Join(tmp, "nginx.conf"), []byte(c), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(nginx, "-t", "-q", "-p", tmp, "-c", filepath.Join(tmp, "nginx.conf")).CombinedOutput(); err != nil {
+		t.Fatalf("nginx -t: %v\n%s", err, out)
+	}
 }

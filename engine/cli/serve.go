@@ -27,9 +27,11 @@ import (
 	"samverk.io/samverk/engine/envflag"
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/history"
+	"samverk.io/samverk/engine/leader"
 	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/profiling"
 	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/replica"
 	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/secrets"
 	"samverk.io/samverk/engine/server"
@@ -39,6 +41,7 @@ import (
 	"samverk.io/samverk/engine/timeline"
 	"samverk.io/samverk/engine/upgrades"
 	"samverk.io/samverk/engine/validate"
+	"samverk.io/samverk/engine/version"
 	"samverk.io/samverk/engine/web"
 )
 
@@ -87,6 +90,8 @@ type serveOptions struct {
 	// The console.
 	consoleCounts time.Duration
 	localSignIn   string
+	// Replicas sharing a PostgreSQL store.
+	replicaID string
 
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
@@ -175,6 +180,7 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
 	f.DurationVar(&o.consoleCounts, "console-counts-every", time.Minute, "how often the console recounts devices by member, state, hardware and setting")
+	f.StringVar(&o.replicaID, "replica-id", "", "this daemon's name among replicas sharing a PostgreSQL store, in status (default <host>/<listen>)")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 }
 
@@ -237,6 +243,8 @@ type daemon struct {
 	history *timeline.Recorder
 	notices *notice.Board
 	rollout *rollout.Controller
+	leader  *leader.Elector
+	replica *replica.Replica // nil: a single process on SQLite
 	closers []func() error
 }
 
@@ -253,7 +261,12 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, hangup}
+	// The rollout's gates and the timeline's retries and retention are the leader's alone.
+	parts := []func(context.Context) error{d.leader.Run, d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run,
+		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), hangup}
+	if d.replica != nil {
+		parts = append(parts, d.replica.Run)
+	}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -397,11 +410,24 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if o.store == "" {
 		o.store = "sqlite:" + filepath.Join(o.data, "devices.db")
 	}
+	shared := !strings.HasPrefix(o.store, "sqlite:")
+	if !shared {
+		// SQLite serves one process: a second daemon on the same file is refused.
+		l, err := datadir.LockSQLite(strings.TrimPrefix(o.store, "sqlite:"))
+		if err != nil {
+			return nil, &ExitError{Code: ExitUsage, Err: err}
+		}
+		d.closers = append(d.closers, l.Close)
+	}
 	devStore, err := store.Open(ctx, o.store, store.Options{})
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err}
 	}
 	d.closers = append(d.closers, devStore.Close)
+	// One leader among the replicas sharing a PostgreSQL store; a SQLite store's one process.
+	if d.leader, d.replica, err = replicas(o, shared, devStore, reg, log); err != nil {
+		return nil, err
+	}
 	var retain store.Retention
 	if retain.Intervals, err = timeline.ParseAge(o.historyRetention); err != nil {
 		return nil, usageError("--history-retention: %v", err)
@@ -414,6 +440,9 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	d.notices = notice.NewBoard(notice.BoardOptions{Store: devStore, Logger: log.With("component", "notices")})
+	if d.replica != nil {
+		d.replica.Also(d.notices.Reload)
+	}
 	d.devices, err = fleet.New(ctx, devStore, fleet.Options{
 		Notices:       d.notices,
 		EnrollTokens:  enrollTokens,
@@ -458,7 +487,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		}
 		signingPolicy = p
 	}
-	d.rec, err = reconcile.New(reconcile.Options{
+	recOpt := reconcile.Options{
 		Signing:  signingPolicy,
 		Path:     o.path,
 		Source:   src,
@@ -475,9 +504,20 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 			return d.rollout.Publish(ctx, p.Revision, p.Catalog)
 		}},
 		OnOutcome: d.history.Outcome,
-	})
-	if err != nil {
+	}
+	if d.replica != nil {
+		// The leader decides and records; the others follow its decisions and share suspension.
+		recOpt.OnPublish, recOpt.OnOutcome = []reconcile.Hook{d.replica.Publish}, d.replica.Outcome(d.history.Outcome)
+		recOpt.Follow, recOpt.OnSuspend, recOpt.Replicas = d.replica.Follow, d.replica.OnSuspend, d.replica.Replicas
+		recOpt.OnTrigger, recOpt.Lead = d.replica.OnTrigger, d.leader.Scope
+	}
+	if d.rec, err = reconcile.New(recOpt); err != nil {
 		return nil, err
+	}
+	if d.replica != nil {
+		if err := d.replica.Attach(ctx, d.rec, d.rollout); err != nil {
+			return nil, err
+		}
 	}
 
 	// Looking back at a device: its past states recompiled from the revisions followed.
@@ -572,4 +612,25 @@ func displayURL(raw string) string {
 	}
 	u.User = nil
 	return u.String()
+}
+
+// replicas makes the leader election and, on a shared (PostgreSQL) store, this replica's
+// place among the others.
+func replicas(o serveOptions, shared bool, s store.Store, reg prometheus.Registerer, log *slog.Logger) (*leader.Elector, *replica.Replica, error) {
+	host, _ := os.Hostname()
+	id := o.replicaID
+	if id == "" {
+		id = host + "/" + o.listen
+	}
+	dsn := ""
+	if shared {
+		dsn = o.store
+	}
+	el, err := leader.New(leader.Options{DSN: dsn, Terms: s, ID: id, Registerer: reg, Logger: log.With("component", "leader")})
+	if err != nil || !shared {
+		return el, nil, err
+	}
+	rep, err := replica.New(replica.Options{DSN: dsn, Store: s, Leader: el, ID: id, Host: host, Version: version.Get().Version,
+		Logger: log.With("component", "replica"), Now: o.now})
+	return el, rep, err
 }

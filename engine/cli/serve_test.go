@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/source/gittest"
 )
@@ -238,6 +239,24 @@ func TestServeUsage(t *testing.T) {
 				t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, tt.want)
 			}
 		})
+	}
+}
+
+// TestServeSQLiteOneProcess: a second daemon on the same SQLite file, with its own data
+// directory, is refused with a message that says why and what to use instead.
+func TestServeSQLiteOneProcess(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shared.db")
+	held, err := datadir.LockSQLite(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--data", t.TempDir(), "--store", "sqlite:" + db}, nil, &out, &errOut)
+	for _, want := range []string{db, "in use by another samverk daemon", "postgres://"} {
+		if code != ExitUsage || !strings.Contains(errOut.String(), want) {
+			t.Errorf("exit %d, stderr %q; want %d and %q", code, errOut.String(), ExitUsage, want)
+		}
 	}
 }
 

@@ -42,23 +42,46 @@ func Open(path string) (*Dir, error) {
 			return nil, fmt.Errorf("data directory %s: make it private: %w", path, err)
 		}
 	}
-	name := filepath.Join(path, LockFile)
-	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	f, holder, err := lock(filepath.Join(path, LockFile))
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("data directory %s is %w%s: two daemons cannot share one; give each its own --data", path, ErrInUse, holder)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("data directory: %w", err)
+		return nil, fmt.Errorf("data directory %s: lock: %w", path, err)
+	}
+	return &Dir{Path: path, lock: f}, nil
+}
+
+// LockSQLite locks the SQLite database file at path (through path.lock beside it), so that a
+// second daemon given the same --store, whatever its --data, is refused: SQLite serves one
+// process, replicas share PostgreSQL. Close releases the lock.
+func LockSQLite(path string) (*Dir, error) {
+	f, holder, err := lock(path + ".lock")
+	if errors.Is(err, errLocked) {
+		return nil, fmt.Errorf("sqlite store %s is %w%s: SQLite serves one process; to run several replicas, share a PostgreSQL store (--store postgres://…)", path, ErrInUse, holder)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite store %s: lock: %w", path, err)
+	}
+	return &Dir{Path: path, lock: f}, nil
+}
+
+// lock opens and locks the file name, writing this process's id in it. When another process
+// holds it, the error is errLocked and holder names that process, if known.
+func lock(name string) (f *os.File, holder string, err error) {
+	f, err = os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, "", err
 	}
 	if err := tryLock(f); err != nil {
 		holder := readPID(f)
 		_ = f.Close()
-		if errors.Is(err, errLocked) {
-			return nil, fmt.Errorf("data directory %s is %w%s: two daemons cannot share one; give each its own --data", path, ErrInUse, holder)
-		}
-		return nil, fmt.Errorf("data directory %s: lock: %w", path, err)
+		return nil, holder, err
 	}
 	if err := f.Truncate(0); err == nil {
 		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
 	}
-	return &Dir{Path: path, lock: f}, nil
+	return f, "", nil
 }
 
 // Close releases the lock.

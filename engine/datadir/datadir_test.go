@@ -84,3 +84,30 @@ func TestPrivateFiles(t *testing.T) {
 		}
 	}
 }
+
+// TestLockSQLite: a second daemon given the same SQLite file is refused with a message that
+// names the file, the holder and the way to run replicas.
+func TestLockSQLite(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "devices.db")
+	l, err := LockSQLite(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockSQLite(db)
+	if !errors.Is(err, ErrInUse) {
+		t.Fatalf("second lock: %v, want ErrInUse", err)
+	}
+	for _, want := range []string{db, "pid " + strconv.Itoa(os.Getpid()), "postgres://"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message %q does not name %q", err, want)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := LockSQLite(db)
+	if err != nil {
+		t.Fatalf("lock after Close: %v", err)
+	}
+	l2.Close()
+}

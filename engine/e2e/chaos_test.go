@@ -300,11 +300,17 @@ type device struct{ id, credential string }
 // enroll enrolls a device with the facts the e2e device group selects.
 func (h *harness) enroll(t *testing.T) device {
 	t.Helper()
+	return enrollAt(t, h.server)
+}
+
+// enrollAt enrolls a device through the daemon at server.
+func enrollAt(t testing.TB, server string) device {
+	t.Helper()
 	body, _ := json.Marshal(desired.EnrollRequest{Facts: desired.Facts{
 		Hostname: "chaos-1", Labels: map[string]string{"lab": "e2e"},
 		Vendor: dmiVendor, Model: dmiModel, OSFamily: "linux", OSBuild: osBuild,
 	}})
-	req, err := http.NewRequest(http.MethodPost, h.server+"/api/v1/enroll", bytes.NewReader(body))
+	req, err := http.NewRequest(http.MethodPost, server+"/api/v1/enroll", bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,6 +72,12 @@ type Published struct {
 	Signature *signing.Signature
 	// Trust is who may sign what in the commits after this one, under a signing policy.
 	Trust *signing.Trust
+	// Followed is true when this replica did not decide on the revision but followed the
+	// leader's decision (Options.Follow): hooks must then leave the leader's records alone.
+	Followed bool
+	// Restored is true when the revision was published before and is served again after a
+	// restart.
+	Restored bool
 }
 
 // Hook is called with a revision that is about to be published, in order, before it is
@@ -119,6 +125,25 @@ type Options struct {
 	// the published revision (a force-push to an older or another history) is refused unless
 	// an operator allowed it with AllowRollback.
 	Signing Signing
+	// Follow, when set, is asked before each fetch whether this replica follows another's
+	// decisions (replicas sharing a store: only the leader decides). When follow is true,
+	// the attempt checks revision, the revision the leader published, instead of the fetched
+	// head: it still fetches (for the commit's objects) and checks and compiles the revision
+	// itself, which gives the same result on every replica. An empty revision means nothing
+	// is published yet. A follower keeps following while suspended.
+	Follow func(ctx context.Context) (revision string, follow bool, err error)
+	// Lead, when set with Follow, scopes each attempt that decides (does not follow): it runs
+	// in the context Lead returns, which carries what leader writes need and is cancelled the
+	// moment this replica stops leading (the attempt then ends cancelled, deciding nothing).
+	Lead func(ctx context.Context) (context.Context, func())
+	// OnSuspend, when set, is called by Suspend and Resume before the flag changes here, to
+	// share it (replicas sharing a store); an error leaves the flag as it was.
+	OnSuspend func(suspended bool, reason string) error
+	// OnTrigger, when set, is told of every Trigger not refused (a webhook, an operator):
+	// a follower passes it on to the leader, which alone fetches.
+	OnTrigger func(reason string)
+	// Replicas, when set, lists the replicas sharing the store, for status.
+	Replicas func() []Replica
 	// Metrics, when set, records attempts and the applied revision.
 	Metrics *Metrics
 	// Logger receives one record per attempt (default: discard).
@@ -228,6 +253,9 @@ func (r *Reconciler) Trigger(reason string, force bool) error {
 	if suspended {
 		return ErrSuspended
 	}
+	if r.opt.OnTrigger != nil {
+		r.opt.OnTrigger(reason)
+	}
 	select {
 	case r.trigger <- trigger{reason: reason, force: force}:
 	default:
@@ -242,16 +270,65 @@ func (r *Reconciler) Trigger(reason string, force bool) error {
 }
 
 // Suspend stops fetching and publishing until Resume; the current revision stays served. An
-// attempt in progress finishes. The flag is persisted.
-func (r *Reconciler) Suspend(reason string) error { return r.setSuspended(true, reason) }
+// attempt in progress finishes. The flag is persisted (and shared, with Options.OnSuspend).
+func (r *Reconciler) Suspend(reason string) error {
+	if r.opt.OnSuspend != nil {
+		if err := r.opt.OnSuspend(true, reason); err != nil {
+			return err
+		}
+	}
+	return r.setSuspended(true, reason)
+}
 
 // Resume undoes Suspend and fetches at once.
 func (r *Reconciler) Resume() error {
+	if r.opt.OnSuspend != nil {
+		if err := r.opt.OnSuspend(false, ""); err != nil {
+			return err
+		}
+	}
 	if err := r.setSuspended(false, ""); err != nil {
 		return err
 	}
 	return r.Trigger("resume", false)
 }
+
+// Adopt takes on a suspension decided elsewhere (another replica's Suspend or Resume, read
+// from the shared store), without sharing it again. Resuming fetches at once.
+func (r *Reconciler) Adopt(suspended bool, reason string) error {
+	r.mu.Lock()
+	same := r.st.suspended == suspended && r.st.suspendReason == reason
+	r.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := r.setSuspended(suspended, reason); err != nil {
+		return err
+	}
+	if !suspended {
+		return r.Trigger("resume", false)
+	}
+	return nil
+}
+
+// Suspended reports whether reconciling is suspended, and why.
+func (r *Reconciler) Suspended() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.suspended, r.st.suspendReason
+}
+
+// Wake asks for a pass now, even while suspended: a follower follows the leader's new
+// decision. It never blocks.
+func (r *Reconciler) Wake(reason string) {
+	select {
+	case r.trigger <- trigger{reason: reason}:
+	default:
+	}
+}
+
+// TriggerFollow is the trigger of an attempt that follows the leader's decision.
+const TriggerFollow = "follow"
 
 func (r *Reconciler) setSuspended(on bool, reason string) error {
 	r.mu.Lock()
@@ -312,11 +389,29 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		suspended := r.st.suspended
 		r.mu.Unlock()
-		if suspended {
+		following, decided := false, ""
+		if r.opt.Follow != nil {
+			rev, ok, err := r.opt.Follow(ctx)
+			if err != nil {
+				r.log.Error("cannot read the leader's decision", "error", err.Error())
+				failures++
+				next.Reset(r.backoff(failures))
+				continue
+			}
+			following, decided = ok, rev
+		}
+		if suspended && !following || following && decided == "" {
+			continue
+		}
+		if following && !isHash(decided) {
+			r.log.Error("the leader's decision is not a commit hash", "revision", decided)
 			continue
 		}
 
 		a := r.newAttempt(t)
+		if following {
+			a.trigger = TriggerFollow
+		}
 		if !r.runSteps(ctx, a, []step{r.fetch}, false) {
 			if a.transient() {
 				failures++
@@ -325,6 +420,9 @@ func (r *Reconciler) Run(ctx context.Context) error {
 			continue
 		}
 		failures = 0
+		if following {
+			a.revision, a.hash = decided, plumbing.NewHash(decided)
+		}
 		if cur != nil {
 			// An attempt that has recorded its end but not yet reported it here is done: a
 			// trigger that comes in between must not be taken for one about a running check.
@@ -357,7 +455,13 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		r.setInProgress(a)
 		go func() {
 			defer cancel(nil)
-			r.runSteps(actx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
+			sctx := actx
+			if !following && r.opt.Lead != nil {
+				var stop func()
+				sctx, stop = r.opt.Lead(actx)
+				defer stop()
+			}
+			r.runSteps(sctx, a, []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}, true)
 			done <- a
 		}()
 	}

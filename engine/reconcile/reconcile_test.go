@@ -69,6 +69,8 @@ type setup struct {
 	metrics *reconcile.Metrics
 	outcome func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published)
 	path    string // the catalog's directory in the repository
+	follow  func(ctx context.Context) (string, bool, error)
+	suspend func(bool, string) error
 }
 
 func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
@@ -97,6 +99,8 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		Enrollment: s.enrolled,
 		OnOutcome:  s.outcome,
 		Path:       s.path,
+		Follow:     s.follow,
+		OnSuspend:  s.suspend,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,23 @@ type Status struct {
 	// Report is the full validation report of the last attempted revision, in the JSON shape
 	// of `samverk validate --output json`. When that revision was refused, its findings say why.
 	Report *validate.Report `json:"report,omitempty"`
+	// Replicas are the daemons sharing the store (PostgreSQL), as their last heartbeats say:
+	// which one leads, and what each serves. Empty for a single process.
+	Replicas []Replica `json:"replicas,omitempty"`
+}
+
+// Replica is one daemon sharing the store, in status.
+type Replica struct {
+	ID       string    `json:"id"`
+	Host     string    `json:"host"`
+	Version  string    `json:"version"`
+	Started  time.Time `json:"startedAt"`
+	LastSeen time.Time `json:"lastSeen"`
+	Leading  bool      `json:"leading"`
+	Term     int64     `json:"term,omitempty"`
+	Revision string    `json:"revision,omitempty"`
+	// Self marks the replica that answered.
+	Self bool `json:"self,omitempty"`
 }
 
 // Attempt is one pass of the pipeline over one revision. Started and Duration cover the check
@@ -122,6 +139,9 @@ func (r *Reconciler) Status() *Status {
 		SuspendReason: r.st.suspendReason,
 		History:       append([]Attempt{}, r.st.history...),
 		Report:        r.st.lastReport,
+	}
+	if r.opt.Replicas != nil {
+		st.Replicas = r.opt.Replicas()
 	}
 	if cur != nil {
 		st.LastAppliedRevision = cur.Revision

@@ -256,6 +256,8 @@ func (r *Reconciler) publish(ctx context.Context, a *attempt) error {
 		Report:    a.result.Report,
 		Signer:    a.signer,
 		Signature: a.signature,
+		Followed:  a.trigger == TriggerFollow,
+		Restored:  a.trigger == TriggerRestore,
 	}
 	if r.opt.Signing != nil {
 		p.Trust = r.opt.Signing.Trust(a.result.Catalog)

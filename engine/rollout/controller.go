@@ -441,3 +441,42 @@ func ringEvidence(ring, revision string, since time.Time, counts []store.RingCou
 	}
 	return ev
 }
+
+// Follow is Publish for a replica that follows the leader's decisions: the fleet compiles
+// revision, and the rings are served as the store says the leader set them. Nothing is
+// written.
+func (c *Controller) Follow(ctx context.Context, revision string, cat *catalog.Catalog) error {
+	if err := c.opt.Server.Publish(ctx, revision, cat); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	pol, ok, err := PolicyOf(cat)
+	if err != nil || !ok {
+		pol = nil
+	}
+	c.policy, c.newest = pol, revision
+	c.cats[revision] = cat
+	return c.reload(ctx)
+}
+
+// Reload reads the rings from the store again and serves them: another replica changed them
+// (the leader's promotions, an operator's action on another replica).
+func (c *Controller) Reload(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.newest == "" {
+		return nil // nothing published here yet: Publish or Follow loads them
+	}
+	return c.reload(ctx)
+}
+
+// reload reads the rings and serves them. Called with mu held.
+func (c *Controller) reload(ctx context.Context) error {
+	c.loaded = false
+	clear(c.rings)
+	if err := c.load(ctx); err != nil {
+		return err
+	}
+	return c.serve(ctx)
+}

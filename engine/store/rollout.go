@@ -129,6 +129,9 @@ func (s *SQLite) SaveRollout(ctx context.Context, rings []RingState, rec *Promot
 		return fmt.Errorf("save rollout: %w", err)
 	}
 	defer tx.Rollback()
+	if err := sqliteFence(ctx, tx); err != nil {
+		return fmt.Errorf("save rollout: %w", err)
+	}
 	for _, r := range rings {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO rollout_rings (ring, revision, previous, since, status, updated_at, updated_by)
 			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ring) DO UPDATE SET revision = excluded.revision, previous = excluded.previous,
@@ -238,6 +241,12 @@ func (s *Postgres) Rings(ctx context.Context) ([]RingState, error) {
 // SaveRollout implements Rollouts.
 func (s *Postgres) SaveRollout(ctx context.Context, rings []RingState, rec *PromotionRecord) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := pgFence(ctx, tx); err != nil {
+			return err
+		}
+		if err := pgNotify(ctx, tx, ChangeRollout); err != nil {
+			return err
+		}
 		for _, r := range rings {
 			if _, err := tx.Exec(ctx, `INSERT INTO rollout_rings (ring, revision, previous, since, status, updated_at, updated_by)
 				VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ring) DO UPDATE SET revision = excluded.revision, previous = excluded.previous,

@@ -64,6 +64,9 @@ type Store interface {
 	OSUpgrades
 	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
 	Rollouts
+	// Replicas keeps what replicas share: the leader's term, its publications, the
+	// operator state and heartbeats (see replicas.go).
+	Replicas
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

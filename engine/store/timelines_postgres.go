@@ -16,8 +16,15 @@ var _ Timelines = (*Postgres)(nil)
 
 // RecordRevision appends a revision event.
 func (s *Postgres) RecordRevision(ctx context.Context, ev RevisionEvent) error {
-	if _, err := s.pool.Exec(ctx, `INSERT INTO revision_events (at, ring, revision, event, reason, message, by_whom)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.At, ev.Ring, ev.Revision, ev.Event, ev.Reason, ev.Message, ev.By); err != nil {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := pgFence(ctx, tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO revision_events (at, ring, revision, event, reason, message, by_whom)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)`, ev.At, ev.Ring, ev.Revision, ev.Event, ev.Reason, ev.Message, ev.By)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("record revision %s: %w", ev.Revision, err)
 	}
 	return nil
@@ -116,6 +123,9 @@ func scanPGWaiver(sc scanner) (*openWaiver, error) {
 // RecordWaivers records the waivers of a revision published at at.
 func (s *Postgres) RecordWaivers(ctx context.Context, at time.Time, revision string, ws []WaiverPeriod) error {
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := pgFence(ctx, tx); err != nil {
+			return err
+		}
 		// Replicas publishing together take turns, so that each sees the other's periods.
 		if _, err := tx.Exec(ctx, `LOCK TABLE waiver_periods IN SHARE ROW EXCLUSIVE MODE`); err != nil {
 			return err

@@ -41,8 +41,19 @@ func (p sqlitePeriod) apply(ctx context.Context, tx *sql.Tx, closeSt, openSt *sq
 
 // RecordRevision appends a revision event.
 func (s *SQLite) RecordRevision(ctx context.Context, ev RevisionEvent) error {
-	if _, err := s.w.ExecContext(ctx, `INSERT INTO revision_events (at, ring, revision, event, reason, message, by_whom)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record revision %s: %w", ev.Revision, err)
+	}
+	defer tx.Rollback()
+	if err := sqliteFence(ctx, tx); err != nil {
+		return fmt.Errorf("record revision %s: %w", ev.Revision, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO revision_events (at, ring, revision, event, reason, message, by_whom)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, ms64(ev.At), ev.Ring, ev.Revision, ev.Event, ev.Reason, ev.Message, ev.By); err != nil {
+		return fmt.Errorf("record revision %s: %w", ev.Revision, err)
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record revision %s: %w", ev.Revision, err)
 	}
 	return nil
@@ -151,6 +162,9 @@ func (s *SQLite) recordWaivers(ctx context.Context, at time.Time, revision strin
 		return err
 	}
 	defer tx.Rollback()
+	if err := sqliteFence(ctx, tx); err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+sqliteWaiverCols+` FROM waiver_periods WHERE to_at IS NULL`)
 	if err != nil {
 		return err
