@@ -64,6 +64,8 @@ type Store interface {
 	OSUpgrades
 	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
 	Rollouts
+	// Deliveries records notifications and commit statuses sent out (see deliveries.go).
+	Deliveries
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
