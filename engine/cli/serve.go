@@ -476,7 +476,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return d.rollout.Publish(ctx, p.Revision, p.Catalog)
 		}},
-		OnOutcome: d.history.Outcome,
+		OnOutcome: []func(context.Context, reconcile.Attempt, *reconcile.Published){d.history.Outcome},
 	})
 	if err != nil {
 		return nil, err
