@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +32,8 @@ var _ Recorder = (store.Store)(nil)
 // Options configure a Notifier. Config is required; everything else has a working default.
 type Options struct {
 	Config *Config
+	// Console is the console's base URL (--external-url), for the events' links.
+	Console string
 	// Store records every attempt (default: none recorded).
 	Store Recorder
 	// Leading says whether this process leads (nil: always). While it does not, events are
@@ -86,6 +89,7 @@ func New(opt Options) (*Notifier, error) {
 		c.Timeout = Duration(10 * time.Second)
 	}
 	opt.Config = &c
+	opt.Console = strings.TrimSuffix(opt.Console, "/")
 	if opt.Client == nil {
 		opt.Client = &http.Client{Timeout: time.Duration(c.Timeout)}
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -20,8 +21,11 @@ import (
 
 	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/notify"
+	"samverk.io/samverk/engine/reconcile"
+	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
+	"samverk.io/samverk/engine/validate"
 )
 
 var t0 = time.Date(2026, 12, 3, 9, 30, 0, 0, time.UTC)
@@ -421,4 +425,43 @@ func FuzzParseConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		notify.ParseConfig(b, dir)
 	})
+}
+
+// TestObservers: what the reconciler, the rollout controller and the notice API tell becomes
+// the right events; a restore and the decisions nobody needs to hear of tell nothing.
+func TestObservers(t *testing.T) {
+	ep := newEndpoint(t)
+	c := parse(t, "sinks:\n  - name: ops\n    type: webhook\n    url: "+ep.URL+"\n    secretFile: hook.secret\n")
+	n := start(t, notify.Options{Config: c, Console: "https://samverk.example.org/"})
+	ctx := context.Background()
+	rev := "0123456789abcdef0123456789abcdef01234567"
+	n.Outcome(ctx, reconcile.Attempt{Revision: rev, Trigger: "poll", Outcome: reconcile.OutcomePublished}, &reconcile.Published{Revision: rev})
+	n.Outcome(ctx, reconcile.Attempt{Revision: rev, Trigger: reconcile.TriggerRestore, Outcome: reconcile.OutcomePublished}, &reconcile.Published{Revision: rev})
+	n.Outcome(ctx, reconcile.Attempt{Revision: rev, Trigger: "webhook", Outcome: reconcile.OutcomeRefused, Reason: "validation",
+		Report: &validate.Report{Findings: []finding.Finding{{Rule: "schema/enum", Severity: finding.Deny, Message: "bad", File: "members/kommun-a/g.yaml", Line: 4}}}}, nil)
+	n.Decision(ctx, store.PromotionRecord{Revision: rev, Ring: "early", Action: rollout.ActionPromoted, Actor: rollout.ActorController, Reason: "gate passed"})
+	n.Decision(ctx, store.PromotionRecord{Revision: rev, Ring: "pilot", Action: rollout.ActionPaused, Actor: "oidc:anna"})
+	n.Decision(ctx, store.PromotionRecord{Revision: rev, Ring: "pilot", Action: rollout.ActionRolledBack, Actor: rollout.ActorController, Reason: "2 of 12 failed"})
+	n.NoticeSent(ctx, &store.Notice{Seq: 3, Severity: "crisis", Title: "Fire drill", Sender: "*", Members: []string{"kommun-a", "region-norr"}})
+	n.GrantsExpiring([]notify.Grant{{ID: "g1", Member: "region-norr", Service: "visio", Subject: "anna", Expires: t0}})
+	flush(t, n)
+	var got []string
+	for _, r := range ep.requests() {
+		var e notify.Event
+		if err := json.Unmarshal(r.body, &e); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Kind+" "+strings.Join(e.Members, ",")+" "+e.URL+" "+e.Summary)
+	}
+	want := []string{
+		"revision.published  https://samverk.example.org/findings?revision=" + rev + " Revision 0123456789ab is published",
+		"commit.refused kommun-a https://samverk.example.org/findings?revision=" + rev + " Commit 0123456789ab is refused: validation",
+		"rollout.promoted  https://samverk.example.org/rollout Revision 0123456789ab is promoted to ring early",
+		"rollout.halted  https://samverk.example.org/rollout Revision 0123456789ab is halted in ring pilot",
+		"notice.sent kommun-a,region-norr https://samverk.example.org/notices crisis notice sent by *: Fire drill",
+		"grants.expiring region-norr  1 access grant(s) end soon",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("events\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }
