@@ -85,6 +85,13 @@ type serveOptions struct {
 	consoleCounts time.Duration
 	localSignIn   string
 
+	// Telling the outside: notifications and commit statuses.
+	notifyConfig      string
+	commitStatus      string
+	commitStatusToken string
+	commitStatusAPI   string
+	commitStatusRepo  string
+
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
 	// now, when set (by tests), is the daemon's clock: what it records, judges waivers and
@@ -171,6 +178,11 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.StringVar(&o.sessionKeyFile, "session-key-file", "", "file holding the key that signs session cookies (default: <data>/session.key, created 0600)")
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
 	f.DurationVar(&o.consoleCounts, "console-counts-every", time.Minute, "how often the console recounts devices by member, state, hardware and setting")
+	f.StringVar(&o.notifyConfig, "notify-config", "", "YAML or JSON file of notification sinks (webhook, Teams, Slack) and their filters; see docs/notifications.md")
+	f.StringVar(&o.commitStatus, "commit-status", "auto", "post commit statuses to: github, gitlab, none, or auto (by the --repo host, when a token is given)")
+	f.StringVar(&o.commitStatusToken, "commit-status-token-file", "", "file holding the token for commit statuses (default: SAMVERK_COMMIT_STATUS_TOKEN)")
+	f.StringVar(&o.commitStatusAPI, "commit-status-api-url", "", "API base URL for commit statuses (GitHub Enterprise: https://host/api/v3; GitLab: https://host/api/v4)")
+	f.StringVar(&o.commitStatusRepo, "commit-status-repo", "", "the repository on the Git host (owner/repo; GitLab: the project's path), when --repo is a mirror or a local path")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 }
 
@@ -239,6 +251,7 @@ type daemon struct {
 	history *timeline.Recorder
 	notices *notice.Board
 	rollout *rollout.Controller
+	out     *outbound
 	closers []func() error
 }
 
@@ -255,7 +268,8 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run,
+		d.out.run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -446,12 +460,18 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	}
 	d.closers = append(d.closers, func() error { src.Close(); return nil })
 	devices := d.devices
+	// Notifications and commit statuses: told by the reconciler, the rollout and notices.
+	if d.out, err = newOutbound(o, devStore, reg, log, nil); err != nil {
+		return nil, err
+	}
 	var past *history.Service // loads the earlier revisions rings are still served after a restart
 	d.rollout, err = rollout.New(rollout.Options{Store: devStore, Server: devices, Registerer: reg, Logger: log.With("component", "rollout"), Now: o.now,
-		Load: func(_ context.Context, rev string) (*catalog.Catalog, error) { return past.Catalog(rev) }})
+		Load:       func(_ context.Context, rev string) (*catalog.Catalog, error) { return past.Catalog(rev) },
+		OnDecision: d.out.onDecision()})
 	if err != nil {
 		return nil, err
 	}
+	d.out.watchRollout(d.rollout)
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
 		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
@@ -476,7 +496,8 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return d.rollout.Publish(ctx, p.Revision, p.Catalog)
 		}},
-		OnOutcome: []func(context.Context, reconcile.Attempt, *reconcile.Published){d.history.Outcome},
+		OnCheck:   d.out.onCheck(),
+		OnOutcome: append([]func(context.Context, reconcile.Attempt, *reconcile.Published){d.history.Outcome}, d.out.onOutcome()...),
 	})
 	if err != nil {
 		return nil, err
@@ -504,7 +525,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, reg, log)
+	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, d.out.onSent(), reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -534,7 +555,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
 		"interval", o.interval.String(), "verifySignatures", o.verifySignatures, "memberKeyRings", len(memberKeys),
 		"adminToken", adminToken != "", "webhooks", webhookSecret != "",
-		"oidc", o.oidcIssuer != "", "localSignIn", d.people.local)
+		"oidc", o.oidcIssuer != "", "localSignIn", d.people.local, "notify", o.notifyConfig != "", "commitStatus", d.out.statuses != nil)
 	return d, nil
 }
 

@@ -207,6 +207,9 @@ func reason(a reconcile.Attempt) string {
 	return a.Reason
 }
 
+// Watch sets the rollout whose progress is posted (Options.Rollouts); call it before Run.
+func (r *Reporter) Watch(ro Rollouts) { r.opt.Rollouts = ro }
+
 // Nudge asks for the rollout's progress to be posted now (a rollout decision was made).
 func (r *Reporter) Nudge() {
 	if r == nil {

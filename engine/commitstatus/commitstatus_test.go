@@ -84,26 +84,30 @@ func flush(t *testing.T, r *commitstatus.Reporter) {
 func TestResolve(t *testing.T) {
 	cases := []struct {
 		provider, url, api string
+		path               string
 		want               commitstatus.Repo
 		err                string
 	}{
-		{"auto", "https://github.com/consortium/catalog.git", "", commitstatus.Repo{Provider: "github", API: "https://api.github.com", Path: "consortium/catalog"}, ""},
-		{"", "git@github.com:consortium/catalog.git", "", commitstatus.Repo{Provider: "github", API: "https://api.github.com", Path: "consortium/catalog"}, ""},
-		{"github", "https://git.example.org/consortium/catalog", "", commitstatus.Repo{Provider: "github", API: "https://git.example.org/api/v3", Path: "consortium/catalog"}, ""},
-		{"github", "https://git.example.org/consortium/catalog", "https://ghe.example.org/api/v3/", commitstatus.Repo{Provider: "github", API: "https://ghe.example.org/api/v3", Path: "consortium/catalog"}, ""},
-		{"auto", "https://gitlab.example.org/region/eklient/catalog.git", "", commitstatus.Repo{Provider: "gitlab", API: "https://gitlab.example.org/api/v4", Path: "region/eklient/catalog"}, ""},
-		{"gitlab", "ssh://git@code.example.se:2222/a/b.git", "", commitstatus.Repo{Provider: "gitlab", API: "https://code.example.se/api/v4", Path: "a/b"}, ""},
-		{"auto", "https://git.example.org/a/b.git", "", commitstatus.Repo{Provider: "none"}, ""},
-		{"auto", "/srv/catalog.git", "", commitstatus.Repo{Provider: "none"}, ""},
-		{"none", "https://github.com/a/b", "", commitstatus.Repo{Provider: "none"}, ""},
-		{"github", "/srv/catalog.git", "", commitstatus.Repo{}, "names no host"},
-		{"github", "https://github.com/a/b/c", "", commitstatus.Repo{}, "want owner/repo"},
-		{"gitea", "https://github.com/a/b", "", commitstatus.Repo{}, "want github, gitlab, none or auto"},
-		{"gitlab", "https://gitlab.com/a/b", "ftp://x", commitstatus.Repo{}, "API URL"},
+		{"auto", "https://github.com/consortium/catalog.git", "", "", commitstatus.Repo{Provider: "github", API: "https://api.github.com", Path: "consortium/catalog"}, ""},
+		{"", "git@github.com:consortium/catalog.git", "", "", commitstatus.Repo{Provider: "github", API: "https://api.github.com", Path: "consortium/catalog"}, ""},
+		{"github", "https://git.example.org/consortium/catalog", "", "", commitstatus.Repo{Provider: "github", API: "https://git.example.org/api/v3", Path: "consortium/catalog"}, ""},
+		{"github", "https://git.example.org/consortium/catalog", "https://ghe.example.org/api/v3/", "", commitstatus.Repo{Provider: "github", API: "https://ghe.example.org/api/v3", Path: "consortium/catalog"}, ""},
+		{"auto", "https://gitlab.example.org/region/eklient/catalog.git", "", "", commitstatus.Repo{Provider: "gitlab", API: "https://gitlab.example.org/api/v4", Path: "region/eklient/catalog"}, ""},
+		{"gitlab", "ssh://git@code.example.se:2222/a/b.git", "", "", commitstatus.Repo{Provider: "gitlab", API: "https://code.example.se/api/v4", Path: "a/b"}, ""},
+		{"auto", "https://git.example.org/a/b.git", "", "", commitstatus.Repo{Provider: "none"}, ""},
+		{"auto", "/srv/catalog.git", "", "", commitstatus.Repo{Provider: "none"}, ""},
+		{"none", "https://github.com/a/b", "", "", commitstatus.Repo{Provider: "none"}, ""},
+		{"github", "/srv/catalog.git", "", "", commitstatus.Repo{}, "names no host"},
+		{"github", "https://github.com/a/b/c", "", "", commitstatus.Repo{}, "want owner/repo"},
+		{"gitea", "https://github.com/a/b", "", "", commitstatus.Repo{}, "want github, gitlab, none or auto"},
+		{"gitlab", "https://gitlab.com/a/b", "ftp://x", "", commitstatus.Repo{}, "API URL"},
+		{"github", "/srv/mirror.git", "", "consortium/catalog", commitstatus.Repo{Provider: "github", API: "https://api.github.com", Path: "consortium/catalog"}, ""},
+		{"gitlab", "/srv/mirror.git", "https://code.example.se/api/v4", "a/b/c", commitstatus.Repo{Provider: "gitlab", API: "https://code.example.se/api/v4", Path: "a/b/c"}, ""},
+		{"gitlab", "/srv/mirror.git", "", "a/b/c", commitstatus.Repo{}, "without the API URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.provider+" "+tc.url, func(t *testing.T) {
-			got, err := commitstatus.Resolve(tc.provider, tc.url, tc.api)
+			got, err := commitstatus.Resolve(tc.provider, tc.url, tc.api, tc.path)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)

@@ -68,15 +68,24 @@ type Repo struct {
 
 // Resolve finds the repository of repoURL (https://, ssh:// or user@host:path) for provider
 // (Auto: by host: github.com is GitHub, a host with "gitlab" in its name GitLab). api, when
-// set, replaces the API base URL derived from the host. It returns a Repo with Provider None
-// when Auto finds neither.
-func Resolve(provider, repoURL, api string) (Repo, error) {
+// set, replaces the API base URL derived from the host; repoPath, when set, the repository's
+// path there (for a --repo that is a mirror or a local path). It returns a Repo with Provider
+// None when Auto finds neither.
+func Resolve(provider, repoURL, api, repoPath string) (Repo, error) {
 	host, path, err := splitRepoURL(repoURL)
 	if provider == "" {
 		provider = Auto
 	}
 	if provider == None {
 		return Repo{Provider: None}, nil
+	}
+	if repoPath = strings.Trim(repoPath, "/"); repoPath != "" && provider != Auto {
+		path, err = repoPath, nil
+		if api == "" && provider == GitHub {
+			host = "github.com"
+		} else if api == "" {
+			return Repo{}, errors.New("a repository path without the API URL: give the API URL of " + provider)
+		}
 	}
 	if err != nil {
 		if provider == Auto {
