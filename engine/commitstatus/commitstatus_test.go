@@ -294,3 +294,49 @@ func TestProgress(t *testing.T) {
 		t.Fatalf("posted %+v", got)
 	}
 }
+
+// stepRollouts answers each Status with the next of states and tells the test it was read.
+type stepRollouts struct {
+	states []*rollout.Status
+	read   chan int
+	n      int
+}
+
+func (s *stepRollouts) Status(context.Context) (*rollout.Status, error) {
+	st := s.states[min(s.n, len(s.states)-1)]
+	s.n++
+	s.read <- s.n
+	return st, nil
+}
+
+// TestProgressOnGitLab: GitLab refuses a status in the state it already has, so a rollout's
+// progress is posted there when its state changes, not each time its counts do.
+func TestProgressOnGitLab(t *testing.T) {
+	h := newHost(t)
+	at := func(applied int, broad string) *rollout.Status {
+		return &rollout.Status{Newest: sha, Rings: []rollout.RingStatus{ring("pilot", sha, "", "active", applied, 2), ring("broad", broad, "", "active", 0, 9)}}
+	}
+	ro := &stepRollouts{states: []*rollout.Status{at(0, ""), at(1, ""), at(2, sha)}, read: make(chan int)}
+	r := start(t, commitstatus.Options{Repo: commitstatus.Repo{Provider: "gitlab", API: h.URL, Path: "a/b"}, Token: "t",
+		Rollouts: ro, ProgressEvery: time.Hour})
+	for i := 1; i <= 3; i++ {
+		r.Nudge()
+		if n := <-ro.read; n != i {
+			t.Fatalf("read %d, want %d", n, i)
+		}
+	}
+	r.Nudge() // the third state's status is queued before the fourth read
+	<-ro.read
+	flush(t, r)
+	var got []string
+	for _, q := range h.requests() {
+		got = append(got, q.body)
+	}
+	want := []string{
+		`{"state":"pending","name":"samverk/rollout","description":"pilot 0/2, broad –"}`,
+		`{"state":"success","name":"samverk/rollout","description":"pilot 2/2, broad 0/9"}`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("posted\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}

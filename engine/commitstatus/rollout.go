@@ -36,6 +36,11 @@ func (r *Reporter) watchRollout(ctx context.Context) {
 		}
 		if s, ok := Progress(st); ok {
 			key := s.State + " " + s.Description
+			if r.p.name() == GitLab {
+				// GitLab refuses a status in the state it is already in (pending to pending):
+				// its description follows the state's changes only.
+				key = gitlabState(s.State)
+			}
 			r.mu.Lock()
 			same := r.progress[s.SHA] == key
 			r.progress[s.SHA] = key
