@@ -14,6 +14,7 @@ import (
 
 	"samverk.io/samverk/engine/notify"
 	"samverk.io/samverk/engine/source/gittest"
+	"samverk.io/samverk/engine/store"
 )
 
 // outside is an HTTP endpoint of the test that keeps every request.
@@ -141,6 +142,38 @@ func TestServeTellsOutside(t *testing.T) {
 	for _, r := range gh.requests() {
 		if r.header.Get("Authorization") != "Bearer ghp_test" || r.header.Get("X-GitHub-Api-Version") == "" {
 			t.Errorf("status request headers %v", r.header)
+		}
+	}
+
+	// Operators read what was delivered. The webhook's last record may trail its answer.
+	recorded := func(sink string) int {
+		req, _ := http.NewRequest("GET", d.url+"/api/v1/deliveries?sink="+sink, nil)
+		req.Header.Set("Authorization", "Bearer "+d.admin)
+		resp, body := send(t, req)
+		var got struct{ Deliveries []store.Delivery }
+		if err := json.Unmarshal(body, &got); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("deliveries of %s: %s %s", sink, resp.Status, body)
+		}
+		delivered := 0
+		for _, dl := range got.Deliveries {
+			if dl.Sink != sink {
+				t.Errorf("asked for %s, got %+v", sink, dl)
+			}
+			if dl.Outcome == store.DeliveryDelivered {
+				delivered++
+			}
+		}
+		return delivered
+	}
+	for sink, want := range map[string]int{"ops": len(hook.requests()), "github": len(gh.requests())} {
+		deadline := time.Now().Add(30 * time.Second)
+		n := recorded(sink)
+		for n < want && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			n = recorded(sink)
+		}
+		if n != want {
+			t.Errorf("%s: %d deliveries recorded delivered, the endpoint got %d", sink, n, want)
 		}
 	}
 }

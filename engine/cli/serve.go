@@ -27,6 +27,7 @@ import (
 	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/notice"
+	"samverk.io/samverk/engine/notify"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/secrets"
@@ -534,7 +535,8 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
+		notify.Routes(devStore))
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,
