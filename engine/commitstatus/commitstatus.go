@@ -321,7 +321,10 @@ func (r *Reporter) send(ctx context.Context, s *Status) (int, error) {
 	}
 	resp, err := r.opt.Client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("post to %s: %w", r.p.name(), errors.Unwrap(err))
+		if u := errors.Unwrap(err); u != nil {
+			err = u // the *url.Error around it names the URL
+		}
+		return 0, fmt.Errorf("post to %s: %w", r.p.name(), err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()

@@ -276,7 +276,10 @@ func (n *Notifier) send(ctx context.Context, q *queue, e *Event) (int, time.Dura
 	}
 	resp, err := n.opt.Client.Do(req)
 	if err != nil {
-		return 0, 0, fmt.Errorf("post to %s: %w", q.cfg.Name, errors.Unwrap(err))
+		if u := errors.Unwrap(err); u != nil {
+			err = u // the *url.Error around it names the URL
+		}
+		return 0, 0, fmt.Errorf("post to %s: %w", q.cfg.Name, err)
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
