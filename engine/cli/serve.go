@@ -117,8 +117,12 @@ in the data directory.
 
 Every flag can also be set in the environment as SAMVERK_<FLAG> (e.g. SAMVERK_REPO,
 SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins. Secrets
-can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET and
-SAMVERK_OIDC_CLIENT_SECRET.
+can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET,
+SAMVERK_OIDC_CLIENT_SECRET and SAMVERK_COMMIT_STATUS_TOKEN.
+
+--notify-config sends notifications to webhooks, Teams and Slack; a token for the Git host
+(--commit-status-token-file) shows on each commit what samverk made of it (see
+docs/notifications.md).
 
 People sign in with OpenID Connect (--oidc-issuer and friends; see docs/auth.md). Without a
 provider, on a loopback address, /auth/signin offers a local sign-in for trying samverk out.`,
@@ -127,7 +131,9 @@ provider, on a loopback address, /auth/signin offers a local sign-in for trying 
   samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc
   samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys consortium.asc --member-keys /etc/samverk/member-keys
   samverk serve --external-url https://samverk.example.org --oidc-issuer https://login.example.org/realms/samverk \
-    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map`,
+    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map
+  samverk serve --repo https://github.com/consortium/catalog.git --notify-config /etc/samverk/notify.yaml \
+    --commit-status-token-file /run/secrets/github-statuses`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
