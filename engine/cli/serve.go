@@ -29,6 +29,7 @@ import (
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/leader"
 	"samverk.io/samverk/engine/notice"
+	"samverk.io/samverk/engine/notify"
 	"samverk.io/samverk/engine/profiling"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/replica"
@@ -93,6 +94,13 @@ type serveOptions struct {
 	// Replicas sharing a PostgreSQL store.
 	replicaID string
 
+	// Telling the outside: notifications and commit statuses.
+	notifyConfig      string
+	commitStatus      string
+	commitStatusToken string
+	commitStatusAPI   string
+	commitStatusRepo  string
+
 	// listener, when set (by tests), is served instead of listening on --listen.
 	listener net.Listener
 	// now, when set (by tests), is the daemon's clock: what it records, judges waivers and
@@ -117,8 +125,12 @@ in the data directory.
 
 Every flag can also be set in the environment as SAMVERK_<FLAG> (e.g. SAMVERK_REPO,
 SAMVERK_LISTEN, SAMVERK_VERIFY_SIGNATURES=true); a flag on the command line wins. Secrets
-can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET and
-SAMVERK_OIDC_CLIENT_SECRET.
+can be given directly as SAMVERK_GIT_TOKEN, SAMVERK_ADMIN_TOKEN, SAMVERK_WEBHOOK_SECRET,
+SAMVERK_OIDC_CLIENT_SECRET and SAMVERK_COMMIT_STATUS_TOKEN.
+
+--notify-config sends notifications to webhooks, Teams and Slack; a token for the Git host
+(--commit-status-token-file) shows on each commit what samverk made of it (see
+docs/notifications.md).
 
 People sign in with OpenID Connect (--oidc-issuer and friends; see docs/auth.md). Without a
 provider, on a loopback address, /auth/signin offers a local sign-in for trying samverk out.`,
@@ -127,7 +139,9 @@ provider, on a loopback address, /auth/signin offers a local sign-in for trying 
   samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys signers.asc
   samverk serve --repo /srv/catalog.git --verify-signatures --trusted-keys consortium.asc --member-keys /etc/samverk/member-keys
   samverk serve --external-url https://samverk.example.org --oidc-issuer https://login.example.org/realms/samverk \
-    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map`,
+    --oidc-client-id samverk --oidc-client-secret-file /run/secrets/oidc --oidc-role-map roles.map
+  samverk serve --repo https://github.com/consortium/catalog.git --notify-config /etc/samverk/notify.yaml \
+    --commit-status-token-file /run/secrets/github-statuses`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
@@ -181,6 +195,11 @@ func (o *serveOptions) flags(f *pflag.FlagSet) {
 	f.DurationVar(&o.sessionTTL, "session-ttl", 8*time.Hour, "how long a sign-in lasts")
 	f.DurationVar(&o.consoleCounts, "console-counts-every", time.Minute, "how often the console recounts devices by member, state, hardware and setting")
 	f.StringVar(&o.replicaID, "replica-id", "", "this daemon's name among replicas sharing a PostgreSQL store, in status (default <host>/<listen>)")
+	f.StringVar(&o.notifyConfig, "notify-config", "", "YAML or JSON file of notification sinks (webhook, Teams, Slack) and their filters; see docs/notifications.md")
+	f.StringVar(&o.commitStatus, "commit-status", "auto", "post commit statuses to: github, gitlab, none, or auto (by the --repo host, when a token is given)")
+	f.StringVar(&o.commitStatusToken, "commit-status-token-file", "", "file holding the token for commit statuses (default: SAMVERK_COMMIT_STATUS_TOKEN)")
+	f.StringVar(&o.commitStatusAPI, "commit-status-api-url", "", "API base URL for commit statuses (GitHub Enterprise: https://host/api/v3; GitLab: https://host/api/v4)")
+	f.StringVar(&o.commitStatusRepo, "commit-status-repo", "", "the repository on the Git host (owner/repo; GitLab: the project's path), when --repo is a mirror or a local path")
 	f.StringVar(&o.localSignIn, "local-signin", "auto", "local sign-in for trying out, no provider needed: auto (on when no --oidc-issuer and --listen is loopback), on or off")
 }
 
@@ -245,6 +264,7 @@ type daemon struct {
 	rollout *rollout.Controller
 	leader  *leader.Elector
 	replica *replica.Replica // nil: a single process on SQLite
+	out     *outbound
 	closers []func() error
 }
 
@@ -263,7 +283,7 @@ func (d *daemon) run(ctx context.Context) error {
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
 	// The rollout's gates and the timeline's retries and retention are the leader's alone.
 	parts := []func(context.Context) error{d.leader.Run, d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run,
-		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), hangup}
+		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), d.out.run, hangup}
 	if d.replica != nil {
 		parts = append(parts, d.replica.Run)
 	}
@@ -473,12 +493,18 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	}
 	d.closers = append(d.closers, func() error { src.Close(); return nil })
 	devices := d.devices
+	// Notifications and commit statuses: told by the reconciler, the rollout and notices.
+	if d.out, err = newOutbound(o, devStore, reg, log, d.leader.Leading); err != nil {
+		return nil, err
+	}
 	var past *history.Service // loads the earlier revisions rings are still served after a restart
 	d.rollout, err = rollout.New(rollout.Options{Store: devStore, Server: devices, Registerer: reg, Logger: log.With("component", "rollout"), Now: o.now,
-		Load: func(_ context.Context, rev string) (*catalog.Catalog, error) { return past.Catalog(rev) }})
+		Load:       func(_ context.Context, rev string) (*catalog.Catalog, error) { return past.Catalog(rev) },
+		OnDecision: d.out.onDecision()})
 	if err != nil {
 		return nil, err
 	}
+	d.out.watchRollout(d.rollout)
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
 		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
@@ -503,11 +529,19 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		OnPublish: []reconcile.Hook{func(ctx context.Context, p *reconcile.Published) error {
 			return d.rollout.Publish(ctx, p.Revision, p.Catalog)
 		}},
-		OnOutcome: d.history.Outcome,
+		OnCheck:   d.out.onCheck(),
+		OnOutcome: append([]func(context.Context, reconcile.Attempt, *reconcile.Published){d.history.Outcome}, d.out.onOutcome()...),
 	}
 	if d.replica != nil {
 		// The leader decides and records; the others follow its decisions and share suspension.
-		recOpt.OnPublish, recOpt.OnOutcome = []reconcile.Hook{d.replica.Publish}, d.replica.Outcome(d.history.Outcome)
+		outcomes := recOpt.OnOutcome
+		recOpt.OnPublish = []reconcile.Hook{d.replica.Publish}
+		recOpt.OnOutcome = []func(context.Context, reconcile.Attempt, *reconcile.Published){d.replica.Outcome(
+			func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published) {
+				for _, f := range outcomes {
+					f(ctx, a, p)
+				}
+			})}
 		recOpt.Follow, recOpt.OnSuspend, recOpt.Replicas = d.replica.Follow, d.replica.OnSuspend, d.replica.Replicas
 		recOpt.OnTrigger, recOpt.Lead = d.replica.OnTrigger, d.leader.Scope
 	}
@@ -542,7 +576,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, reg, log)
+	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, d.out.onSent(), reg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -551,7 +585,8 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
+		notify.Routes(devStore))
 	if o.pprof {
 		routes = append(routes, profiling.Routes()...)
 	}
@@ -575,7 +610,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	log.Info("samverk serve starting", "origin", origin, "data", o.data, "listen", o.listen,
 		"interval", o.interval.String(), "verifySignatures", o.verifySignatures, "memberKeyRings", len(memberKeys),
 		"adminToken", adminToken != "", "webhooks", webhookSecret != "",
-		"oidc", o.oidcIssuer != "", "localSignIn", d.people.local)
+		"oidc", o.oidcIssuer != "", "localSignIn", d.people.local, "notify", o.notifyConfig != "", "commitStatus", d.out.statuses != nil)
 	return d, nil
 }
 

@@ -219,6 +219,10 @@ func TestServeUsage(t *testing.T) {
 	if err := os.WriteFile(shortToken, []byte("s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	badNotify := filepath.Join(t.TempDir(), "notify.yaml")
+	if err := os.WriteFile(badNotify, []byte("sinks:\n  - name: ops\n    type: email\n    url: https://x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -230,6 +234,10 @@ func TestServeUsage(t *testing.T) {
 		{"bad interval", []string{"serve", "--interval", "0s"}, "--interval"},
 		{"missing admin token file", []string{"serve", "--admin-token-file", "/nonexistent/token"}, "--admin-token-file"},
 		{"short admin token", []string{"serve", "--admin-token-file", shortToken}, "at least 32 are needed"},
+		{"bad notify config", []string{"serve", "--notify-config", badNotify}, "line 2: sinks[0] (ops): type: \"email\""},
+		{"missing notify config", []string{"serve", "--notify-config", "/nonexistent/notify.yaml"}, "--notify-config"},
+		{"commit status on a local repository", []string{"serve", "--commit-status", "github"}, "a local path has no commit status API"},
+		{"commit status token without a host", []string{"serve", "--commit-status-token-file", shortToken}, "need a GitHub or GitLab --repo"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"slices"
 
@@ -19,8 +20,9 @@ import (
 
 // serviceDeskRoutes puts together what the service desk uses: outage impact, service status,
 // notices and usage per member, over the catalog rec serves, the store and the fleet.
-func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board, reg prometheus.Registerer,
-	log *slog.Logger) ([]auth.Route, error) {
+// onSent observers are told of every notice sent.
+func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board,
+	onSent []func(context.Context, *store.Notice), reg prometheus.Registerer, log *slog.Logger) ([]auth.Route, error) {
 	current := func() (string, *catalog.Catalog) {
 		if p := rec.Current(); p != nil {
 			return p.Revision, p.Catalog
@@ -32,7 +34,7 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 		return nil, err
 	}
 	notices, err := notice.New(notice.Options{Board: board, Store: st, Devices: devices, Catalog: current, Registerer: reg,
-		Logger: log.With("component", "notices")})
+		Logger: log.With("component", "notices"), OnSent: onSent})
 	if err != nil {
 		return nil, err
 	}

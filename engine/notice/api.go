@@ -55,6 +55,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// OnSent observers are told, in order, of every notice once it is stored. They must
+	// return promptly (queue, never wait on the network).
+	OnSent []func(ctx context.Context, n *store.Notice)
 }
 
 // API serves the notice routes.
@@ -159,6 +162,11 @@ func (a *API) Send(ctx context.Context, q *Request, who *auth.Principal) (*store
 		return nil, err
 	}
 	a.m.sent.WithLabelValues(n.Severity).Inc()
+	for _, fn := range a.opt.OnSent {
+		if fn != nil {
+			fn(ctx, n)
+		}
+	}
 	if err := a.opt.Board.Reload(ctx); err != nil {
 		a.log.Warn("notice stored; it goes out at the next reload", "notice", n.Seq, "err", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ type env struct {
 	reg        *prometheus.Registry
 	devices    map[string][]device // by "member/label"
 	principals []*auth.Principal
+	// told are the notices OnSent was told of.
+	mu   sync.Mutex
+	told []int64
 }
 
 var (
@@ -80,13 +84,19 @@ func newEnv(t testing.TB, kind string, maxInFlight int) *env {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	e := &env{fleet: f, board: board, st: st, reg: reg, devices: map[string][]device{},
+		principals: []*auth.Principal{operatorNorr, viewerNorr, viewerVast, consortiumOp}}
 	api, err := notice.New(notice.Options{Board: board, Store: st, Devices: f, Registerer: reg,
-		Catalog: func() (string, *catalog.Catalog) { return "0123abcd", cat }})
+		Catalog: func() (string, *catalog.Catalog) { return "0123abcd", cat },
+		OnSent: []func(context.Context, *store.Notice){func(_ context.Context, n *store.Notice) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.told = append(e.told, n.Seq)
+		}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{fleet: f, board: board, api: api, st: st, reg: reg, devices: map[string][]device{},
-		principals: []*auth.Principal{operatorNorr, viewerNorr, viewerVast, consortiumOp}}
+	e.api = api
 	mux := http.NewServeMux()
 	for _, rt := range slices.Concat(f.Routes(), api.Routes()) {
 		h := rt.Handler
@@ -162,6 +172,11 @@ func (e *env) send(t testing.TB, p *auth.Principal, q any) notice.View {
 	}
 	var v notice.View
 	json.Unmarshal(body, &v)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.told) == 0 || e.told[len(e.told)-1] != v.Seq {
+		t.Fatalf("notice %d sent, observers told of %v", v.Seq, e.told)
+	}
 	return v
 }
 

@@ -111,11 +111,16 @@ type Options struct {
 	History int
 	// OnPublish hooks run before each revision is served.
 	OnPublish []Hook
-	// OnOutcome, when set, is told of every attempt that decided a revision's fate: published
-	// (p is what is now served; a restore after a restart has Trigger "restore") or refused
-	// (p is nil). It runs in the reconcile loop after the outcome is final, so it cannot
-	// change it; it should return promptly.
-	OnOutcome func(ctx context.Context, a Attempt, p *Published)
+	// OnCheck observers are told, in order, when the check of a new revision begins (not the
+	// restore after a restart), with the attempt's Revision, Trigger and Started. They run in
+	// the reconcile loop and must return promptly (queue, never wait on the network).
+	OnCheck []func(ctx context.Context, a Attempt)
+	// OnOutcome observers are told, in order, of every attempt that decided a revision's
+	// fate: published (p is what is now served; a restore after a restart has Trigger
+	// "restore") or refused (p is nil; a.Report holds the findings when it got as far as
+	// validation). They run in the reconcile loop after the outcome is final, so they cannot
+	// change it; they must return promptly.
+	OnOutcome []func(ctx context.Context, a Attempt, p *Published)
 	// Enrollment, when set, counts enrolled devices per member, and a commit that removes the
 	// Member or every device group of a member with enrolled devices is refused unless its
 	// message carries an AllowRemovalTrailer for that member.
@@ -452,7 +457,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		}
 		actx, cancel := context.WithCancelCause(ctx)
 		cur = &inflight{a: a, cancel: cancel}
-		r.setInProgress(a)
+		r.setInProgress(ctx, a)
 		go func() {
 			defer cancel(nil)
 			sctx := actx
@@ -510,7 +515,7 @@ func (r *Reconciler) restore(ctx context.Context) {
 	a := r.newAttempt(trigger{reason: TriggerRestore})
 	a.revision = rev
 	a.hash = plumbing.NewHash(rev)
-	r.setInProgress(a)
+	r.setInProgress(ctx, a)
 	steps := []step{r.begin, r.verify, r.snapshot, r.validate, r.guardRemovals, r.publish}
 	if r.opt.Signing != nil {
 		// The revision's own catalog says which member keys it trusts: validate first.

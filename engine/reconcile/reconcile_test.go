@@ -68,6 +68,7 @@ type setup struct {
 	url     string
 	metrics *reconcile.Metrics
 	outcome func(ctx context.Context, a reconcile.Attempt, p *reconcile.Published)
+	check   func(ctx context.Context, a reconcile.Attempt)
 	path    string // the catalog's directory in the repository
 	follow  func(ctx context.Context) (string, bool, error)
 	suspend func(bool, string) error
@@ -97,7 +98,8 @@ func start(t *testing.T, up *gittest.Repo, data string, s setup) *daemon {
 		OnPublish:  s.hooks,
 		Metrics:    s.metrics,
 		Enrollment: s.enrolled,
-		OnOutcome:  s.outcome,
+		OnOutcome:  []func(context.Context, reconcile.Attempt, *reconcile.Published){s.outcome},
+		OnCheck:    []func(context.Context, reconcile.Attempt){s.check},
 		Path:       s.path,
 		Follow:     s.follow,
 		OnSuspend:  s.suspend,
@@ -411,8 +413,9 @@ func TestStateFileIsValidated(t *testing.T) {
 	}
 }
 
-// TestOnOutcome checks that the fate of every revision is told once: published, refused, and
-// restored after a restart; never an attempt that decided nothing.
+// TestOnOutcome checks that the fate of every revision is told once: published, refused (with
+// its report), and restored after a restart; never an attempt that decided nothing. The check
+// of each new revision is told before its fate, not the restore's.
 func TestOnOutcome(t *testing.T) {
 	up := gittest.New(t)
 	up.Write(map[string]string{"os.yaml": osRelease, "members/region-norr/member.yaml": member("region")})
@@ -422,6 +425,7 @@ func TestOnOutcome(t *testing.T) {
 		rev, trigger string
 		outcome      reconcile.Outcome
 		published    string
+		denied       int
 	}
 	var (
 		mu   sync.Mutex
@@ -434,10 +438,18 @@ func TestOnOutcome(t *testing.T) {
 		if p != nil {
 			tl.published = p.Revision
 		}
+		if a.Report != nil {
+			tl.denied = a.Report.Summary.Deny
+		}
 		seen = append(seen, tl)
 	}
+	check := func(ctx context.Context, a reconcile.Attempt) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, told{rev: a.Revision, trigger: a.Trigger, outcome: "checking"})
+	}
 	data := t.TempDir()
-	d := start(t, up, data, setup{outcome: record})
+	d := start(t, up, data, setup{outcome: record, check: check})
 	d.waitAttempt(good)
 	up.Write(map[string]string{"members/region-norr/member.yaml": member("kingdom")})
 	bad := up.Commit("bad", nil)
@@ -454,24 +466,27 @@ func TestOnOutcome(t *testing.T) {
 	d.r.Trigger("test", false)
 	d.waitAttempt(fixed)
 	d.stop()
-	again := start(t, up, data, setup{outcome: record})
+	again := start(t, up, data, setup{outcome: record, check: check})
 	again.waitFor("the restored revision", func(st *reconcile.Status) bool { return st.LastAppliedRevision == fixed.String() })
 	again.stop()
 
 	mu.Lock()
 	defer mu.Unlock()
 	want := []told{
-		{good.String(), "", reconcile.OutcomePublished, good.String()},
-		{bad.String(), "test", reconcile.OutcomeRefused, ""},
-		{fixed.String(), "test", reconcile.OutcomePublished, fixed.String()},
-		{fixed.String(), "restore", reconcile.OutcomePublished, fixed.String()},
+		{good.String(), "", "checking", "", 0},
+		{good.String(), "", reconcile.OutcomePublished, good.String(), 0},
+		{bad.String(), "test", "checking", "", 0},
+		{bad.String(), "test", reconcile.OutcomeRefused, "", 1},
+		{fixed.String(), "test", "checking", "", 0},
+		{fixed.String(), "test", reconcile.OutcomePublished, fixed.String(), 0},
+		{fixed.String(), "restore", reconcile.OutcomePublished, fixed.String(), 0},
 	}
 	if len(seen) != len(want) {
 		t.Fatalf("told %+v, want %+v", seen, want)
 	}
 	for i := range want {
 		w, g := want[i], seen[i]
-		if i == 0 {
+		if i < 2 {
 			w.trigger = g.trigger // the first fetch's trigger is the start-up one
 		}
 		if g != w {

@@ -86,6 +86,9 @@ type Attempt struct {
 	Signer   string            `json:"signer,omitempty"`
 	// Findings counts the findings, when the revision got as far as validation.
 	Findings *finding.Counts `json:"findings,omitempty"`
+	// Report is the validation report, only in what OnOutcome observers are told (history
+	// keeps the counts alone).
+	Report *validate.Report `json:"-"`
 }
 
 // Condition is one aspect of the daemon's state, as in Kubernetes.

@@ -327,10 +327,19 @@ func (r *Reconciler) unchanged(a *attempt, force bool) bool {
 	return skip
 }
 
-func (r *Reconciler) setInProgress(a *attempt) {
+func (r *Reconciler) setInProgress(ctx context.Context, a *attempt) {
+	ip := Attempt{Revision: a.revision, Trigger: a.trigger, Started: a.started}
 	r.mu.Lock()
-	r.st.inProgress = &Attempt{Revision: a.revision, Trigger: a.trigger, Started: a.started}
+	r.st.inProgress = &ip
 	r.mu.Unlock()
+	if a.trigger == TriggerRestore {
+		return
+	}
+	for _, fn := range r.opt.OnCheck {
+		if fn != nil {
+			fn(ctx, ip)
+		}
+	}
 }
 
 // record is the deferred block of every attempt: status, history, metrics and one log record.
@@ -382,8 +391,16 @@ func (r *Reconciler) record(ctx context.Context, a *attempt) {
 	}
 	r.mu.Unlock()
 	r.opt.Metrics.attempt(a, d)
-	if r.opt.OnOutcome != nil && a.revision != "" && (a.outcome == OutcomePublished || a.outcome == OutcomeRefused) {
-		r.opt.OnOutcome(ctx, rec, a.pub)
+	if a.revision != "" && (a.outcome == OutcomePublished || a.outcome == OutcomeRefused) {
+		told := rec
+		if a.result != nil {
+			told.Report = a.result.Report
+		}
+		for _, fn := range r.opt.OnOutcome {
+			if fn != nil {
+				fn(ctx, told, a.pub)
+			}
+		}
 	}
 
 	level := slog.LevelInfo

@@ -67,6 +67,10 @@ type Options struct {
 	// Registerer receives the samverk_rollout_* metrics (default: none exported).
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
+	// OnDecision observers are told, in order, of every promotion record once it is saved.
+	// They run with the controller locked and must return promptly (queue, never wait on
+	// the network, never call the controller).
+	OnDecision []func(ctx context.Context, rec store.PromotionRecord)
 }
 
 // Controller promotes each revision from ring to ring when its gate passes, halts it when it
@@ -254,6 +258,11 @@ func (c *Controller) record(ctx context.Context, changed map[string]store.RingSt
 	maps.Copy(c.rings, changed)
 	c.m.decisions.WithLabelValues(rec.Action).Inc()
 	c.log.Info("rollout decision", "action", rec.Action, "revision", rec.Revision, "ring", rec.Ring, "actor", rec.Actor, "reason", rec.Reason)
+	for _, fn := range c.opt.OnDecision {
+		if fn != nil {
+			fn(ctx, *rec)
+		}
+	}
 	return nil
 }
 

@@ -83,7 +83,9 @@ func TestControllerWaitAndRollback(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctl, err := rollout.New(rollout.Options{Store: st, Server: svc, Now: clock})
+	var told []store.PromotionRecord
+	ctl, err := rollout.New(rollout.Options{Store: st, Server: svc, Now: clock,
+		OnDecision: []func(context.Context, store.PromotionRecord){func(_ context.Context, rec store.PromotionRecord) { told = append(told, rec) }}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,5 +179,19 @@ func TestControllerWaitAndRollback(t *testing.T) {
 	}
 	if err := ctl.Pause(ctx, "oidc:anna", "moon", ""); err == nil {
 		t.Error("pausing an unknown ring: no error")
+	}
+
+	// Observers were told of every record, once, in order.
+	all, err := st.PromotionRecords(ctx, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(told) != len(all) {
+		t.Fatalf("told %d decisions, %d recorded", len(told), len(all))
+	}
+	for i, rec := range told {
+		if w := all[len(all)-1-i]; rec.Action != w.Action || rec.Revision != w.Revision || rec.Ring != w.Ring || !rec.At.Equal(w.At) {
+			t.Errorf("told[%d] = %+v, recorded %+v", i, rec, w)
+		}
 	}
 }

@@ -154,6 +154,9 @@ type Pruned struct {
 	Intervals int64 `json:"intervals"`
 	Reports   int64 `json:"reports"`
 	Revisions int64 `json:"revisions"`
+	// Deliveries are delivery attempts (notifications, commit statuses), kept as long as
+	// raw reports.
+	Deliveries int64 `json:"deliveries"`
 }
 
 // Timelines keeps the past. Device periods are written by Write itself, in the batch's

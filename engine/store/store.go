@@ -67,6 +67,8 @@ type Store interface {
 	// Replicas keeps what replicas share: the leader's term, its publications, the
 	// operator state and heartbeats (see replicas.go).
 	Replicas
+	// Deliveries records notifications and commit statuses sent out (see deliveries.go).
+	Deliveries
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

@@ -459,6 +459,13 @@ func (s *Postgres) Prune(ctx context.Context, r Retention, now time.Time) (Prune
 			return p, fmt.Errorf("prune revision events: %w", err)
 		}
 	}
+	if rCut != nil {
+		n, err := s.pruneLoop(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries WHERE at < $1 LIMIT $2)`, *rCut)
+		p.Deliveries += n
+		if err != nil {
+			return p, fmt.Errorf("prune deliveries: %w", err)
+		}
+	}
 	return p, nil
 }
 

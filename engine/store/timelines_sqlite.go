@@ -497,6 +497,13 @@ func (s *SQLite) Prune(ctx context.Context, r Retention, now time.Time) (Pruned,
 			return p, fmt.Errorf("prune revision events: %w", err)
 		}
 	}
+	if r.Reports > 0 {
+		n, err := s.pruneLoop(ctx, `DELETE FROM deliveries WHERE seq IN (SELECT seq FROM deliveries WHERE at < ?1 LIMIT ?2)`, cuts[1])
+		p.Deliveries += n
+		if err != nil {
+			return p, fmt.Errorf("prune deliveries: %w", err)
+		}
+	}
 	return p, nil
 }
 

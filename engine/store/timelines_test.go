@@ -376,14 +376,22 @@ var timelineCases = []storeCase{
 			}
 		}
 
+		// Deliveries go with the raw reports: one older than 30 days, one newer.
+		for _, at := range []time.Time{t0.Add(-31 * day), t0.Add(-29 * day)} {
+			if err := s.RecordDelivery(ctx(t), &store.Delivery{At: at, Sink: "ops", Kind: "revision.published", Event: "e", Attempt: 1,
+				Outcome: store.DeliveryDelivered}); err != nil {
+				t.Fatal(err)
+			}
+		}
+
 		got, err := s.Prune(ctx(t), store.Retention{Intervals: 200 * day, Reports: 30 * day}, t0)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Closed more than 200 days ago: every device's first served period, d0000's first
 		// facts and the first waiver period. Received more than 30 days ago: every report
-		// kept but d0000's failure.
-		want := store.Pruned{Intervals: n + 1 + 1, Reports: n, Revisions: 1}
+		// kept but d0000's failure, and the older delivery.
+		want := store.Pruned{Intervals: n + 1 + 1, Reports: n, Revisions: 1, Deliveries: 1}
 		if got != want {
 			t.Errorf("pruned %+v, want %+v", got, want)
 		}

@@ -175,8 +175,8 @@ func (r *Recorder) Prune(ctx context.Context) (store.Pruned, error) {
 		}
 		return n, err
 	}
-	if n.Intervals+n.Reports+n.Revisions > 0 {
-		r.log.Info("retention pass", "intervals", n.Intervals, "reports", n.Reports, "revisions", n.Revisions,
+	if n.Intervals+n.Reports+n.Revisions+n.Deliveries > 0 {
+		r.log.Info("retention pass", "intervals", n.Intervals, "reports", n.Reports, "revisions", n.Revisions, "deliveries", n.Deliveries,
 			"took", time.Since(start).Round(time.Millisecond).String())
 	}
 	return n, nil
