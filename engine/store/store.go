@@ -64,6 +64,9 @@ type Store interface {
 	OSUpgrades
 	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
 	Rollouts
+	// Requests keeps service requests, their decisions, grants and work items (see
+	// requests.go).
+	Requests
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
