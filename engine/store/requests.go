@@ -87,6 +87,9 @@ type Grant struct {
 	Member     string    `json:"member"`
 	Requester  string    `json:"requester"`
 	Devices    []string  `json:"devices"`
+	// Products are the products the service delivered when the grant was approved: what is
+	// removed from its devices when it ends, whatever the catalog says by then.
+	Products   []string  `json:"products"`
 	Person     string    `json:"person,omitempty"`
 	CostCentre string    `json:"costCentre,omitempty"`
 	ApprovedAt time.Time `json:"approvedAt"`
@@ -505,9 +508,9 @@ func (s rqStore) insertDecision(ctx context.Context, c rqConn, request int64, se
 
 func (s rqStore) insertGrant(ctx context.Context, c rqConn, g *Grant, work []WorkItem) error {
 	g.Version = 1
-	if err := c.queryRow(ctx, `INSERT INTO grants (request_id, service, member, requester, devices, person, cost_centre,
-		approved_at, from_at, until_at, state, ended_at, end_reason, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		g.Request, g.Service, g.Member, g.Requester, encodeDevices(g.Devices), g.Person, g.CostCentre, s.at(g.ApprovedAt),
+	if err := c.queryRow(ctx, `INSERT INTO grants (request_id, service, member, requester, devices, products, person, cost_centre,
+		approved_at, from_at, until_at, state, ended_at, end_reason, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		g.Request, g.Service, g.Member, g.Requester, encodeDevices(g.Devices), encodeDevices(g.Products), g.Person, g.CostCentre, s.at(g.ApprovedAt),
 		s.at(g.From), s.at(g.Until), g.State, s.at(g.EndedAt), g.EndReason, g.Version).Scan(&g.ID); err != nil {
 		return err
 	}
@@ -655,18 +658,21 @@ func (s rqStore) decide(ctx context.Context, d *DecisionWrite) error {
 	return nil
 }
 
-const grantCols = `id, request_id, service, member, requester, devices, person, cost_centre, approved_at, from_at, until_at,
+const grantCols = `id, request_id, service, member, requester, devices, products, person, cost_centre, approved_at, from_at, until_at,
 	state, ended_at, end_reason, version`
 
 func scanGrant(sc scanner) (*Grant, error) {
 	var g Grant
-	var devices string
-	if err := sc.Scan(&g.ID, &g.Request, &g.Service, &g.Member, &g.Requester, &devices, &g.Person, &g.CostCentre,
+	var devices, products string
+	if err := sc.Scan(&g.ID, &g.Request, &g.Service, &g.Member, &g.Requester, &devices, &products, &g.Person, &g.CostCentre,
 		dbTime{&g.ApprovedAt}, dbTime{&g.From}, dbTime{&g.Until}, &g.State, dbTime{&g.EndedAt}, &g.EndReason, &g.Version); err != nil {
 		return nil, err
 	}
 	var err error
-	g.Devices, err = decodeDevices(devices)
+	if g.Devices, err = decodeDevices(devices); err != nil {
+		return nil, err
+	}
+	g.Products, err = decodeDevices(products)
 	return &g, err
 }
 

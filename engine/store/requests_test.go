@@ -65,7 +65,7 @@ func TestRequests(t *testing.T) {
 				go func() {
 					defer wg.Done()
 					grants[i] = &store.Grant{Service: "fjarratkomst", Member: "region-norr", Requester: "oidc:anna", Devices: []string{"d1", "d2"},
-						CostCentre: "4711", ApprovedAt: t0.Add(2 * time.Hour), Until: t0.Add(30 * 24 * time.Hour), State: store.GrantApproved}
+						Products: []string{"cisco-secure-client"}, CostCentre: "4711", ApprovedAt: t0.Add(2 * time.Hour), Until: t0.Add(30 * 24 * time.Hour), State: store.GrantApproved}
 					errs[i] = s.Decide(ctx(t), &store.DecisionWrite{Request: r.ID, Version: 2, State: store.RequestApproved,
 						Decision: store.Decision{By: []string{"oidc:cecilia", "oidc:david"}[i], As: "service-owner", Verdict: "approve", At: t0.Add(2 * time.Hour)},
 						Grant:    grants[i],
@@ -100,7 +100,7 @@ func TestRequests(t *testing.T) {
 				t.Fatalf("grants = %+v, %v", gs, err)
 			}
 			g := gs[0]
-			if g.Request != r.ID || !slices.Equal(g.Devices, []string{"d1", "d2"}) || !g.Until.Equal(t0.Add(30*24*time.Hour)) || !g.From.IsZero() ||
+			if g.Request != r.ID || !slices.Equal(g.Devices, []string{"d1", "d2"}) || !slices.Equal(g.Products, []string{"cisco-secure-client"}) || !g.Until.Equal(t0.Add(30*24*time.Hour)) || !g.From.IsZero() ||
 				g.State != store.GrantApproved || g.Version != 1 {
 				t.Errorf("grant = %+v", g)
 			}

@@ -1,7 +1,7 @@
 -- Service requests and what comes of them: each request for a catalog service, every decision
 -- on it (who, when, why), the grant an approved request becomes, and the work items for
 -- entitlements samverk cannot deliver itself, which the member's own systems mark done.
--- devices is a JSON array of device ids, kept as text. version is the compare-and-set counter
+-- devices and products are JSON arrays of ids, kept as text. version is the compare-and-set counter
 -- of decisions: a write that read another version is refused.
 CREATE TABLE service_requests (
 	id             bigserial PRIMARY KEY,
@@ -39,6 +39,7 @@ CREATE TABLE grants (
 	member      text NOT NULL,
 	requester   text NOT NULL,
 	devices     text NOT NULL,
+	products    text NOT NULL,
 	person      text NOT NULL,
 	cost_centre text NOT NULL,
 	approved_at timestamptz NOT NULL,

@@ -1,7 +1,7 @@
 -- Service requests and what comes of them: each request for a catalog service, every decision
 -- on it (who, when, why), the grant an approved request becomes, and the work items for
 -- entitlements samverk cannot deliver itself, which the member's own systems mark done.
--- Times are Unix milliseconds (UTC); devices is a JSON array of device ids. version is the
+-- Times are Unix milliseconds (UTC); devices and products are JSON arrays of ids. version is the
 -- compare-and-set counter of decisions: a write that read another version is refused.
 CREATE TABLE service_requests (
 	id             INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -39,6 +39,7 @@ CREATE TABLE grants (
 	member      TEXT NOT NULL,
 	requester   TEXT NOT NULL,
 	devices     TEXT NOT NULL,
+	products    TEXT NOT NULL,
 	person      TEXT NOT NULL,
 	cost_centre TEXT NOT NULL,
 	approved_at INTEGER NOT NULL,
