@@ -81,12 +81,12 @@ type Decision struct {
 // Grant is what an approved request became: the service, for those devices or that person,
 // from its start until it ends.
 type Grant struct {
-	ID         int64     `json:"id"`
-	Request    int64     `json:"request"`
-	Service    string    `json:"service"`
-	Member     string    `json:"member"`
-	Requester  string    `json:"requester"`
-	Devices    []string  `json:"devices"`
+	ID        int64    `json:"id"`
+	Request   int64    `json:"request"`
+	Service   string   `json:"service"`
+	Member    string   `json:"member"`
+	Requester string   `json:"requester"`
+	Devices   []string `json:"devices"`
 	// Products are the products the service delivered when the grant was approved: what is
 	// removed from its devices when it ends, whatever the catalog says by then.
 	Products   []string  `json:"products"`
