@@ -201,6 +201,8 @@ type Requests interface {
 	ChangeGrant(ctx context.Context, c *GrantChange) error
 	// WorkItems returns work items in id order.
 	WorkItems(ctx context.Context, f WorkFilter) ([]WorkItem, error)
+	// WorkItem returns one work item, or an error wrapping ErrNotFound.
+	WorkItem(ctx context.Context, id int64) (*WorkItem, error)
 	// CompleteWorkItem marks a work item done; an error wrapping ErrNotFound when there is no
 	// such item. Marking it done twice keeps the first.
 	CompleteWorkItem(ctx context.Context, id int64, by string, at time.Time, note string) error
@@ -247,6 +249,11 @@ func (s *SQLite) WorkItems(ctx context.Context, f WorkFilter) ([]WorkItem, error
 	return s.rq().workItems(ctx, f)
 }
 
+// WorkItem implements Requests.
+func (s *SQLite) WorkItem(ctx context.Context, id int64) (*WorkItem, error) {
+	return s.rq().workItem(ctx, id)
+}
+
 // CompleteWorkItem implements Requests.
 func (s *SQLite) CompleteWorkItem(ctx context.Context, id int64, by string, at time.Time, note string) error {
 	return s.rq().completeWork(ctx, id, by, at, note)
@@ -286,6 +293,11 @@ func (s *Postgres) ChangeGrant(ctx context.Context, c *GrantChange) error {
 // WorkItems implements Requests.
 func (s *Postgres) WorkItems(ctx context.Context, f WorkFilter) ([]WorkItem, error) {
 	return s.rq().workItems(ctx, f)
+}
+
+// WorkItem implements Requests.
+func (s *Postgres) WorkItem(ctx context.Context, id int64) (*WorkItem, error) {
+	return s.rq().workItem(ctx, id)
 }
 
 // CompleteWorkItem implements Requests.
@@ -751,8 +763,30 @@ func (s rqStore) changeGrant(ctx context.Context, ch *GrantChange) error {
 	return nil
 }
 
+const workCols = `id, grant_id, member, service, type, name, action, created_at, done_at, done_by, note`
+
+func scanWork(sc scanner) (*WorkItem, error) {
+	var w WorkItem
+	if err := sc.Scan(&w.ID, &w.Grant, &w.Member, &w.Service, &w.Type, &w.Name, &w.Action, dbTime{&w.CreatedAt},
+		dbTime{&w.DoneAt}, &w.DoneBy, &w.Note); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+func (s rqStore) workItem(ctx context.Context, id int64) (*WorkItem, error) {
+	w, err := scanWork(s.read.queryRow(ctx, `SELECT `+workCols+` FROM work_items WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("work item %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read work item %d: %w", id, err)
+	}
+	return w, nil
+}
+
 func (s rqStore) workItems(ctx context.Context, f WorkFilter) ([]WorkItem, error) {
-	q, args := `SELECT id, grant_id, member, service, type, name, action, created_at, done_at, done_by, note FROM work_items WHERE 1 = 1`, []any{}
+	q, args := `SELECT `+workCols+` FROM work_items WHERE 1 = 1`, []any{}
 	if f.Members != nil {
 		cond, a := in("member", f.Members)
 		q, args = q+" AND "+cond, append(args, a...)
@@ -767,12 +801,11 @@ func (s rqStore) workItems(ctx context.Context, f WorkFilter) ([]WorkItem, error
 	defer rows.Close()
 	out := []WorkItem{}
 	for rows.Next() {
-		var w WorkItem
-		if err := rows.Scan(&w.ID, &w.Grant, &w.Member, &w.Service, &w.Type, &w.Name, &w.Action, dbTime{&w.CreatedAt},
-			dbTime{&w.DoneAt}, &w.DoneBy, &w.Note); err != nil {
+		w, err := scanWork(rows)
+		if err != nil {
 			return nil, fmt.Errorf("list work items: %w", err)
 		}
-		out = append(out, w)
+		out = append(out, *w)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list work items: %w", err)

@@ -165,6 +165,12 @@ func TestRequests(t *testing.T) {
 			if err := s.CompleteWorkItem(ctx(t), work[0].ID, "token:other", t0.Add(51*time.Hour), "again"); err != nil {
 				t.Fatal(err)
 			}
+			if w, err := s.WorkItem(ctx(t), work[0].ID); err != nil || w.DoneBy != "token:idm" || w.Member != "region-norr" {
+				t.Errorf("work item %d = %+v, %v", work[0].ID, w, err)
+			}
+			if _, err := s.WorkItem(ctx(t), 999); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("no work item: %v, want ErrNotFound", err)
+			}
 			if err := s.CompleteWorkItem(ctx(t), 999, "token:idm", t0, ""); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("no work item: %v, want ErrNotFound", err)
 			}
