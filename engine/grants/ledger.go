@@ -10,22 +10,22 @@ import (
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/fleet"
 	"samverk.io/samverk/engine/store"
 )
 
 // Overlay is what the grants of one device add to its group's desired state: the products
 // present, and the products of grants that ended, kept absent until the device reports them
-// gone or Options.KeepAbsent passes.
-type Overlay struct {
-	Present []string `json:"present,omitempty"`
-	Absent  []string `json:"absent,omitempty"`
-}
+// gone or Options.KeepAbsent passes. It is the fleet's.
+type Overlay = fleet.Overlay
 
 // Deliverer takes the overlays of every device that has one (device id → overlay), the whole
-// map each time; a device left out has none.
+// map each time; a device left out has none. The fleet is one.
 type Deliverer interface {
 	SetOverlays(overlays map[string]Overlay) error
 }
+
+var _ Deliverer = (*fleet.Service)(nil)
 
 // DeviceReader says whose a device is and what it reports installed.
 type DeviceReader interface {

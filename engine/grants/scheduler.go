@@ -136,11 +136,22 @@ func (l *Ledger) Overlays(ctx context.Context, cat *catalog.Catalog, now time.Ti
 		return nil, err
 	}
 	present := map[string]map[string]bool{}
+	// Only products the catalog has a Package for can be delivered (or removed): the fleet
+	// refuses the others, and with them every overlay.
+	have := map[string]bool{}
+	for _, d := range cat.OfKind(catalog.KindPackage) {
+		if p, ok := d.Spec()["product"].(string); ok {
+			have[p] = true
+		}
+	}
+	known := func(ps []string) []string {
+		return slices.DeleteFunc(slices.Clone(ps), func(p string) bool { return !have[p] })
+	}
 	products := func(g *store.Grant) []string {
 		if svc, err := LookupService(cat, g.Service); err == nil {
-			return svc.Spec.Delivers.Products
+			return known(svc.Spec.Delivers.Products)
 		}
-		return g.Products
+		return known(g.Products)
 	}
 	for i := range active {
 		for _, d := range active[i].Devices {
@@ -155,7 +166,7 @@ func (l *Ledger) Overlays(ctx context.Context, cat *catalog.Catalog, now time.Ti
 	absent := map[string]map[string]bool{}
 	for i := range ended {
 		g := &ended[i]
-		gone := slices.Concat(g.Products, products(g))
+		gone := slices.Concat(known(g.Products), products(g))
 		for _, d := range g.Devices {
 			for _, p := range gone {
 				if present[d][p] || absent[d][p] {
