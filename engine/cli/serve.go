@@ -25,6 +25,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/reconcile"
@@ -239,6 +240,7 @@ type daemon struct {
 	history *timeline.Recorder
 	notices *notice.Board
 	rollout *rollout.Controller
+	grants  *grants.Ledger
 	closers []func() error
 }
 
@@ -255,7 +257,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, d.grants.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -508,12 +510,16 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
+	// Service requests: their approvals, and the grants that put products on single devices.
+	if d.grants, err = newLedger(d.rec, devStore, devices, log, o.now); err != nil {
+		return nil, err
+	}
 	// OS upgrades: the phases agents report, their status, resets of failed ones.
 	osUp, err := upgrades.New(upgrades.Options{Store: devStore, Devices: devices, Logger: log.With("component", "upgrades"), Now: o.now})
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, d.grants.Routes(), osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"context"
 	"log/slog"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/impact"
 	"samverk.io/samverk/engine/notice"
 	"samverk.io/samverk/engine/reconcile"
@@ -21,12 +24,7 @@ import (
 // notices and usage per member, over the catalog rec serves, the store and the fleet.
 func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board, reg prometheus.Registerer,
 	log *slog.Logger) ([]auth.Route, error) {
-	current := func() (string, *catalog.Catalog) {
-		if p := rec.Current(); p != nil {
-			return p.Revision, p.Catalog
-		}
-		return "", nil
-	}
+	current := currentCatalog(rec)
 	statuses, err := servicestatus.New(servicestatus.Options{Store: st, Catalog: current, Logger: log.With("component", "servicestatus")})
 	if err != nil {
 		return nil, err
@@ -42,4 +40,25 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 	}
 	imp := &impact.API{Catalog: current, Counts: devices.GroupCounts}
 	return slices.Concat(imp.Routes(), statuses.Routes(), notices.Routes(), use.Routes()), nil
+}
+
+// currentCatalog returns the catalog rec serves and its revision (nil before the first).
+func currentCatalog(rec *reconcile.Reconciler) func() (string, *catalog.Catalog) {
+	return func() (string, *catalog.Catalog) {
+		if p := rec.Current(); p != nil {
+			return p.Revision, p.Catalog
+		}
+		return "", nil
+	}
+}
+
+// newLedger keeps service requests and grants over the catalog rec serves and the store, and
+// delivers the products of grants to devices through the fleet. A grant about to end is
+// logged; notifications hook in through grants.Options.Warn.
+func newLedger(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, log *slog.Logger, now func() time.Time) (*grants.Ledger, error) {
+	log = log.With("component", "grants")
+	return grants.New(grants.Options{Store: st, Catalog: currentCatalog(rec), Devices: st, Deliverer: devices, Logger: log, Now: now,
+		Warn: func(_ context.Context, g store.Grant) {
+			log.Info("a grant ends soon", "grant", g.ID, "service", g.Service, "member", g.Member, "until", g.Until)
+		}})
 }

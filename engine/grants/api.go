@@ -26,17 +26,17 @@ func (l *Ledger) Routes() []auth.Route {
 	return []auth.Route{
 		{Method: http.MethodPost, Pattern: "/api/v1/requests", Need: auth.Viewer, Audit: true, Handler: h(l.createAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests", Need: auth.Viewer, Handler: h(l.listRequestsAPI)},
-		{Method: http.MethodGet, Pattern: "/api/v1/requests/{id}", Need: auth.Viewer, Handler: h(l.showRequestAPI)},
-		{Method: http.MethodPost, Pattern: "/api/v1/requests/{id}/approve", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictApprove))},
-		{Method: http.MethodPost, Pattern: "/api/v1/requests/{id}/reject", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictReject))},
-		{Method: http.MethodPost, Pattern: "/api/v1/requests/{id}/cancel", Need: auth.Viewer, Audit: true, Handler: h(l.decideAPI(VerdictCancel))},
+		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Handler: h(l.showRequestAPI)},
+		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/approve", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictApprove))},
+		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/reject", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictReject))},
+		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/cancel", Need: auth.Viewer, Audit: true, Handler: h(l.decideAPI(VerdictCancel))},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants", Need: auth.Viewer, Handler: h(l.listGrantsAPI)},
-		{Method: http.MethodGet, Pattern: "/api/v1/grants/{id}", Need: auth.Viewer, Handler: h(l.showGrantAPI)},
-		{Method: http.MethodPost, Pattern: "/api/v1/grants/{id}/revoke", Need: auth.Approver, Audit: true, Handler: h(l.revokeAPI)},
+		{Method: http.MethodGet, Pattern: "/api/v1/grants/{grant}", Need: auth.Viewer, Handler: h(l.showGrantAPI)},
+		{Method: http.MethodPost, Pattern: "/api/v1/grants/{grant}/revoke", Need: auth.Approver, Audit: true, Handler: h(l.revokeAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants/access", Need: auth.Viewer, Handler: h(l.accessAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants/costs", Need: auth.Viewer, Handler: h(l.costsAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants/work-items", Need: auth.Viewer, Handler: h(l.workAPI)},
-		{Method: http.MethodPost, Pattern: "/api/v1/grants/work-items/{id}/done", Need: auth.Operator, Member: l.workMember, Audit: true,
+		{Method: http.MethodPost, Pattern: "/api/v1/grants/work-items/{item}/done", Need: auth.Operator, Member: l.workMember, Audit: true,
 			Handler: h(l.workDoneAPI)},
 	}
 }
@@ -91,8 +91,8 @@ func (l *Ledger) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func pathID(w http.ResponseWriter, r *http.Request) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
 	if err != nil || id <= 0 {
 		writeError(w, http.StatusNotFound, "not found")
 		return 0, false
@@ -123,7 +123,7 @@ type decision struct {
 
 func (l *Ledger) decideAPI(verdict string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		id, ok := pathID(w, r)
+		id, ok := pathID(w, r, "request")
 		if !ok {
 			return
 		}
@@ -158,7 +158,7 @@ func (l *Ledger) decideAPI(verdict string) http.HandlerFunc {
 }
 
 func (l *Ledger) revokeAPI(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := pathID(w, r, "grant")
 	if !ok {
 		return
 	}
@@ -217,7 +217,7 @@ func (l *Ledger) view(r *http.Request, req *store.ServiceRequest) RequestView {
 }
 
 func (l *Ledger) showRequestAPI(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := pathID(w, r, "request")
 	if !ok {
 		return
 	}
@@ -331,7 +331,7 @@ func EndingBefore(gs []store.Grant, t time.Time) []store.Grant {
 }
 
 func (l *Ledger) showGrantAPI(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := pathID(w, r, "grant")
 	if !ok {
 		return
 	}
@@ -420,7 +420,7 @@ func (l *Ledger) workAPI(w http.ResponseWriter, r *http.Request) {
 
 // workMember is the Member resolver of a work item's routes: the member it is for.
 func (l *Ledger) workMember(r *http.Request) (string, error) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	id, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
 	if err != nil {
 		return "", auth.ErrNotFound
 	}
@@ -435,7 +435,7 @@ func (l *Ledger) workMember(r *http.Request) (string, error) {
 }
 
 func (l *Ledger) workDoneAPI(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(w, r)
+	id, ok := pathID(w, r, "item")
 	if !ok {
 		return
 	}
