@@ -26,12 +26,12 @@ func (l *Ledger) Routes() []auth.Route {
 	return []auth.Route{
 		{Method: http.MethodPost, Pattern: "/api/v1/requests", Need: auth.Viewer, Audit: true, Handler: h(l.createAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests", Need: auth.Viewer, Handler: h(l.listRequestsAPI)},
-		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Handler: h(l.showRequestAPI)},
+		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Member: l.requestMember, Handler: h(l.showRequestAPI)},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/approve", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictApprove))},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/reject", Need: auth.Approver, Audit: true, Handler: h(l.decideAPI(VerdictReject))},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests/{request}/cancel", Need: auth.Viewer, Audit: true, Handler: h(l.decideAPI(VerdictCancel))},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants", Need: auth.Viewer, Handler: h(l.listGrantsAPI)},
-		{Method: http.MethodGet, Pattern: "/api/v1/grants/{grant}", Need: auth.Viewer, Handler: h(l.showGrantAPI)},
+		{Method: http.MethodGet, Pattern: "/api/v1/grants/{grant}", Need: auth.Viewer, Member: l.grantMember, Handler: h(l.showGrantAPI)},
 		{Method: http.MethodPost, Pattern: "/api/v1/grants/{grant}/revoke", Need: auth.Approver, Audit: true, Handler: h(l.revokeAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants/access", Need: auth.Viewer, Handler: h(l.accessAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/grants/costs", Need: auth.Viewer, Handler: h(l.costsAPI)},
@@ -222,9 +222,6 @@ func (l *Ledger) showRequestAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	req, err := l.opt.Store.ServiceRequest(r.Context(), id)
-	if err == nil && !l.sees(auth.FromContext(r.Context()), req.Member, req.Service) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		l.fail(w, r, err)
 		return
@@ -336,9 +333,6 @@ func (l *Ledger) showGrantAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g, err := l.opt.Store.Grant(r.Context(), id)
-	if err == nil && !l.sees(auth.FromContext(r.Context()), g.Member, g.Service) {
-		err = store.ErrNotFound
-	}
 	if err != nil {
 		l.fail(w, r, err)
 		return
@@ -353,15 +347,13 @@ func (l *Ledger) accessAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "you do not act for member "+q.Get("member"))
 		return
 	}
-	service := q.Get("service")
-	if service == "" {
-		writeError(w, http.StatusBadRequest, "service: name the service")
-		return
-	}
-	at, err := ParseAt(q.Get("at"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "at: "+err.Error())
-		return
+	service, at := q.Get("service"), l.now()
+	if s := q.Get("at"); s != "" {
+		var err error
+		if at, err = ParseAt(s); err != nil {
+			writeError(w, http.StatusBadRequest, "at: "+err.Error())
+			return
+		}
 	}
 	rows, err := l.Access(r.Context(), service, at, members)
 	if err != nil {
@@ -390,10 +382,13 @@ func (l *Ledger) costsAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "you do not act for member "+q.Get("member"))
 		return
 	}
-	month, err := time.Parse("2006-01", q.Get("month"))
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "month: want a month like 2026-11")
-		return
+	month := l.now()
+	if s := q.Get("month"); s != "" {
+		var err error
+		if month, err = time.Parse("2006-01", s); err != nil {
+			writeError(w, http.StatusBadRequest, "month: want a month like 2026-11")
+			return
+		}
 	}
 	lines, err := l.Costs(r.Context(), month, members)
 	if err != nil {
@@ -416,6 +411,38 @@ func (l *Ledger) workAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"workItems": items})
+}
+
+// requestMember is the Member resolver of a request's page: the member it was made for.
+func (l *Ledger) requestMember(r *http.Request) (string, error) {
+	id, err := strconv.ParseInt(r.PathValue("request"), 10, 64)
+	if err != nil {
+		return "", auth.ErrNotFound
+	}
+	req, err := l.opt.Store.ServiceRequest(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", auth.ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	return req.Member, nil
+}
+
+// grantMember is the Member resolver of a grant's page: the member it was granted to.
+func (l *Ledger) grantMember(r *http.Request) (string, error) {
+	id, err := strconv.ParseInt(r.PathValue("grant"), 10, 64)
+	if err != nil {
+		return "", auth.ErrNotFound
+	}
+	g, err := l.opt.Store.Grant(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return "", auth.ErrNotFound
+	}
+	if err != nil {
+		return "", err
+	}
+	return g.Member, nil
 }
 
 // workMember is the Member resolver of a work item's routes: the member it is for.

@@ -139,7 +139,8 @@ type AccessRow struct {
 	Approvals     []store.Decision `json:"approvals"`
 }
 
-// Access lists the grants of service that were active at at, for members (nil: all).
+// Access lists the grants of service (every service when "") that were active at at, for
+// members (nil: all).
 func (l *Ledger) Access(ctx context.Context, service string, at time.Time, members []string) ([]AccessRow, error) {
 	gs, err := l.opt.Store.ListGrants(ctx, store.GrantFilter{Members: members, Service: service, Within: at, Before: at.Add(time.Millisecond)})
 	if err != nil {
