@@ -73,13 +73,25 @@ func (l *Ledger) Tick(ctx context.Context) error {
 	for i := range live {
 		g := &live[i]
 		svc, lerr := LookupService(cat, g.Service)
+		due := !g.Until.IsZero() && !now.Before(g.Until)
 		var err error
+		if lerr == nil && State(g.State) == Approved {
+			// It starts now; one whose time was up before it could start (the daemon was
+			// down) starts and ends at its end, delivered for no time.
+			from := now
+			if due {
+				from = g.Until
+			}
+			err = l.opt.Store.ChangeGrant(ctx, &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(Active), From: from})
+			if err == nil {
+				g.State, g.From, g.Version = string(Active), from, g.Version+1
+			}
+		}
 		switch {
+		case err != nil:
 		case lerr != nil:
 			err = l.end(ctx, g, nil, Revoke, now, "service "+g.Service+" is no longer in the catalog (revision "+rev+")")
-		case State(g.State) == Approved:
-			err = l.opt.Store.ChangeGrant(ctx, &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(Active), From: now})
-		case !g.Until.IsZero() && !now.Before(g.Until):
+		case due:
 			// It ended at its time, even when the daemon looks later (after a restart).
 			err = l.end(ctx, g, svc, Expire, g.Until, "expired")
 		case !g.Until.IsZero() && !now.Before(g.Until.Add(-l.opt.WarnAhead)) && !l.sched.warned[g.ID] && l.opt.Warn != nil:
