@@ -511,7 +511,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	// Service requests: their approvals, and the grants that put products on single devices.
-	if d.grants, err = newLedger(d.rec, devStore, devices, log, o.now); err != nil {
+	if d.grants, err = newLedger(d.rec, devStore, devices, d.console.Frame, log, o.now); err != nil {
 		return nil, err
 	}
 	// OS upgrades: the phases agents report, their status, resets of failed ones.

@@ -55,9 +55,9 @@ func currentCatalog(rec *reconcile.Reconciler) func() (string, *catalog.Catalog)
 // newLedger keeps service requests and grants over the catalog rec serves and the store, and
 // delivers the products of grants to devices through the fleet. A grant about to end is
 // logged; notifications hook in through grants.Options.Warn.
-func newLedger(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, log *slog.Logger, now func() time.Time) (*grants.Ledger, error) {
+func newLedger(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, page grants.Page, log *slog.Logger, now func() time.Time) (*grants.Ledger, error) {
 	log = log.With("component", "grants")
-	return grants.New(grants.Options{Store: st, Catalog: currentCatalog(rec), Devices: st, Deliverer: devices, Logger: log, Now: now,
+	return grants.New(grants.Options{Store: st, Catalog: currentCatalog(rec), Devices: st, Deliverer: devices, Page: page, Logger: log, Now: now,
 		Warn: func(_ context.Context, g store.Grant) {
 			log.Info("a grant ends soon", "grant", g.ID, "service", g.Service, "member", g.Member, "until", g.Until)
 		}})

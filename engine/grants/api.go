@@ -24,6 +24,7 @@ const maxBody = 32 << 10
 func (l *Ledger) Routes() []auth.Route {
 	h := func(f http.HandlerFunc) http.Handler { return f }
 	return []auth.Route{
+		{Method: http.MethodGet, Pattern: "/requests", Need: auth.Viewer, Handler: h(l.consolePage)},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests", Need: auth.Viewer, Audit: true, Handler: h(l.createAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests", Need: auth.Viewer, Handler: h(l.listRequestsAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Member: l.requestMember, Handler: h(l.showRequestAPI)},
@@ -102,17 +103,35 @@ func pathID(w http.ResponseWriter, r *http.Request, name string) (int64, bool) {
 
 func (l *Ledger) createAPI(w http.ResponseWriter, r *http.Request) {
 	var o Order
-	if !readBody(w, r, &o) {
+	form := isForm(r)
+	if form {
+		if !readForm(w, r) {
+			return
+		}
+		var err error
+		if o, err = orderForm(r); err != nil {
+			back(w, r, "", err.Error())
+			return
+		}
+	} else if !readBody(w, r, &o) {
 		return
 	}
 	auth.ActedOn(r.Context(), o.Member)
 	auth.Note(r.Context(), "service", o.Service)
 	req, err := l.Create(r.Context(), auth.FromContext(r.Context()), o)
-	if err != nil {
+	switch {
+	case err != nil && form:
+		back(w, r, "", err.Error())
+		return
+	case err != nil:
 		l.fail(w, r, err)
 		return
 	}
 	auth.Note(r.Context(), "request", strconv.FormatInt(req.ID, 10))
+	if form {
+		back(w, r, "request "+strconv.FormatInt(req.ID, 10)+" for "+req.Service+" is "+req.State, "")
+		return
+	}
 	writeJSON(w, http.StatusCreated, req)
 }
 
@@ -128,7 +147,13 @@ func (l *Ledger) decideAPI(verdict string) http.HandlerFunc {
 			return
 		}
 		var d decision
-		if !readBody(w, r, &d) {
+		form := isForm(r)
+		if form {
+			if !readForm(w, r) {
+				return
+			}
+			d.Reason = r.PostFormValue("reason")
+		} else if !readBody(w, r, &d) {
 			return
 		}
 		who := auth.FromContext(r.Context())
@@ -148,11 +173,19 @@ func (l *Ledger) decideAPI(verdict string) http.HandlerFunc {
 		default:
 			req, err = l.Cancel(r.Context(), who, id, d.Reason)
 		}
-		if err != nil {
+		switch {
+		case err != nil && form:
+			back(w, r, "", err.Error())
+			return
+		case err != nil:
 			l.fail(w, r, err)
 			return
 		}
 		auth.Note(r.Context(), "state", req.State)
+		if form {
+			back(w, r, "request "+strconv.FormatInt(req.ID, 10)+" is "+req.State, "")
+			return
+		}
 		writeJSON(w, http.StatusOK, req)
 	}
 }

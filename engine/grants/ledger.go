@@ -50,8 +50,10 @@ type Options struct {
 	// KeepAbsent is how long the products of an ended grant stay absent from its devices
 	// unless they report them gone (default 30 days).
 	KeepAbsent time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Page, when set, serves the console page /requests inside the console's layout.
+	Page   Page
+	Logger *slog.Logger
+	Now    func() time.Time
 }
 
 // Ledger keeps the requests for services and their grants: it applies the rules to each
