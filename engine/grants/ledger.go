@@ -311,9 +311,18 @@ func (l *Ledger) Revoke(ctx context.Context, who *auth.Principal, id int64, reas
 
 // end moves g to its end by e at at, with the work items that withdraw its entitlements.
 func (l *Ledger) end(ctx context.Context, g *store.Grant, svc *Service, e Event, at time.Time, reason string) error {
-	to, err := Next(State(g.State), e)
+	ch, err := l.ending(ctx, g, svc, e, at, reason)
 	if err != nil {
 		return err
+	}
+	return l.opt.Store.ChangeGrant(ctx, ch)
+}
+
+// ending is the change that moves g to its end by e at at.
+func (l *Ledger) ending(ctx context.Context, g *store.Grant, svc *Service, e Event, at time.Time, reason string) (*store.GrantChange, error) {
+	to, err := Next(State(g.State), e)
+	if err != nil {
+		return nil, err
 	}
 	var work []store.WorkItem
 	if svc != nil {
@@ -326,7 +335,7 @@ func (l *Ledger) end(ctx context.Context, g *store.Grant, svc *Service, e Event,
 			}
 		}
 	}
-	return l.opt.Store.ChangeGrant(ctx, &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(to), EndedAt: at, EndReason: reason, WorkItems: work})
+	return &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(to), EndedAt: at, EndReason: reason, WorkItems: work}, nil
 }
 
 // CompleteWork marks work item id done by who, with a note.

@@ -69,12 +69,14 @@ func (l *Ledger) Tick(ctx context.Context) error {
 		return err
 	}
 	now := l.now()
+	// Every start and end of this look is written in one transaction: expiring thousands of
+	// grants at once costs one commit.
+	var changes []*store.GrantChange
 	var errs []error
 	for i := range live {
 		g := &live[i]
 		svc, lerr := LookupService(cat, g.Service)
 		due := !g.Until.IsZero() && !now.Before(g.Until)
-		var err error
 		if lerr == nil && State(g.State) == Approved {
 			// It starts now; one whose time was up before it could start (the daemon was
 			// down) starts and ends at its end, delivered for no time.
@@ -82,26 +84,31 @@ func (l *Ledger) Tick(ctx context.Context) error {
 			if due {
 				from = g.Until
 			}
-			err = l.opt.Store.ChangeGrant(ctx, &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(Active), From: from})
-			if err == nil {
-				g.State, g.From, g.Version = string(Active), from, g.Version+1
-			}
+			changes = append(changes, &store.GrantChange{Grant: g.ID, Version: g.Version, State: string(Active), From: from})
+			g.State, g.From, g.Version = string(Active), from, g.Version+1
 		}
+		var ch *store.GrantChange
+		var err error
 		switch {
-		case err != nil:
 		case lerr != nil:
-			err = l.end(ctx, g, nil, Revoke, now, "service "+g.Service+" is no longer in the catalog (revision "+rev+")")
+			ch, err = l.ending(ctx, g, nil, Revoke, now, "service "+g.Service+" is no longer in the catalog (revision "+rev+")")
 		case due:
 			// It ended at its time, even when the daemon looks later (after a restart).
-			err = l.end(ctx, g, svc, Expire, g.Until, "expired")
+			ch, err = l.ending(ctx, g, svc, Expire, g.Until, "expired")
 		case !g.Until.IsZero() && !now.Before(g.Until.Add(-l.opt.WarnAhead)) && !l.sched.warned[g.ID] && l.opt.Warn != nil:
 			l.sched.warned[g.ID] = true
 			l.opt.Warn(ctx, *g)
 		}
-		if errors.Is(err, store.ErrConflict) {
-			err = nil // another replica moved it: the next look sees what it did
-		}
 		if err != nil {
+			errs = append(errs, err)
+		}
+		if ch != nil {
+			changes = append(changes, ch)
+		}
+	}
+	if len(changes) > 0 {
+		// A change another replica made first is left out: the next look sees what it did.
+		if _, err := l.opt.Store.ChangeGrants(ctx, changes); err != nil {
 			errs = append(errs, err)
 		}
 	}

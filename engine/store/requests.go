@@ -199,6 +199,10 @@ type Requests interface {
 	// ChangeGrant moves a grant; an error wrapping ErrConflict when it is no longer at the
 	// version read.
 	ChangeGrant(ctx context.Context, c *GrantChange) error
+	// ChangeGrants moves many grants in one transaction. The changes whose grant is no longer
+	// at the version read (or gone) are left out: stale has their errors (ErrConflict or
+	// ErrNotFound) by grant id.
+	ChangeGrants(ctx context.Context, cs []*GrantChange) (stale map[int64]error, err error)
 	// WorkItems returns work items in id order.
 	WorkItems(ctx context.Context, f WorkFilter) ([]WorkItem, error)
 	// WorkItem returns one work item, or an error wrapping ErrNotFound.
@@ -242,6 +246,11 @@ func (s *SQLite) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
 // ChangeGrant implements Requests.
 func (s *SQLite) ChangeGrant(ctx context.Context, c *GrantChange) error {
 	return s.rq().changeGrant(ctx, c)
+}
+
+// ChangeGrants implements Requests.
+func (s *SQLite) ChangeGrants(ctx context.Context, cs []*GrantChange) (map[int64]error, error) {
+	return s.rq().changeGrants(ctx, cs)
 }
 
 // WorkItems implements Requests.
@@ -288,6 +297,11 @@ func (s *Postgres) ListGrants(ctx context.Context, f GrantFilter) ([]Grant, erro
 // ChangeGrant implements Requests.
 func (s *Postgres) ChangeGrant(ctx context.Context, c *GrantChange) error {
 	return s.rq().changeGrant(ctx, c)
+}
+
+// ChangeGrants implements Requests.
+func (s *Postgres) ChangeGrants(ctx context.Context, cs []*GrantChange) (map[int64]error, error) {
+	return s.rq().changeGrants(ctx, cs)
 }
 
 // WorkItems implements Requests.
@@ -738,29 +752,52 @@ func (s rqStore) listGrants(ctx context.Context, f GrantFilter) ([]Grant, error)
 }
 
 func (s rqStore) changeGrant(ctx context.Context, ch *GrantChange) error {
-	err := s.tx(ctx, func(c rqConn) error {
-		n, err := c.exec(ctx, `UPDATE grants SET state = ?, from_at = coalesce(?, from_at), ended_at = coalesce(?, ended_at),
-			end_reason = ?, version = version + 1 WHERE id = ? AND version = ?`,
-			ch.State, s.at(ch.From), s.at(ch.EndedAt), ch.EndReason, ch.Grant, ch.Version)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			var v int64
-			if err := c.queryRow(ctx, `SELECT version FROM grants WHERE id = ?`, ch.Grant).Scan(&v); err != nil {
-				if errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows) {
-					return fmt.Errorf("grant %d: %w", ch.Grant, ErrNotFound)
-				}
-				return err
-			}
-			return fmt.Errorf("grant %d: %w", ch.Grant, ErrConflict)
-		}
-		return s.insertWork(ctx, c, ch.Grant, ch.WorkItems)
-	})
+	stale, err := s.changeGrants(ctx, []*GrantChange{ch})
 	if err != nil {
-		return fmt.Errorf("change grant: %w", err)
+		return err
+	}
+	if e := stale[ch.Grant]; e != nil {
+		return fmt.Errorf("change grant: grant %d: %w", ch.Grant, e)
 	}
 	return nil
+}
+
+// changeGrants writes every change of cs in one transaction; a change whose grant is gone or
+// at another version is left out, its error (wrapping ErrNotFound or ErrConflict) returned in
+// stale.
+func (s rqStore) changeGrants(ctx context.Context, cs []*GrantChange) (stale map[int64]error, err error) {
+	err = s.tx(ctx, func(c rqConn) error {
+		stale = map[int64]error{}
+		for _, ch := range cs {
+			n, err := c.exec(ctx, `UPDATE grants SET state = ?, from_at = coalesce(?, from_at), ended_at = coalesce(?, ended_at),
+				end_reason = ?, version = version + 1 WHERE id = ? AND version = ?`,
+				ch.State, s.at(ch.From), s.at(ch.EndedAt), ch.EndReason, ch.Grant, ch.Version)
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				var v int64
+				err := c.queryRow(ctx, `SELECT version FROM grants WHERE id = ?`, ch.Grant).Scan(&v)
+				switch {
+				case errors.Is(err, sql.ErrNoRows) || errors.Is(err, pgx.ErrNoRows):
+					stale[ch.Grant] = ErrNotFound
+				case err != nil:
+					return err
+				default:
+					stale[ch.Grant] = ErrConflict
+				}
+				continue
+			}
+			if err := s.insertWork(ctx, c, ch.Grant, ch.WorkItems); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("change grants: %w", err)
+	}
+	return stale, nil
 }
 
 const workCols = `id, grant_id, member, service, type, name, action, created_at, done_at, done_by, note`

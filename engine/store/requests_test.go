@@ -154,6 +154,26 @@ func TestRequests(t *testing.T) {
 				t.Errorf("no grant: %v, want ErrNotFound", err)
 			}
 
+			// Many changes in one transaction: the stale one is left out, the others written.
+			r3 := &store.ServiceRequest{Service: "utskrift", Member: "region-norr", Requester: "oidc:anna", Devices: []string{}, Person: "anna",
+				CreatedAt: t0, State: store.RequestApproved}
+			g4 := &store.Grant{Service: "utskrift", Member: "region-norr", Requester: "oidc:anna", Person: "anna", ApprovedAt: t0, State: store.GrantApproved}
+			if err := s.CreateRequest(ctx(t), r3, g4, nil); err != nil {
+				t.Fatal(err)
+			}
+			left, err := s.ChangeGrants(ctx(t), []*store.GrantChange{
+				{Grant: g4.ID, Version: 1, State: store.GrantActive, From: t0},
+				{Grant: g4.ID, Version: 2, State: store.GrantRevoked, EndedAt: t0.Add(time.Hour), EndReason: "left"},
+				{Grant: g.ID, Version: 1, State: store.GrantRevoked},
+				{Grant: 999, Version: 1, State: store.GrantRevoked},
+			})
+			if err != nil || len(left) != 2 || !errors.Is(left[g.ID], store.ErrConflict) || !errors.Is(left[999], store.ErrNotFound) {
+				t.Errorf("ChangeGrants: left out %v, %v", left, err)
+			}
+			if g5, _ := s.Grant(ctx(t), g4.ID); g5.State != store.GrantRevoked || !g5.From.Equal(t0) || g5.Version != 3 {
+				t.Errorf("after two changes in one transaction: %+v", g5)
+			}
+
 			// Work items are marked done once; the first stays.
 			work, _ = s.WorkItems(ctx(t), store.WorkFilter{Open: true})
 			if len(work) != 2 || work[1].Action != store.WorkWithdraw {
@@ -193,12 +213,13 @@ func TestRequests(t *testing.T) {
 				f    store.RequestFilter
 				want []int64
 			}{
-				{store.RequestFilter{}, []int64{r2.ID, r.ID}},
-				{store.RequestFilter{Members: []string{"region-norr"}}, []int64{r.ID}},
+				{store.RequestFilter{}, []int64{r2.ID, r3.ID, r.ID}},
+				{store.RequestFilter{Members: []string{"region-norr"}}, []int64{r3.ID, r.ID}},
 				{store.RequestFilter{State: store.RequestPending}, nil},
 				{store.RequestFilter{Service: "standardprogram"}, []int64{r2.ID}},
-				{store.RequestFilter{Requester: "oidc:anna"}, []int64{r.ID}},
+				{store.RequestFilter{Requester: "oidc:anna"}, []int64{r3.ID, r.ID}},
 				{store.RequestFilter{Limit: 1}, []int64{r2.ID}},
+				{store.RequestFilter{State: store.RequestApproved, Members: []string{"region-norr"}}, []int64{r3.ID, r.ID}},
 			} {
 				rs, err := s.ListRequests(ctx(t), c.f)
 				var ids []int64
