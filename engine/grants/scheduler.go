@@ -69,13 +69,14 @@ func (l *Ledger) Tick(ctx context.Context) error {
 		return err
 	}
 	now := l.now()
+	lookup := serviceCache(cat)
 	// Every start and end of this look is written in one transaction: expiring thousands of
 	// grants at once costs one commit.
 	var changes []*store.GrantChange
 	var errs []error
 	for i := range live {
 		g := &live[i]
-		svc, lerr := LookupService(cat, g.Service)
+		svc, lerr := lookup(g.Service)
 		due := !g.Until.IsZero() && !now.Before(g.Until)
 		if lerr == nil && State(g.State) == Approved {
 			// It starts now; one whose time was up before it could start (the daemon was
@@ -166,8 +167,9 @@ func (l *Ledger) Overlays(ctx context.Context, cat *catalog.Catalog, now time.Ti
 	known := func(ps []string) []string {
 		return slices.DeleteFunc(slices.Clone(ps), func(p string) bool { return !have[p] })
 	}
+	lookup := serviceCache(cat)
 	products := func(g *store.Grant) []string {
-		if svc, err := LookupService(cat, g.Service); err == nil {
+		if svc, err := lookup(g.Service); err == nil {
 			return known(svc.Spec.Delivers.Products)
 		}
 		return known(g.Products)
@@ -238,4 +240,21 @@ func (l *Ledger) reports(ctx context.Context, d, p string, now time.Time) (bool,
 	}
 	_, has := in.products[p]
 	return has, nil
+}
+
+// serviceCache looks services up in cat, each once.
+func serviceCache(cat *catalog.Catalog) func(string) (*Service, error) {
+	type found struct {
+		svc *Service
+		err error
+	}
+	m := map[string]found{}
+	return func(name string) (*Service, error) {
+		f, ok := m[name]
+		if !ok {
+			f.svc, f.err = LookupService(cat, name)
+			m[name] = f
+		}
+		return f.svc, f.err
+	}
 }

@@ -556,6 +556,24 @@ func (s rqStore) insertWork(ctx context.Context, c rqConn, grant int64, work []W
 	return nil
 }
 
+// insertWorkRows inserts work items (their ids not read back) a hundred rows a statement.
+func (s rqStore) insertWorkRows(ctx context.Context, c rqConn, work []WorkItem) error {
+	for len(work) > 0 {
+		n := min(len(work), 100)
+		args := make([]any, 0, 7*n)
+		for _, w := range work[:n] {
+			args = append(args, w.Grant, w.Member, w.Service, w.Type, w.Name, w.Action, s.at(w.CreatedAt))
+		}
+		q := `INSERT INTO work_items (grant_id, member, service, type, name, action, created_at, done_at, done_by, note) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, NULL, '', ''), ", n), ", ")
+		if _, err := c.exec(ctx, q, args...); err != nil {
+			return err
+		}
+		work = work[n:]
+	}
+	return nil
+}
+
 func (s rqStore) scanRequest(sc scanner) (*ServiceRequest, error) {
 	var r ServiceRequest
 	var devices string
@@ -768,6 +786,7 @@ func (s rqStore) changeGrant(ctx context.Context, ch *GrantChange) error {
 func (s rqStore) changeGrants(ctx context.Context, cs []*GrantChange) (stale map[int64]error, err error) {
 	err = s.tx(ctx, func(c rqConn) error {
 		stale = map[int64]error{}
+		var work []WorkItem
 		for _, ch := range cs {
 			n, err := c.exec(ctx, `UPDATE grants SET state = ?, from_at = coalesce(?, from_at), ended_at = coalesce(?, ended_at),
 				end_reason = ?, version = version + 1 WHERE id = ? AND version = ?`,
@@ -788,11 +807,12 @@ func (s rqStore) changeGrants(ctx context.Context, cs []*GrantChange) (stale map
 				}
 				continue
 			}
-			if err := s.insertWork(ctx, c, ch.Grant, ch.WorkItems); err != nil {
-				return err
+			for i := range ch.WorkItems {
+				ch.WorkItems[i].Grant = ch.Grant
+				work = append(work, ch.WorkItems[i])
 			}
 		}
-		return nil
+		return s.insertWorkRows(ctx, c, work)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("change grants: %w", err)
