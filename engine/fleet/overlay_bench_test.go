@@ -61,7 +61,7 @@ func pollAll(b *testing.B, mux http.Handler, devs []benchDevice) {
 	cpu := cpuTime()
 	defer func() {
 		// CPU time shows the work done even when other processes share the machine's cores.
-		b.ReportMetric(float64((cpuTime() - cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}()
 	b.RunParallel(func(pb *testing.PB) {
 		reqs := make([]*http.Request, 64)
