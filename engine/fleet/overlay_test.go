@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -172,5 +173,44 @@ func TestOverlayBeforeLoad(t *testing.T) {
 	}
 	if !hasResource(&st, "package/vpn-client") || st.Hash == base.Hash {
 		t.Errorf("the overlay set before the device was loaded is missing: %v", ids(&st))
+	}
+}
+
+// TestOverlayFollowsRing: a device with an overlay is served its ring's revision with the
+// overlay on top, and outside its group's maintenance window keeps the overlaid state of the
+// ring's previous revision, as the devices without one keep theirs.
+func TestOverlayFollowsRing(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Date(2026, 12, 2, 11, 0, 0, 0, time.UTC).UnixNano()) // 12:00 in Stockholm
+	h := start(t, "sqlite", fleet.Options{Now: func() time.Time { return time.Unix(0, now.Load()) }})
+	ctx := context.Background()
+	a := h.enroll(norrToken, norrFacts) // region-norr/staff, ring broad
+	if err := h.svc.SetOverlays(map[string]fleet.Overlay{a.DeviceID: {Present: []string{"vpn-client"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"broad": {Revision: "rev1"}}); err != nil {
+		t.Fatal(err)
+	}
+	_, a1 := h.desired(a, "")
+	if a1 == nil || a1.Revision != "rev1" || !hasResource(a1, "package/vpn-client") {
+		t.Fatalf("a at rev1: %+v", a1)
+	}
+	h.publish("rev2", withGroupSpec(t, h.cat, "staff", func(s map[string]any) {
+		s["mode"] = "detect"
+		s["maintenanceWindows"] = []any{map[string]any{"start": "18:00", "end": "06:00"}}
+	}))
+	if r, _ := h.desired(a, strconv.Quote(a1.Hash)); r.code != http.StatusNotModified {
+		t.Fatalf("a while broad is at rev1: %d, want 304", r.code)
+	}
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"broad": {Revision: "rev2", Previous: "rev1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.desired(a, strconv.Quote(a1.Hash)); r.code != http.StatusNotModified {
+		t.Fatalf("a outside its window: %d, want 304 on its overlaid rev1 state", r.code)
+	}
+	now.Store(time.Date(2026, 12, 2, 17, 30, 0, 0, time.UTC).UnixNano()) // 18:30 in Stockholm
+	r, a2 := h.desired(a, strconv.Quote(a1.Hash))
+	if r.code != http.StatusOK || a2.Revision != "rev2" || a2.Mode != "detect" || !hasResource(a2, "package/vpn-client") {
+		t.Fatalf("a in its window: %d %+v", r.code, a2)
 	}
 }
