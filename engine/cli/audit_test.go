@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"samverk.io/samverk/engine/audit"
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/auth/apitoken"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
 )
@@ -60,6 +62,23 @@ var auditBodies = map[string]struct {
 	"POST /api/v1/rollout/promote":    {map[string]string{"ring": "early", "reason": "audit test"}, []string{`"ring":"early"`, `"reason":"audit test"`}, "", http.StatusConflict},
 	"POST /api/v1/rollout/abort":      {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", http.StatusConflict},
 	"POST /api/v1/rollout/fast-track": {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", 0},
+	// A request waits for two approvals: the admin's, as manager, leaves it pending; its
+	// rejection ends it, so that cancelling it afterwards is refused by the rules.
+	"POST /api/v1/requests": {grants.Order{Service: "utskrift", Member: memberA, Person: "anna@region-norr.example", Justification: "audit test",
+		CostCentre: "RN-1100"}, []string{`"service":"utskrift"`, `"request":"`}, memberA, 0},
+	"POST /api/v1/requests/{request}/approve":    {map[string]string{"reason": "audit test"}, []string{`"request":"`, `"state":"pending"`}, memberA, 0},
+	"POST /api/v1/requests/{request}/reject":     {map[string]string{"reason": "audit test"}, []string{`"request":"`, `"state":"rejected"`}, memberA, 0},
+	"POST /api/v1/requests/{request}/cancel":     {map[string]string{"reason": "audit test"}, []string{`"request":"`}, memberA, http.StatusConflict},
+	"POST /api/v1/grants/{grant}/revoke":         {map[string]string{"reason": "audit test"}, []string{`"grant":"`, `"reason":"audit test"`}, memberA, 0},
+	"POST /api/v1/grants/work-items/{item}/done": {map[string]string{"note": "added to the group"}, []string{`"workItem":"`}, "", 0},
+}
+
+// viewerMay are the audited routes a member's viewer may call too (anyone who acts for a
+// member orders for it and cancels their own requests), with the answer the test's viewer
+// then gets, instead of the guard's 403.
+var viewerMay = map[string]int{
+	"POST /api/v1/requests":                  http.StatusCreated,
+	"POST /api/v1/requests/{request}/cancel": http.StatusConflict,
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is
@@ -166,6 +185,7 @@ func TestAuditEveryAction(t *testing.T) {
 		t.Fatalf("the notice's entry carries no notice: %s", detail)
 	}
 	candidates["seq"] = []string{noticeSeq(t, sent[len(sent)-1].Detail)}
+	maps.Copy(candidates, d.requestCandidates(t))
 
 	routes := d.srv.Routes()
 	var audited []auth.Route
@@ -239,16 +259,21 @@ func TestAuditEveryAction(t *testing.T) {
 				}
 			}
 
-			// A viewer's attempt is refused and recorded; no credential, nothing to record.
+			// A viewer's attempt is refused and recorded (or, where viewers may act, answered
+			// and recorded); no credential, nothing to record.
+			viewerWant := http.StatusForbidden
+			if v := viewerMay[name]; v != 0 {
+				viewerWant = v
+			}
 			before = head(t)
-			if resp := do(t, rt.Method, c.path, viewerA, spec.body); resp.StatusCode != http.StatusForbidden {
-				t.Errorf("as %s's viewer: %s, want 403", memberA, resp.Status)
+			if resp := do(t, rt.Method, c.path, viewerA, spec.body); resp.StatusCode != viewerWant {
+				t.Errorf("as %s's viewer: %s, want %d", memberA, resp.Status, viewerWant)
 			}
 			if resp := do(t, rt.Method, c.path, "", spec.body); resp.StatusCode != http.StatusUnauthorized {
 				t.Errorf("without a credential: %s, want 401", resp.Status)
 			}
 			es = newEntries(t, before)
-			if len(es) != 1 || es[0].Outcome != audit.Denied || es[0].Status != http.StatusForbidden || es[0].SubjectMember != memberA ||
+			if len(es) != 1 || es[0].Outcome != audit.Outcome(viewerWant) || es[0].Status != viewerWant || es[0].SubjectMember != memberA ||
 				es[0].Action != name || es[0].AuthMethod != "token" {
 				t.Errorf("after a refused attempt and an anonymous one: %+v, want one denied entry", es)
 			}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -326,6 +327,7 @@ func TestRouteByRole(t *testing.T) {
 		}
 		candidates["id"] = append(candidates["id"], c.ID)
 	}
+	maps.Copy(candidates, d.requestCandidates(t))
 	foreign := d.devices[memberB]
 	// Services owned by memberA, memberB and a third member; notices sent for memberA,
 	// memberB and the consortium.

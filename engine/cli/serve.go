@@ -26,6 +26,7 @@ import (
 	"samverk.io/samverk/engine/datadir"
 	"samverk.io/samverk/engine/envflag"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/history"
 	"samverk.io/samverk/engine/leader"
 	"samverk.io/samverk/engine/notice"
@@ -265,6 +266,7 @@ type daemon struct {
 	leader  *leader.Elector
 	replica *replica.Replica // nil: a single process on SQLite
 	out     *outbound
+	grants  *grants.Ledger
 	closers []func() error
 }
 
@@ -283,7 +285,7 @@ func (d *daemon) run(ctx context.Context) error {
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
 	// The rollout's gates and the timeline's retries and retention are the leader's alone.
 	parts := []func(context.Context) error{d.leader.Run, d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run,
-		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), d.out.run, hangup}
+		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), d.out.run, d.grants.Run, hangup}
 	if d.replica != nil {
 		parts = append(parts, d.replica.Run)
 	}
@@ -580,12 +582,16 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
+	// Service requests: their approvals, and the grants that put products on single devices.
+	if d.grants, err = newLedger(d.rec, devStore, devices, d.console.Frame, d.leader.Leading, d.out.notifier, log, o.now); err != nil {
+		return nil, err
+	}
 	// OS upgrades: the phases agents report, their status, resets of failed ones.
 	osUp, err := upgrades.New(upgrades.Options{Store: devStore, Devices: devices, Logger: log.With("component", "upgrades"), Now: o.now})
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, d.grants.Routes(), osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
 		notify.Routes(devStore))
 	if o.pprof {
 		routes = append(routes, profiling.Routes()...)

@@ -4,14 +4,19 @@ import (
 	"context"
 	"log/slog"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/impact"
 	"samverk.io/samverk/engine/notice"
+	"samverk.io/samverk/engine/notify"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/servicestatus"
 	"samverk.io/samverk/engine/store"
@@ -23,12 +28,7 @@ import (
 // onSent observers are told of every notice sent.
 func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board,
 	onSent []func(context.Context, *store.Notice), reg prometheus.Registerer, log *slog.Logger) ([]auth.Route, error) {
-	current := func() (string, *catalog.Catalog) {
-		if p := rec.Current(); p != nil {
-			return p.Revision, p.Catalog
-		}
-		return "", nil
-	}
+	current := currentCatalog(rec)
 	statuses, err := servicestatus.New(servicestatus.Options{Store: st, Catalog: current, Logger: log.With("component", "servicestatus")})
 	if err != nil {
 		return nil, err
@@ -44,4 +44,33 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 	}
 	imp := &impact.API{Catalog: current, Counts: devices.GroupCounts}
 	return slices.Concat(imp.Routes(), statuses.Routes(), notices.Routes(), use.Routes()), nil
+}
+
+// currentCatalog returns the catalog rec serves and its revision (nil before the first).
+func currentCatalog(rec *reconcile.Reconciler) func() (string, *catalog.Catalog) {
+	return func() (string, *catalog.Catalog) {
+		if p := rec.Current(); p != nil {
+			return p.Revision, p.Catalog
+		}
+		return "", nil
+	}
+}
+
+// newLedger keeps service requests and grants over the catalog rec serves and the store, and
+// delivers the products of grants to devices through the fleet. A grant about to end is
+// logged; notifications hook in through grants.Options.Warn.
+func newLedger(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, page grants.Page, leading func() bool,
+	notifier *notify.Notifier, log *slog.Logger, now func() time.Time) (*grants.Ledger, error) {
+	log = log.With("component", "grants")
+	return grants.New(grants.Options{Store: st, Catalog: currentCatalog(rec), Devices: st, Deliverer: devices, Page: page, Logger: log, Now: now,
+		Leading: leading,
+		Warn: func(_ context.Context, g store.Grant) {
+			log.Info("a grant ends soon", "grant", g.ID, "service", g.Service, "member", g.Member, "until", g.Until)
+			subject := g.Person
+			if subject == "" {
+				subject = strings.Join(g.Devices, ", ")
+			}
+			notifier.GrantsExpiring([]notify.Grant{{ID: strconv.FormatInt(g.ID, 10), Member: g.Member, Service: g.Service,
+				Subject: subject, Expires: g.Until}})
+		}})
 }

@@ -71,6 +71,8 @@ type outcome struct {
 	// driver is the driver pack product of the device's hardware model, when the model is
 	// certified for the release the device will run, and driverModel that model.
 	driver, driverModel string
+	// extra is the device's own products on top of its group's (Overlay.key), "" for none.
+	extra string
 }
 
 // osDecision is the OS part of an outcome.
@@ -269,6 +271,8 @@ type bodyKey struct {
 	os    string
 	// driver and driverModel: see outcome.
 	driver, driverModel string
+	// extra: see outcome.
+	extra string
 }
 
 type bodyEntry struct {
@@ -292,6 +296,10 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 		} else {
 			cs.add(CondNoGroup, "NoSelectorMatched", "no device group of member %s selects this device by its labels and hardware model", o.member)
 		}
+		if o.extra != "" {
+			// Without a group there is no ring to choose versions by, and nothing is enforced.
+			cs.add(CondNoGroup, "OverlayNotDelivered", "the products granted to this device (%s) are not delivered: no device group selects it", describeOverlay(o.extra))
+		}
 	} else {
 		ref := finding.DocRef{Kind: catalog.KindDeviceGroup, Namespace: o.member, Name: o.group}
 		own.read(ref.Kind, ref.Namespace, ref.Name)
@@ -305,7 +313,7 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 			cs.add(CondUnknownOSRelease, "NoOSRelease",
 				"the device's OS family and build match no OSRelease, so no baseline or package can be chosen for it")
 		} else {
-			bd = ix.bodyFor(g, effective, o.driver, o.driverModel)
+			bd = ix.bodyFor(g, effective, o.driver, o.driverModel, o.extra)
 			st.Resources = bd.resources
 			cs = append(cs, bd.conds...)
 		}
@@ -324,8 +332,8 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // bodyFor returns the body of group g's States on the OS release os.
-func (ix *Index) bodyFor(g *group, os, driver, driverModel string) *body {
-	k := bodyKey{g.ref, os, driver, driverModel}
+func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body {
+	k := bodyKey{g.ref, os, driver, driverModel, extra}
 	ix.bodyMu.Lock()
 	e := ix.bodyMemo[k]
 	if e == nil {
@@ -333,16 +341,16 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel string) *body {
 		ix.bodyMemo[k] = e
 	}
 	ix.bodyMu.Unlock()
-	e.once.Do(func() { e.body.Store(ix.compileBody(g, os, driver, driverModel)) })
+	e.once.Do(func() { e.body.Store(ix.compileBody(g, os, driver, driverModel, extra)) })
 	return e.body.Load()
 }
 
-func (ix *Index) compileBody(g *group, os, driver, driverModel string) *body {
+func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *body {
 	ix.bodies.Add(1)
 	b := &builder{ix: ix, deps: make(deps, 0, 128)}
 	b.settings = b.settingsFor(g, os)
 	b.conds = append(b.conds, b.settings.conds...)
-	b.software(g, os, driver, driverModel)
+	b.software(g, os, driver, driverModel, extra)
 
 	// Packages in dependency order; settings, which neither depend nor are depended on, after
 	// them: together that is dependency order and then id order ("package/" < "setting/").
@@ -641,13 +649,19 @@ func accepts(ring, stage string) bool {
 }
 
 // software adds the packages of the group's products and services, their dependencies, and the
-// superseded and retired versions to remove.
-func (b *builder) software(g *group, os, driver, driverModel string) {
+// superseded and retired versions to remove; then the device's own products (extra, see
+// Overlay): those granted to it as the group's are, and a removal of each of those to be
+// absent that the group does not install itself.
+func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	ring := g.spec.Ring
+	granted, ungranted := splitOverlay(extra)
 	type root struct{ id, why string }
-	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services)+1)
+	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services)+1+len(granted))
 	for _, p := range g.spec.Products {
 		roots = append(roots, root{p, g.namedBy})
+	}
+	for _, p := range granted {
+		roots = append(roots, root{p, whyGranted})
 	}
 	if driver != "" {
 		b.deps.read(catalog.KindHardwareModel, "", driverModel)
@@ -832,6 +846,18 @@ func (b *builder) software(g *group, os, driver, driverModel string) {
 				remove(v.retiredAlone)
 			}
 		}
+	}
+	for _, id := range ungranted {
+		if c := choices[id]; c != nil && c.installed {
+			continue // the group has it itself
+		}
+		b.deps = append(b.deps, dep{kind: depProduct, ref: finding.DocRef{Name: id}})
+		v := removable(b.ix.products[id], ring, os)
+		if v == nil {
+			b.conds.add(CondNoAcceptableVersion, "NoPackages", "product %s, no longer granted to this device, has no Package documents to remove it by", id)
+			continue
+		}
+		remove(removal(v, whyUngranted, ""))
 	}
 	for _, id := range slices.Sorted(mapKeys(removals)) {
 		b.pkgs = append(b.pkgs, removals[id])

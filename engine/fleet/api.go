@@ -164,11 +164,12 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
-	cls, _, admin, ok := s.authDevice(w, r, k, true)
+	e, admin, ok := s.authDevice(w, r, k, true)
 	if !ok {
 		return
 	}
-	v := cls.cur.Load()
+	cls := e.cls
+	v := s.ix.viewWith(cls, e.ov)
 	h := w.Header()
 	if s.opt.Notices != nil && !admin {
 		// Before the load-shedding slot: a turned-away poll still tells of a notice.
@@ -217,10 +218,11 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
-	cls, sum, _, ok := s.authDevice(w, r, k, false)
+	e, _, ok := s.authDevice(w, r, k, false)
 	if !ok {
 		return
 	}
+	cls, sum := e.cls, e.facts
 	var rep desired.Report
 	if !decode(w, r, s.opt.MaxReportBytes, &rep) {
 		return
@@ -241,43 +243,44 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 }
 
 // authDevice authenticates a device request for device k: the credential must be k's. With
-// allowAdmin the admin token passes too. On failure it has written the answer.
-func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, allowAdmin bool) (cls *class, sum uint64, admin, ok bool) {
+// allowAdmin the admin token passes too. It returns the device's entry (for the admin token,
+// its class and overlay only). On failure it has written the answer.
+func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, allowAdmin bool) (e entry, admin, ok bool) {
 	tok := bearer(r)
 	ck, hash, parsed := parseCredential(tok)
 	if !parsed {
 		if allowAdmin && s.admin.match(tok) {
-			if cls = s.ix.lookup(k); cls == nil {
+			if e.cls, e.ov = s.ix.lookupOverlay(k); e.cls == nil {
 				// Not in memory: read the store, in a slot.
 				if !s.enter(w) {
-					return nil, 0, false, false
+					return entry{}, false, false
 				}
 				if s.fetch(r.Context(), k) {
-					cls = s.ix.lookup(k)
+					e.cls, e.ov = s.ix.lookupOverlay(k)
 				}
 				s.leave()
 			}
-			if cls == nil {
+			if e.cls == nil {
 				writeError(w, http.StatusNotFound, "no such device")
-				return nil, 0, false, false
+				return entry{}, false, false
 			}
-			return cls, 0, true, true
+			return e, true, true
 		}
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk"`)
 		writeError(w, http.StatusUnauthorized, "missing or malformed device credential")
-		return nil, 0, false, false
+		return entry{}, false, false
 	}
-	cls, sum, wait, res, firstNew := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	e, wait, res, firstNew := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
 	if res == authUnknown {
 		// Perhaps enrolled through another replica sharing the store. The store read takes a
 		// slot, so that made-up device ids cannot flood the database.
 		if !s.enter(w) {
-			return nil, 0, false, false
+			return entry{}, false, false
 		}
 		found := s.fetch(r.Context(), ck)
 		s.leave()
 		if found {
-			cls, sum, wait, res, firstNew = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+			e, wait, res, firstNew = s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
 		}
 	}
 	if firstNew {
@@ -287,22 +290,22 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 	case authRevoked:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "the device credential is revoked; enroll the device again")
-		return nil, 0, false, false
+		return entry{}, false, false
 	case authUnknown, authBadSecret:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="samverk", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, "invalid device credential")
-		return nil, 0, false, false
+		return entry{}, false, false
 	case authLimited:
 		s.m.shed.WithLabelValues("rate").Inc()
 		w.Header().Set("Retry-After", strconv.FormatInt(int64((wait+time.Second-1)/time.Second), 10))
 		writeError(w, http.StatusTooManyRequests, "this device is sending requests too often")
-		return nil, 0, false, false
+		return entry{}, false, false
 	}
 	if ck != k {
 		writeError(w, http.StatusForbidden, "the credential is another device's")
-		return nil, 0, false, false
+		return entry{}, false, false
 	}
-	return cls, sum, false, true
+	return e, false, true
 }
 
 // fetch reads device k from the store into memory and reports whether it exists.

@@ -9,11 +9,11 @@ func (s *Service) DesiredOf(id string) *desired.State {
 	if !ok {
 		return nil
 	}
-	c := s.ix.lookup(k)
+	c, o := s.ix.lookupOverlay(k)
 	if c == nil {
 		return nil
 	}
-	if v := c.cur.Load(); v != nil {
+	if v := s.ix.viewWith(c, o); v != nil {
 		return v.state
 	}
 	return nil

@@ -95,11 +95,11 @@ func (s *Service) AuthenticateDevice(w http.ResponseWriter, r *http.Request) (id
 		writeError(w, http.StatusNotFound, "no such device")
 		return "", Placement{}, false
 	}
-	cls, _, _, ok := s.authDevice(w, r, k, false)
+	e, _, ok := s.authDevice(w, r, k, false)
 	if !ok {
 		return "", Placement{}, false
 	}
-	return id, cls.placement(), true
+	return id, e.cls.placement(), true
 }
 
 // TryEnter takes one of the MaxInFlight slots of agent work and reports true, or reports

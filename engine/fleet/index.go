@@ -49,6 +49,8 @@ type index struct {
 	windows map[string]rollout.Windows
 	// budgets limit, per ring, the devices that start a new revision in one hour.
 	budgets map[string]*budget
+	// overlays are the distinct overlays devices have (SetOverlays), by key.
+	overlays map[string]*devOverlay
 }
 
 // revServe is one revision's compiler and the encodings of its States.
@@ -66,7 +68,10 @@ type shard struct {
 	// prev holds the previous credential of the devices rotating theirs: it is accepted until
 	// until, or until the new one is first used. Nil while none rotates.
 	prev map[devKey]prevCred
-	_    [64 - 24]byte // keep shards on their own cache lines
+	// over holds the overlay of each device of the shard that has one, whether or not the
+	// device is in memory yet; each such entry in m points at it too. Nil while none has.
+	over map[devKey]*devOverlay
+	_    [64 - 32]byte // keep shards on their own cache lines
 }
 
 type prevCred struct {
@@ -83,6 +88,15 @@ type entry struct {
 	cls   *class
 	tat   int64  // rate limit: theoretical arrival time (GCRA), in Unix nanoseconds
 	facts uint64 // digest of the facts last stored, to skip rewriting unchanged ones
+	// ov is the device's overlay (the shard's over[k]), nil for none: the poll of a device
+	// without one reads nothing more.
+	ov *devOverlay
+}
+
+// devOverlay is one overlay, shared by every device that has it.
+type devOverlay struct {
+	key string // compile.Overlay.Key
+	o   compile.Overlay
 }
 
 // class is the set of devices sharing compile inputs.
@@ -95,6 +109,9 @@ type class struct {
 	// as the ring's previous revision had it; both under index.mu.
 	ring      string
 	unchanged bool
+	// over holds what the class's devices with an overlay are served, per overlay; nil when
+	// none of them has one. It is replaced whole, under index.mu.
+	over atomic.Pointer[map[*devOverlay]*view]
 }
 
 // view is what a class's devices are served: a State and the profile that led to it.
@@ -202,7 +219,7 @@ func (ix *index) place(k devKey, cred [sha256.Size]byte, cls *class, sum uint64)
 	s := ix.shard(k)
 	s.mu.Lock()
 	old, had := s.m[k]
-	s.m[k] = entry{cred: cred, cls: cls, tat: old.tat, facts: sum}
+	s.m[k] = entry{cred: cred, cls: cls, tat: old.tat, facts: sum, ov: s.over[k]}
 	delete(s.prev, k)
 	s.mu.Unlock()
 	if had {
@@ -246,16 +263,16 @@ type limit struct {
 // auth checks a device's secret and charges its rate limit, under one lock. On authLimited,
 // wait says how long until a request would pass. firstNew says that this is the first use of
 // a rotated credential, which ended the previous one's grace.
-func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cls *class, sum uint64, wait time.Duration, res authResult, firstNew bool) {
+func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (e entry, wait time.Duration, res authResult, firstNew bool) {
 	s := ix.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e, ok := s.m[k]
 	switch {
 	case !ok:
-		return nil, 0, 0, authUnknown, false
+		return entry{}, 0, authUnknown, false
 	case e.cred == revokedCred:
-		return nil, 0, 0, authRevoked, false
+		return entry{}, 0, authRevoked, false
 	case subtle.ConstantTimeCompare(hash[:], e.cred[:]) == 1:
 		if _, rotating := s.prev[k]; rotating {
 			delete(s.prev, k)
@@ -264,18 +281,18 @@ func (ix *index) auth(k devKey, hash *[sha256.Size]byte, now int64, l limit) (cl
 	default:
 		p, rotating := s.prev[k]
 		if !rotating || now >= p.until || subtle.ConstantTimeCompare(hash[:], p.hash[:]) != 1 {
-			return nil, 0, 0, authBadSecret, false
+			return entry{}, 0, authBadSecret, false
 		}
 	}
 	if l.interval > 0 {
 		tat := max(e.tat, now)
 		if over := tat - now - (l.burst-1)*l.interval; over > 0 {
-			return e.cls, e.facts, time.Duration(over), authLimited, firstNew
+			return e, time.Duration(over), authLimited, firstNew
 		}
 		e.tat = tat + l.interval
 		s.m[k] = e
 	}
-	return e.cls, e.facts, 0, authOK, firstNew
+	return e, 0, authOK, firstNew
 }
 
 // setCredential replaces device k's credential: prev, when until is after now, is still
@@ -311,13 +328,19 @@ func (ix *index) credential(k devKey) (cred [sha256.Size]byte, ok bool) {
 
 // lookup returns a device's class, or nil.
 func (ix *index) lookup(k devKey) *class {
+	c, _ := ix.lookupOverlay(k)
+	return c
+}
+
+// lookupOverlay returns a device's class and overlay, or nil.
+func (ix *index) lookupOverlay(k devKey) (*class, *devOverlay) {
 	s := ix.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if e, ok := s.m[k]; ok {
-		return e.cls
+		return e.cls, e.ov
 	}
-	return nil
+	return nil, nil
 }
 
 // refacts records that a device's facts changed to f (sum): it moves to the class of its new
@@ -376,7 +399,7 @@ func (ix *index) classFor(member string, f *desired.Facts, force bool) *class {
 		dev.Labels = maps.Clone(dev.Labels)
 		c = &class{key: key, dev: dev}
 		if ix.compiler != nil {
-			c.cur.Store(ix.viewOf(c))
+			c.cur.Store(ix.viewOf(c, nil))
 		}
 		ix.classes[key] = c
 	}
@@ -384,11 +407,22 @@ func (ix *index) classFor(member string, f *desired.Facts, force bool) *class {
 	return c
 }
 
-// serve compiles c's state with comp, reusing the encodings in enc. Called with mu held.
-func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class) *view {
-	st, p := comp.Desired(c.dev)
+// serve compiles c's state with comp, with overlay o on top (nil for none), reusing the
+// encodings in enc. Called with mu held.
+func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class, o *devOverlay) *view {
+	var st *desired.State
+	var p compile.Profile
+	if o == nil {
+		st, p = comp.Desired(c.dev)
+	} else {
+		st, p = comp.DesiredWith(c.dev, o.o)
+	}
 	key := p.Key()
-	if v := enc.views[key]; v != nil && v.state == st {
+	vkey := key
+	if o != nil {
+		vkey = key + "\x00" + o.key
+	}
+	if v := enc.views[vkey]; v != nil && v.state == st {
 		return v
 	}
 	sv := enc.states[st]
@@ -405,7 +439,7 @@ func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class) *view {
 	}
 	v := &view{served: sv, profile: key,
 		rec: &servedlog.What{Profile: key, Hash: st.Hash, Revision: st.Revision, Group: st.Group, Ring: st.Ring}}
-	enc.views[key] = v
+	enc.views[vkey] = v
 	return v
 }
 
@@ -474,45 +508,151 @@ func (ix *index) serveRings(rings map[string]RingRevision) error {
 	return nil
 }
 
-// reviewAll computes every class's view and only then swaps them all in. Called with mu held.
+// reviewAll computes every class's view, and the views of its devices with overlays, and only
+// then swaps them all in. Called with mu held.
 func (ix *index) reviewAll() int {
 	type swap struct {
-		c *class
-		v *view
+		c    *class
+		v    *view
+		over map[*devOverlay]*view
 	}
+	pairs := ix.overlaid()
 	swaps := make([]swap, 0, len(ix.classes))
 	for key, c := range ix.classes {
 		if c.n.Load() <= 0 {
 			delete(ix.classes, key) // no device left in it
 			continue
 		}
-		swaps = append(swaps, swap{c, ix.viewOf(c)})
+		swaps = append(swaps, swap{c, ix.viewOf(c, nil), ix.overlaidViews(c, pairs[c])})
 	}
 	for _, s := range swaps {
 		s.c.cur.Store(s.v)
+		storeOverlaid(s.c, s.over)
 	}
 	return len(swaps)
 }
 
-// viewOf is what class c is served: the newest revision decides its ring (by its group); the
-// ring's revision its state. Called with mu held.
-func (ix *index) viewOf(c *class) *view {
+// reviewOverlays computes the views of every device with an overlay and swaps them in; the
+// classes' own views stay. Called with mu held.
+func (ix *index) reviewOverlays() {
+	if ix.revs == nil {
+		return // nothing published: the first publish computes them
+	}
+	pairs := ix.overlaid()
+	over := make(map[*class]map[*devOverlay]*view, len(pairs))
+	for c, os := range pairs {
+		over[c] = ix.overlaidViews(c, os)
+	}
+	for _, c := range ix.classes {
+		storeOverlaid(c, over[c])
+	}
+}
+
+// overlaid lists, per class, the overlays its devices in memory have. Called with mu held.
+func (ix *index) overlaid() map[*class]map[*devOverlay]struct{} {
+	if len(ix.overlays) == 0 {
+		return nil
+	}
+	pairs := map[*class]map[*devOverlay]struct{}{}
+	for i := range ix.shards {
+		s := &ix.shards[i]
+		s.mu.Lock()
+		for k, o := range s.over {
+			e, ok := s.m[k]
+			if !ok {
+				continue
+			}
+			os := pairs[e.cls]
+			if os == nil {
+				os = map[*devOverlay]struct{}{}
+				pairs[e.cls] = os
+			}
+			os[o] = struct{}{}
+		}
+		s.mu.Unlock()
+	}
+	return pairs
+}
+
+// overlaidViews computes the view of class c with each overlay of os. Called with mu held.
+func (ix *index) overlaidViews(c *class, os map[*devOverlay]struct{}) map[*devOverlay]*view {
+	if len(os) == 0 {
+		return nil
+	}
+	m := make(map[*devOverlay]*view, len(os))
+	for o := range os {
+		m[o] = ix.viewOf(c, o)
+	}
+	return m
+}
+
+func storeOverlaid(c *class, m map[*devOverlay]*view) {
+	if m == nil {
+		if c.over.Load() != nil {
+			c.over.Store(nil)
+		}
+		return
+	}
+	c.over.Store(&m)
+}
+
+// viewWith is what a device of class c with overlay o (nil for none) is served now, or nil
+// before the first publish. A device with an overlay its class has no view for yet (it has
+// just moved to the class) gets one made.
+func (ix *index) viewWith(c *class, o *devOverlay) *view {
+	if o == nil {
+		return c.cur.Load()
+	}
+	if m := c.over.Load(); m != nil {
+		if v := (*m)[o]; v != nil {
+			return v
+		}
+	}
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.revs == nil {
+		return nil
+	}
+	old := c.over.Load()
+	if old != nil {
+		if v := (*old)[o]; v != nil {
+			return v
+		}
+	}
+	m := make(map[*devOverlay]*view, 1)
+	if old != nil {
+		m = maps.Clone(*old)
+	}
+	v := ix.viewOf(c, o)
+	m[o] = v
+	c.over.Store(&m)
+	return v
+}
+
+// viewOf is what class c is served, with overlay o on top (nil for none): the newest
+// revision decides its ring (by its group); the ring's revision its state. Called with mu
+// held.
+func (ix *index) viewOf(c *class, o *devOverlay) *view {
 	newest := ix.revs[ix.revision]
 	p := newest.comp.ProfileOf(c.dev)
-	c.ring, c.unchanged = p.Ring, false
+	if o == nil {
+		c.ring, c.unchanged = p.Ring, false
+	}
 	rr, ok := ix.rings[p.Ring]
 	cur := ix.revs[rr.Revision]
 	if !ok || cur == nil {
-		return ix.serve(newest.comp, newest.enc, c)
+		return ix.serve(newest.comp, newest.enc, c, o)
 	}
-	v := ix.serve(cur.comp, cur.enc, c)
+	v := ix.serve(cur.comp, cur.enc, c, o)
 	prev := ix.revs[rr.Previous]
 	if prev == nil {
 		return v
 	}
-	pv := ix.serve(prev.comp, prev.enc, c)
+	pv := ix.serve(prev.comp, prev.enc, c, o)
 	if pv.hash == v.hash {
-		c.unchanged = true
+		if o == nil {
+			c.unchanged = true
+		}
 		return v // the new revision does not change this class's state: nothing to hold
 	}
 	h := &hold{windows: ix.windows[p.Member+"/"+p.Group], budget: ix.budgets[p.Ring]}

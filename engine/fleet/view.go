@@ -75,8 +75,8 @@ func (s *Service) list(w http.ResponseWriter, r *http.Request) {
 func (s *Service) view(d store.Device) DeviceView {
 	v := DeviceView{Device: d}
 	if k, ok := parseID(d.ID); ok {
-		if c := s.ix.lookup(k); c != nil {
-			if cur := c.cur.Load(); cur != nil {
+		if c, o := s.ix.lookupOverlay(k); c != nil {
+			if cur := s.ix.viewWith(c, o); cur != nil {
 				v.DesiredHash = cur.hash
 			}
 		}

@@ -23,7 +23,7 @@ import (
 
 const (
 	groupsFile  = "catalog/members/region-norr/groups.yaml"
-	vardLine    = "  services: [standardprogram, microsoft-365, journalatkomst, utskrift, mfa-token]\n"
+	vardLine    = "  services: [standardprogram, microsoft-365, utskrift]\n"
 	waiverFile  = "catalog/members/region-norr/waivers.yaml"
 	norrWaiver  = "Waiver/region-norr/vard-group-review"
 	sharedWaive = "Waiver/region-norr-secpol-commands"

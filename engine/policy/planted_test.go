@@ -212,6 +212,56 @@ spec:
     hardwareModels: [planted-laptop]
   ring: pilot
   osRelease: ubuntu-24-04 #!`},
+	{"SV-DG-006", `kind: Service
+metadata:
+  name: planted-vasterby-only
+spec:
+  displayName: Västerby's own archive
+  delivers:
+    entitlements:
+      - {type: directory-group, name: planted-archive}
+  requestableBy: {members: [kommun-vasterby]}
+  approval: none
+  duration: {type: permanent}
+  provisioning: automated
+  cost: {model: free}
+---
+kind: DeviceGroup
+metadata:
+  name: planted-archivists
+  namespace: region-norr
+  owner: region-norr
+spec:
+  selector:
+    labels: {site: planted}
+  ring: broad
+  services:
+    - planted-vasterby-only #!`},
+	{"SV-DG-007", `kind: Service
+metadata:
+  name: planted-remote-access
+spec:
+  displayName: Remote access
+  delivers:
+    entitlements:
+      - {type: network-access, name: planted-vpn, sensitive: true}
+  requestableBy: {memberTypes: [region]}
+  approval: both
+  duration: {type: time-limited, maxDays: 90}
+  provisioning: automated
+  cost: {model: free}
+---
+kind: DeviceGroup
+metadata:
+  name: planted-travellers
+  namespace: region-norr
+  owner: region-norr
+spec:
+  selector:
+    labels: {site: planted}
+  ring: broad
+  services:
+    - planted-remote-access #!`},
 	{"SV-DG-004", `kind: OSRelease
 metadata:
   name: planted-os-old

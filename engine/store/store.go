@@ -69,6 +69,9 @@ type Store interface {
 	Replicas
 	// Deliveries records notifications and commit statuses sent out (see deliveries.go).
 	Deliveries
+	// Requests keeps service requests, their decisions, grants and work items (see
+	// requests.go).
+	Requests
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.

@@ -10,6 +10,18 @@ import (
 
 type service struct {
 	name string
+	// standard says that a device group may deliver the service: approval none, permanent.
+	standard bool
+	// memberTypes and members are who may order it; neither: every member.
+	memberTypes, members []string
+}
+
+// orderableBy reports whether member m may order s.
+func (s *service) orderableBy(m *member) bool {
+	if len(s.memberTypes) == 0 && len(s.members) == 0 {
+		return true
+	}
+	return slices.Contains(s.memberTypes, m.typ) || slices.Contains(s.members, m.name)
 }
 
 // deliverable returns the products a group or service may name: applications with a version
@@ -85,15 +97,16 @@ func (g *gen) services(n int) {
 		delivers.set("entitlements", ents)
 
 		req := obj{}
+		svc := &service{name: nm.slug}
 		switch r := g.rng.Float64(); {
 		case r < 0.5:
-			req.set("memberTypes", some(g, types, g.between(1, 5)))
+			svc.memberTypes = some(g, types, g.between(1, 5))
+			req.set("memberTypes", svc.memberTypes)
 		case r < 0.8:
-			var ms []string
 			for _, m := range some(g, g.mems, g.between(1, 5)) {
-				ms = append(ms, m.name)
+				svc.members = append(svc.members, m.name)
 			}
-			req.set("members", ms)
+			req.set("members", svc.members)
 		}
 		if len(req) == 0 || g.chance(0.4) {
 			req.set("roles", []string{pick(g, []string{"employee", "manager", "it-admin", "teacher", "clinician"})})
@@ -134,7 +147,8 @@ func (g *gen) services(n int) {
 		spec.set("cost", cost)
 		spec.set("dependsOn", deps)
 		g.emit("services/"+nm.slug+".yaml", catalog.KindService, obj{{"name", nm.slug}, {"owner", pick(g, g.mems).name}}, spec)
-		g.svcs = append(g.svcs, &service{name: nm.slug})
+		svc.standard = approval == "none" && duration[0].v == "permanent"
+		g.svcs = append(g.svcs, svc)
 	}
 }
 
@@ -246,8 +260,16 @@ func (g *gen) planGroups(n int) {
 				if mine := own[[2]string{m.name, family}]; len(mine) > 0 && g.chance(0.6) {
 					baselines = append(baselines, pick(g, mine))
 				}
+				// Only the standard services the member may order (SV-DG-006, SV-DG-007); the
+				// others are ordered by a request.
+				var orderable []*service
+				for _, s := range g.svcs {
+					if s.standard && s.orderableBy(m) {
+						orderable = append(orderable, s)
+					}
+				}
 				services = nil
-				for _, s := range some(g, g.svcs, g.between(0, 4)) {
+				for _, s := range some(g, orderable, g.between(0, 4)) {
 					services = append(services, s.name)
 				}
 				products = ids(some(g, apps[family], g.between(1, 8)))

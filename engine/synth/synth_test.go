@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 
@@ -324,6 +325,7 @@ func checkPolicyIntents(t *testing.T, cat *catalog.Catalog) {
 			}
 		}
 	}
+	services := map[string]catalog.ServiceSpec{}
 	for _, d := range cat.OfKind(catalog.KindService) {
 		var s catalog.ServiceSpec
 		if err := d.DecodeSpec(&s); err != nil {
@@ -336,6 +338,31 @@ func checkPolicyIntents(t *testing.T, cat *catalog.Catalog) {
 		}
 		if s.Duration.Type == "time-limited" && s.Duration.MaxDays == 0 {
 			errorf(d, "time-limited without maxDays")
+		}
+		services[d.Name] = s
+	}
+	memberType := map[string]string{}
+	for _, d := range cat.OfKind(catalog.KindMember) {
+		var s catalog.MemberSpec
+		if err := d.DecodeSpec(&s); err != nil {
+			t.Fatal(err)
+		}
+		memberType[d.Name] = s.Type
+	}
+	for _, d := range cat.OfKind(catalog.KindDeviceGroup) {
+		var s catalog.DeviceGroupSpec
+		if err := d.DecodeSpec(&s); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range s.Services {
+			svc := services[name]
+			if svc.Approval != "none" || svc.Duration.Type != "permanent" {
+				errorf(d, "lists service %s, which is not standard (approval %s, duration %s)", name, svc.Approval, svc.Duration.Type)
+			}
+			rb := svc.RequestableBy
+			if (len(rb.MemberTypes) > 0 || len(rb.Members) > 0) && !slices.Contains(rb.MemberTypes, memberType[d.Namespace]) && !slices.Contains(rb.Members, d.Namespace) {
+				errorf(d, "lists service %s, which its member may not order", name)
+			}
 		}
 	}
 }

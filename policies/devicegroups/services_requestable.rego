@@ -1,0 +1,50 @@
+# METADATA
+# title: Device groups list only services their member may order
+# description: >-
+#   A service says who may order it (spec.requestableBy): member types, named members, or both,
+#   either of which admits a member; a service that names neither admits every member. A device
+#   group puts its services on every device it selects, so it may list only those its own
+#   member may order: a region-only patient-record service has no place in a municipality's
+#   group.
+# custom:
+#   id: SV-DG-006
+#   severity: deny
+#   principle: G2 Work actively with security
+package samverk.policies.devicegroups.services_requestable
+
+import data.samverk.lib
+
+deny contains f if {
+	some group in input.documents.DeviceGroup
+	member := input.inventory.Member[lib.namespace(group)]
+	some i, name in group.spec.services
+	svc := input.inventory.Service[name]
+	not admits(svc.spec.requestableBy, member)
+	f := lib.finding(group, ["spec", "services", i], sprintf(
+		"service %s may not be ordered by %s (%s): it may be ordered by %s",
+		[name, member.metadata.name, member.spec.type, who(svc.spec.requestableBy)],
+	))
+}
+
+# admits holds when requestable (a service's requestableBy) lets member order the service.
+admits(requestable, _) if {
+	count(object.get(requestable, "memberTypes", [])) == 0
+	count(object.get(requestable, "members", [])) == 0
+}
+
+admits(requestable, member) if member.spec.type in object.get(requestable, "memberTypes", [])
+
+admits(requestable, member) if member.metadata.name in object.get(requestable, "members", [])
+
+# who tells who may order a service, for a message.
+who(requestable) := concat(" and ", [s |
+	some s in [
+		list("member types", object.get(requestable, "memberTypes", [])),
+		list("members", object.get(requestable, "members", [])),
+	]
+	s != ""
+])
+
+list(_, items) := "" if count(items) == 0
+
+list(label, items) := sprintf("%s %s", [label, concat(", ", items)]) if count(items) > 0
