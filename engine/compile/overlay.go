@@ -46,11 +46,35 @@ func (o Overlay) IsZero() bool { return len(o.Present) == 0 && len(o.Absent) == 
 // Key is o's identity: equal for overlays that are equal once Normal, "" for none. Product
 // ids hold neither newlines nor NULs (the schema restricts them to DNS labels).
 func (o Overlay) Key() string {
-	n := o.Normal()
+	n := o
+	if !o.normal() {
+		n = o.Normal()
+	}
 	if n.IsZero() {
 		return ""
 	}
 	return strings.Join(n.Present, "\n") + "\x00" + strings.Join(n.Absent, "\n")
+}
+
+// normal reports whether o is its own Normal form: it is, most often, and then needs no copy.
+func (o Overlay) normal() bool {
+	strictly := func(l []string) bool {
+		for i := 1; i < len(l); i++ {
+			if l[i-1] >= l[i] {
+				return false
+			}
+		}
+		return true
+	}
+	if !strictly(o.Present) || !strictly(o.Absent) {
+		return false
+	}
+	for _, id := range o.Absent {
+		if _, found := slices.BinarySearch(o.Present, id); found {
+			return false
+		}
+	}
+	return true
 }
 
 // splitOverlay is the inverse of Overlay.Key.

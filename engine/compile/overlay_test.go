@@ -116,6 +116,7 @@ func TestOverlayKey(t *testing.T) {
 		{Overlay{Present: []string{"b", "a", "b"}}, "a\nb\x00"},
 		{Overlay{Present: []string{"a"}, Absent: []string{"c", "a"}}, "a\x00c"},
 		{Overlay{Absent: []string{"c"}}, "\x00c"},
+		{Overlay{Present: []string{"a", "b"}, Absent: []string{"b"}}, "a\nb\x00"},
 	} {
 		if got := tc.o.Key(); got != tc.want {
 			t.Errorf("%+v: key %q, want %q", tc.o, got, tc.want)

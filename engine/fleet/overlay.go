@@ -46,11 +46,19 @@ func (s *Service) SetOverlays(overlays map[string]Overlay) error {
 // setOverlays is SetOverlays; it returns the number of distinct overlays.
 func (ix *index) setOverlays(overlays map[string]Overlay) (int, error) {
 	type assigned struct {
-		k devKey
-		o compile.Overlay
+		k   devKey
+		o   compile.Overlay
+		key string
+	}
+	type normal struct {
+		o   compile.Overlay
+		key string
 	}
 	todo := make([]assigned, 0, len(overlays))
 	products := map[string]bool{}
+	// Devices that share a grant usually pass equal overlays: each distinct one, by its lists
+	// as given, is normalised once.
+	seen := map[string]normal{}
 	for id, o := range overlays {
 		k, ok := parseID(id)
 		if !ok {
@@ -59,17 +67,26 @@ func (ix *index) setOverlays(overlays map[string]Overlay) (int, error) {
 		if n := len(o.Present) + len(o.Absent); n > maxOverlayProducts {
 			return 0, fmt.Errorf("device %s: %d products; at most %d", id, n, maxOverlayProducts)
 		}
-		for _, p := range slices.Concat(o.Present, o.Absent) {
-			if !validProductID(p) {
-				return 0, fmt.Errorf("device %s: product id %.80q: want 1 to %d lower-case letters, digits and '-'", id, p, maxProductID)
+		for _, list := range [][]string{o.Present, o.Absent} {
+			for _, p := range list {
+				if !validProductID(p) {
+					return 0, fmt.Errorf("device %s: product id %.80q: want 1 to %d lower-case letters, digits and '-'", id, p, maxProductID)
+				}
+				products[p] = true
 			}
-			products[p] = true
 		}
-		n := compile.Overlay(o).Normal()
-		if n.IsZero() {
+		// Valid ids hold no newline or NUL: raw is unambiguous.
+		raw := strings.Join(o.Present, "\n") + "\x00" + strings.Join(o.Absent, "\n")
+		n, known := seen[raw]
+		if !known {
+			n.o = compile.Overlay(o).Normal()
+			n.key = n.o.Key()
+			seen[raw] = n
+		}
+		if n.key == "" {
 			continue
 		}
-		todo = append(todo, assigned{k, n})
+		todo = append(todo, assigned{k, n.o, n.key})
 	}
 
 	ix.mu.Lock()
@@ -82,7 +99,7 @@ func (ix *index) setOverlays(overlays map[string]Overlay) (int, error) {
 	interned := make(map[string]*devOverlay, len(ix.overlays))
 	var next [shardCount]map[devKey]*devOverlay
 	for _, a := range todo {
-		key := a.o.Key()
+		key := a.key
 		o := interned[key]
 		if o == nil {
 			if o = ix.overlays[key]; o == nil {
