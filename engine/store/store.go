@@ -64,6 +64,8 @@ type Store interface {
 	OSUpgrades
 	// Rollouts keeps each ring's revision and the promotion records (see rollout.go).
 	Rollouts
+	// Suspensions keeps the suspended members and device groups (see suspensions.go).
+	Suspensions
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
