@@ -86,4 +86,7 @@ type RingRevision struct {
 	Previous string
 	// MaxPerHour bounds the devices of the ring that start Revision in one hour; 0: no bound.
 	MaxPerHour int
+	// Held are the members whose own (slower) RolloutPolicy has not yet let Revision into
+	// this ring: their devices keep Previous, as outside a maintenance window.
+	Held map[string]bool
 }
