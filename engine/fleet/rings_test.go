@@ -189,7 +189,7 @@ func cut(s string) (string, string, bool) {
 // holds it keeps its ring's previous state while the other members' devices take the new one.
 func TestSuspendAndMemberHold(t *testing.T) {
 	h := start(t, "sqlite", fleet.Options{})
-	norr := h.enroll(norrToken, norrFacts)              // region-norr/staff, ring broad
+	norr := h.enroll(norrToken, norrFacts)             // region-norr/staff, ring broad
 	vasterby := h.enroll(vasterbyToken, vasterbyFacts) // kommun-vasterby/everyone, ring early
 	ctx := context.Background()
 	_, n1 := h.desired(norr, "")
