@@ -60,6 +60,11 @@ var auditBodies = map[string]struct {
 	"POST /api/v1/rollout/promote":    {map[string]string{"ring": "early", "reason": "audit test"}, []string{`"ring":"early"`, `"reason":"audit test"`}, "", http.StatusConflict},
 	"POST /api/v1/rollout/abort":      {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", http.StatusConflict},
 	"POST /api/v1/rollout/fast-track": {map[string]string{"reason": "audit test"}, []string{`"reason":"audit test"`}, "", 0},
+	// A member's devices are suspended by its own admin (the reference policy lets a member
+	// hold), then resumed.
+	"POST /api/v1/members/{member}/suspend": {map[string]string{"group": "staff", "reason": "audit test: exam week"},
+		[]string{`"member":"region-norr"`, `"group":"staff"`, `"reason":"audit test: exam week"`}, "", 0},
+	"POST /api/v1/members/{member}/resume": {map[string]string{"group": "staff"}, []string{`"member":"region-norr"`, `"group":"staff"`}, "", 0},
 }
 
 // TestAuditEveryAction walks the daemon's route table: every state-changing route is
@@ -88,7 +93,7 @@ func TestAuditEveryAction(t *testing.T) {
 	adminA, adminASubject := token(memberA, auth.Admin)
 	viewerA, _ := token(memberA, auth.Viewer)
 	viewerConsortium, _ := token(auth.Consortium, auth.Viewer)
-	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}}
+	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}, "member": {memberA, memberB}}
 	for _, m := range []string{memberA, memberB} {
 		c, err := d.people.tokens.Create(ctx, apitoken.CreateRequest{Member: m, Role: "viewer", Expires: "1h", Name: "victim"}, "test")
 		if err != nil {

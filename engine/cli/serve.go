@@ -34,6 +34,7 @@ import (
 	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
+	"samverk.io/samverk/engine/suspension"
 	"samverk.io/samverk/engine/timeline"
 	"samverk.io/samverk/engine/upgrades"
 	"samverk.io/samverk/engine/validate"
@@ -239,7 +240,9 @@ type daemon struct {
 	history *timeline.Recorder
 	notices *notice.Board
 	rollout *rollout.Controller
-	closers []func() error
+	// suspensions holds members' and device groups' devices on the state they have.
+	suspensions *suspension.Manager
+	closers     []func() error
 }
 
 func (d *daemon) close() {
@@ -255,7 +258,7 @@ func (d *daemon) run(ctx context.Context) error {
 	defer cancel()
 	// SIGHUP reloads the TLS certificate.
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
-	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, hangup}
+	parts := []func(context.Context) error{d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run, d.history.Run, d.notices.Run, d.rollout.Run, d.suspensions.Run, hangup}
 	errc := make(chan error, len(parts))
 	for _, run := range parts {
 		go func() { errc <- run(ctx) }()
@@ -452,6 +455,14 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
+	d.suspensions, err = suspension.New(suspension.Options{Store: devStore, Fleet: devices, MemberMayHold: d.rollout.MemberMayHold,
+		Now: o.now, Logger: log.With("component", "suspensions")})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.suspensions.Load(ctx); err != nil { // before any device is served
+		return nil, err
+	}
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
 		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
@@ -513,7 +524,8 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame))
+	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
+		d.suspensions.Routes(), d.suspensions.ConsoleRoutes(d.console.Frame))
 	d.srv, err = server.New(server.Options{
 		Addr:          o.listen,
 		Listener:      o.listener,

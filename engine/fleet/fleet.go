@@ -320,8 +320,9 @@ func (s *Service) Suspend(scopes []string) {
 	for _, sc := range scopes {
 		set[sc] = true
 	}
-	s.ix.suspend(set)
-	s.log.Info("suspended members and groups", "scopes", fmt.Sprint(scopes))
+	if s.ix.suspend(set) {
+		s.log.Info("suspended members and groups", "scopes", fmt.Sprint(scopes))
+	}
 }
 
 // Unchanged counts the devices of ring whose state the ring's revision does not change from

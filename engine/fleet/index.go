@@ -543,13 +543,18 @@ func (ix *index) ringView(c *class, member, group, ring string) *view {
 
 // suspend sets the suspended members and groups (see index.suspended) and gives every class
 // its new view.
-func (ix *index) suspend(scopes map[string]bool) {
+// It reports whether the set changed.
+func (ix *index) suspend(scopes map[string]bool) bool {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	if maps.Equal(ix.suspended, scopes) {
+		return false
+	}
 	ix.suspended = scopes
 	if ix.compiler != nil {
 		ix.reviewAll()
 	}
+	return true
 }
 
 // unchanged counts the devices of ring whose state its revision leaves as its previous
