@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"samverk.io/samverk/engine/compile"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/store"
 )
@@ -216,8 +217,12 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 	w.Write(v.body)
 	if !admin {
 		st := v.state
-		s.b.Served(store.Served{DeviceID: k.String(), At: s.opt.Now().UTC(), Profile: v.profile, Hash: v.hash,
-			Revision: st.Revision, Group: st.Group, Ring: st.Ring})
+		sv := store.Served{DeviceID: k.String(), At: s.opt.Now().UTC(), Profile: v.profile, Hash: v.hash,
+			Revision: st.Revision, Group: st.Group, Ring: st.Ring}
+		if st.OS != nil && st.OS.Action == compile.ActionUpgrade {
+			sv.OSTarget = st.OS.Release
+		}
+		s.b.Served(sv)
 	}
 }
 

@@ -9,3 +9,8 @@ CREATE TABLE suspensions (
 	since  INTEGER NOT NULL,
 	PRIMARY KEY (member, grp)
 );
+
+-- The OS release the state last served tells the device to upgrade to ('' when it is to stay):
+-- while it is set and the device's upgrade to it is not done, the device is not compliant
+-- (os-pending, os-upgrading, os-failed).
+ALTER TABLE devices ADD COLUMN os_target TEXT NOT NULL DEFAULT '';
