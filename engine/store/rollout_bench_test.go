@@ -54,7 +54,7 @@ func BenchmarkRingCounts(b *testing.B) {
 			if kind == "postgres" {
 				// Each device row was written three times (enrolled, served, reported): what
 				// autovacuum does to a table in service, done now, so that the count reads the
-				// covering index alone instead of the heap's dead rows (2.9 s without).
+				// covering index alone instead of the heap's dead rows (117 ms with, 2.9 s without).
 				if err := storetest.Raw(b, dsn, "VACUUM ANALYZE devices"); err != nil {
 					b.Fatal(err)
 				}
