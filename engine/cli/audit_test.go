@@ -71,6 +71,11 @@ var auditBodies = map[string]struct {
 	"POST /api/v1/requests/{request}/cancel":     {map[string]string{"reason": "audit test"}, []string{`"request":"`}, memberA, http.StatusConflict},
 	"POST /api/v1/grants/{grant}/revoke":         {map[string]string{"reason": "audit test"}, []string{`"grant":"`, `"reason":"audit test"`}, memberA, 0},
 	"POST /api/v1/grants/work-items/{item}/done": {map[string]string{"note": "added to the group"}, []string{`"workItem":"`}, "", 0},
+	// A member's devices are suspended by its own admin (the reference policy lets a member
+	// hold), then resumed.
+	"POST /api/v1/members/{member}/suspend": {map[string]string{"group": "staff", "reason": "audit test: exam week"},
+		[]string{`"member":"region-norr"`, `"group":"staff"`, `"reason":"audit test: exam week"`}, "", 0},
+	"POST /api/v1/members/{member}/resume": {map[string]string{"group": "staff"}, []string{`"member":"region-norr"`, `"group":"staff"`}, "", 0},
 }
 
 // viewerMay are the audited routes a member's viewer may call too (anyone who acts for a
@@ -107,7 +112,7 @@ func TestAuditEveryAction(t *testing.T) {
 	adminA, adminASubject := token(memberA, auth.Admin)
 	viewerA, _ := token(memberA, auth.Viewer)
 	viewerConsortium, _ := token(auth.Consortium, auth.Viewer)
-	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}}
+	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}, "member": {memberA, memberB}}
 	for _, m := range []string{memberA, memberB} {
 		c, err := d.people.tokens.Create(ctx, apitoken.CreateRequest{Member: m, Role: "viewer", Expires: "1h", Name: "victim"}, "test")
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -292,44 +293,97 @@ other check, and records in its status who allowed it and when.`,
 
 func newSuspendCmd() *cobra.Command {
 	var c daemonClient
-	var reason string
+	var reason, member, group string
 	cmd := &cobra.Command{
 		Use:   "suspend",
-		Short: "Stop the daemon from fetching and publishing; it keeps serving what it has",
-		Args:  cobra.NoArgs,
+		Short: "Stop the daemon from fetching and publishing, or hold one member's or group's devices on the state they have",
+		Long: `Without --member or --group, stop the daemon from fetching and publishing; it keeps
+serving what it has. With --member M, M's devices keep the state they have: no new revision
+reaches them until "samverk resume --member M". With --group M/G, only the devices of M's
+device group G do. A member's or group's suspension needs a reason and is audited.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/suspend", map[string]string{"reason": reason}, true); err != nil {
+			path, body, scope, err := suspendScope(member, group, "suspend")
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "suspended")
+			if scope == "" {
+				path, body = "/api/v1/suspend", map[string]string{"reason": reason}
+			} else {
+				if strings.TrimSpace(reason) == "" {
+					return usageError("suspending %s needs --reason", scope)
+				}
+				body["reason"] = reason
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, path, body, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace("suspended "+scope))
 			return nil
 		},
 	}
 	c.flags(cmd, true)
-	cmd.Flags().StringVar(&reason, "reason", "", "why, shown in status")
+	cmd.Flags().StringVar(&reason, "reason", "", "why, shown in status and kept in the audit log")
+	cmd.Flags().StringVar(&member, "member", "", "suspend only this member's devices")
+	cmd.Flags().StringVar(&group, "group", "", "suspend only the devices of this device group, as member/group")
 	return cmd
+}
+
+// suspendScope is the route and body of a member's or a group's suspend or resume (action),
+// and the scope's name; scope "" when neither member nor group is given (the daemon's own).
+func suspendScope(member, group, action string) (path string, body map[string]string, scope string, err error) {
+	switch {
+	case member != "" && group != "":
+		return "", nil, "", usageError("give --member or --group member/group, not both")
+	case group != "":
+		m, g, ok := strings.Cut(group, "/")
+		if !ok || m == "" || g == "" || strings.Contains(g, "/") {
+			return "", nil, "", usageError("--group %q: want member/group", group)
+		}
+		return "/api/v1/members/" + url.PathEscape(m) + "/" + action, map[string]string{"group": g}, group, nil
+	case member != "":
+		if strings.Contains(member, "/") {
+			return "", nil, "", usageError("--member %q: a member's name has no /; use --group member/group for a group", member)
+		}
+		return "/api/v1/members/" + url.PathEscape(member) + "/" + action, map[string]string{}, member, nil
+	}
+	return "", nil, "", nil
 }
 
 func newResumeCmd() *cobra.Command {
 	var c daemonClient
+	var member, group string
 	cmd := &cobra.Command{
 		Use:   "resume",
-		Short: "Let a suspended daemon fetch and publish again",
+		Short: "Let a suspended daemon fetch and publish again, or a suspended member's or group's devices take new revisions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := bindEnv(cmd.Flags()); err != nil {
 				return &ExitError{Code: ExitUsage, Err: err}
 			}
-			if _, err := c.do(cmd.Context(), http.MethodPost, "/api/v1/resume", nil, true); err != nil {
+			path, body, scope, err := suspendScope(member, group, "resume")
+			if err != nil {
 				return err
 			}
-			fmt.Fprintln(cmd.OutOrStdout(), "resumed")
+			if scope == "" {
+				path, body = "/api/v1/resume", nil
+			}
+			var b any
+			if body != nil {
+				b = body
+			}
+			if _, err := c.do(cmd.Context(), http.MethodPost, path, b, true); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.TrimSpace("resumed "+scope))
 			return nil
 		},
 	}
 	c.flags(cmd, true)
+	cmd.Flags().StringVar(&member, "member", "", "resume only this member's devices")
+	cmd.Flags().StringVar(&group, "group", "", "resume only the devices of this device group, as member/group")
 	return cmd
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -115,14 +116,18 @@ func writeRollout(w io.Writer, st *rollout.Status) error {
 	if st.Waiting != "" {
 		fmt.Fprintf(tw, "waiting:\t%s\n", short(st.Waiting))
 	}
-	fmt.Fprintln(tw, "\nRING\tREVISION\tSTATUS\tSINCE\tDEVICES\tAPPLIED\tFAILED\tGATE")
+	fmt.Fprintln(tw, "\nRING\tREVISION\tSTATUS\tSINCE\tDEVICES\tAPPLIED\tFAILED\tHELD\tGATE")
 	for _, r := range st.Rings {
 		gate := "-"
 		if r.Gate != nil {
 			gate = string(r.Gate.Decision) + ": " + r.Gate.Reason
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Ring, short(r.Revision), r.Status, r.Since.Format(time.RFC3339),
-			r.Devices, r.Applied, r.Failed, gate)
+		held := "-"
+		if len(r.Held) > 0 {
+			held = strings.Join(r.Held, ",") // members kept on the previous revision by their own policy
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", r.Ring, short(r.Revision), r.Status, r.Since.Format(time.RFC3339),
+			r.Devices, r.Applied, r.Failed, held, gate)
 	}
 	if len(st.Records) > 0 {
 		fmt.Fprintln(tw, "\nAT\tACTION\tRING\tREVISION\tBY\tREASON")

@@ -210,12 +210,51 @@ func TestRolloutThroughRings(t *testing.T) {
 	if code, body := rolloutAction(t, d, "fast-track", rollout.Action{}); code != http.StatusConflict {
 		t.Fatalf("fast-track without a reason: %d %s", code, body)
 	}
-	if code, body := rolloutAction(t, d, "fast-track", rollout.Action{Reason: "DMA protection bricks docking stations"}); code != http.StatusOK {
-		t.Fatalf("fast-track: %d %s", code, body)
+	// kommun-vasterby (the broad ring's PCs) is suspended first: even a fast-track does not
+	// reach its devices until it is resumed. A suspension without a reason is refused.
+	suspendCLI := func(want int, args ...string) string {
+		t.Helper()
+		var out, errOut bytes.Buffer
+		args = append(args, "--server", d.url, "--admin-token-file", adminFile)
+		if got := run(ctx, args, nil, &out, &errOut); got != want {
+			t.Fatalf("%v: exit %d, want %d\nstdout: %s\nstderr: %s", args, got, want, out.String(), errOut.String())
+		}
+		return out.String() + errOut.String()
 	}
-	for _, ring := range []string{"pilot", "early", "broad"} {
+	suspendCLI(ExitUsage, "suspend", "--member", "kommun-vasterby")
+	suspendCLI(ExitUsage, "suspend", "--group", "kommun-vasterby", "--reason", "no group")
+	if out := suspendCLI(ExitOK, "suspend", "--member", "kommun-vasterby", "--reason", "exam week"); !strings.Contains(out, "suspended kommun-vasterby") {
+		t.Fatalf("suspend --member: %s", out)
+	}
+	// The console's fast-track form, as a consortium operator sends it: back to the page.
+	form := strings.NewReader("reason=" + strings.ReplaceAll("DMA protection bricks docking stations", " ", "+"))
+	req, _ := http.NewRequest("POST", d.url+"/api/v1/rollout/fast-track", form)
+	req.Header.Set("Authorization", "Bearer "+d.admin)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if resp, b := send(t, req); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/rollout?done=") {
+		t.Fatalf("fast-track from the console: %s %s %s", resp.Status, resp.Header.Get("Location"), b)
+	}
+	for _, ring := range []string{"pilot", "early"} {
 		if revs := pollAll(ring, 0); revs[urgent.String()] != 10 {
 			t.Fatalf("%s after the fast-track: %v", ring, revs)
+		}
+	}
+	broadGood := hashes("broad")
+	if revs := pollAll("broad", 0); revs[good.String()] != 10 || !same(hashes("broad"), broadGood) {
+		t.Fatalf("suspended broad after the fast-track: %v", revs)
+	}
+	if out := suspendCLI(ExitOK, "resume", "--member", "kommun-vasterby"); !strings.Contains(out, "resumed kommun-vasterby") {
+		t.Fatalf("resume --member: %s", out)
+	}
+	suspendCLI(ExitUsage, "resume", "--member", "kommun-vasterby") // nothing left to resume: 409
+	if revs := pollAll("broad", 0); revs[urgent.String()] != 10 {
+		t.Fatalf("broad after its resume: %v", revs)
+	}
+	for tok, want := range map[string]string{d.admin: `action="/api/v1/rollout/fast-track"`} {
+		req, _ := http.NewRequest("GET", d.url+"/rollout", nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if resp, b := send(t, req); resp.StatusCode != http.StatusOK || !strings.Contains(string(b), want) {
+			t.Errorf("console rollout page for an operator: %s, lacks %s", resp.Status, want)
 		}
 	}
 	recs, err := d.rollout.Status(ctx)

@@ -319,7 +319,7 @@ func TestRouteByRole(t *testing.T) {
 	ps := d.principals(t)
 
 	// Tokens that revoke routes may revoke, one per scope; none is used as a credential.
-	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}}
+	candidates := map[string][]string{"id": {d.devices[memberA][0], d.devices[memberB][0]}, "member": {memberA, memberB}}
 	for _, m := range []string{memberA, memberB, auth.Consortium} {
 		c, err := d.people.tokens.Create(context.Background(), apitoken.CreateRequest{Member: m, Role: "viewer", Expires: "1h", Name: "victim"}, "test")
 		if err != nil {

@@ -40,6 +40,7 @@ import (
 	"samverk.io/samverk/engine/signing"
 	"samverk.io/samverk/engine/source"
 	"samverk.io/samverk/engine/store"
+	"samverk.io/samverk/engine/suspension"
 	"samverk.io/samverk/engine/timeline"
 	"samverk.io/samverk/engine/upgrades"
 	"samverk.io/samverk/engine/validate"
@@ -267,7 +268,9 @@ type daemon struct {
 	replica *replica.Replica // nil: a single process on SQLite
 	out     *outbound
 	grants  *grants.Ledger
-	closers []func() error
+	// suspensions holds members' and device groups' devices on the state they have.
+	suspensions *suspension.Manager
+	closers     []func() error
 }
 
 func (d *daemon) close() {
@@ -285,7 +288,7 @@ func (d *daemon) run(ctx context.Context) error {
 	hangup := func(ctx context.Context) error { reloadOnHangup(ctx, d.srv, d.log); return nil }
 	// The rollout's gates and the timeline's retries and retention are the leader's alone.
 	parts := []func(context.Context) error{d.leader.Run, d.rec.Run, d.srv.Run, d.devices.Run, d.people.run, d.console.Run,
-		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), d.out.run, d.grants.Run, hangup}
+		d.leader.Lead(d.history.Run), d.notices.Run, d.leader.Lead(d.rollout.Run), d.out.run, d.grants.Run, d.suspensions.Run, hangup}
 	if d.replica != nil {
 		parts = append(parts, d.replica.Run)
 	}
@@ -507,6 +510,14 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	d.out.watchRollout(d.rollout)
+	d.suspensions, err = suspension.New(suspension.Options{Store: devStore, Fleet: devices, MemberMayHold: d.rollout.MemberMayHold,
+		Now: o.now, Logger: log.With("component", "suspensions")})
+	if err != nil {
+		return nil, err
+	}
+	if err := d.suspensions.Load(ctx); err != nil { // before any device is served
+		return nil, err
+	}
 	var signingPolicy reconcile.Signing
 	if o.verifySignatures {
 		p, err := signing.New(signing.Options{Consortium: keys, Members: memberKeys, Known: known, Root: o.path, Open: src.Repository})
@@ -592,7 +603,7 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 		return nil, err
 	}
 	routes := slices.Concat(devices.Routes(), d.people.routes, d.console.Routes(), auditLog.Routes(), past.Routes(), desk, d.grants.Routes(), osUp.Routes(), d.rollout.Routes(), d.rollout.ConsoleRoutes(d.console.Frame),
-		notify.Routes(devStore))
+		notify.Routes(devStore), d.suspensions.Routes(), d.suspensions.ConsoleRoutes(d.console.Frame))
 	if o.pprof {
 		routes = append(routes, profiling.Routes()...)
 	}

@@ -335,6 +335,11 @@ func TestOSUpgrade(t *testing.T) {
 		if got := h.upgradeEvents(t, idB); !slices.Equal(got, want) {
 			t.Errorf("daemon's events %v, want %v (the installer twice, no more)", got, want)
 		}
+		// Its OS is not the one its state asks for, and its upgrade failed: not compliant.
+		eventually(t, 10*time.Second, "device B os-failed", func() (bool, string) {
+			d := h.device(t, idB)
+			return d.Compliance == "os-failed", d.Compliance
+		})
 	})
 
 	t.Run("reset by an operator: it starts over", func(t *testing.T) {

@@ -190,7 +190,18 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	inm := r.Header["If-None-Match"]
-	if v.prev != nil && !admin && !(len(inm) > 0 && etagMatch(inm, v.hash)) && !v.hold.allows(s.opt.Now()) {
+	if v.frozen && !admin {
+		if len(inm) > 0 {
+			// Suspended: the device keeps whatever state it has.
+			h["Etag"] = inm[:1]
+			h["Cache-Control"] = noCache
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		if v.prev != nil {
+			v = v.prev
+		}
+	} else if v.prev != nil && !admin && !(len(inm) > 0 && etagMatch(inm, v.hash)) && !v.hold.allows(s.opt.Now()) {
 		// Outside the group's maintenance window, or past the ring's hourly bound: the device
 		// keeps the state of its ring's previous revision (304 when it has it).
 		v = v.prev

@@ -335,6 +335,20 @@ func (s *Service) ServeRings(ctx context.Context, rings map[string]RingRevision)
 	return nil
 }
 
+// Suspend sets the suspended members ("member") and device groups ("member/group"), replacing
+// the set before: a device of one keeps the state it has (its If-None-Match is answered 304,
+// whatever it names) until the suspension is lifted; one that has no state yet is served its
+// ring's previous state when there is one.
+func (s *Service) Suspend(scopes []string) {
+	set := make(map[string]bool, len(scopes))
+	for _, sc := range scopes {
+		set[sc] = true
+	}
+	if s.ix.suspend(set) {
+		s.log.Info("suspended members and groups", "scopes", fmt.Sprint(scopes))
+	}
+}
+
 // Unchanged counts the devices of ring whose state the ring's revision does not change from
 // its previous one: they poll 304 and keep reporting the previous revision, yet run what the
 // new one would give them. The rollout counts them as having applied it.
@@ -439,7 +453,7 @@ func (s *Service) confirmServed(k devKey, at time.Time, hash string) (store.Serv
 		if v.hash == hash {
 			w := v.rec
 			return store.Served{DeviceID: k.String(), At: at, Profile: w.Profile, Hash: w.Hash, Revision: w.Revision,
-				Group: w.Group, Ring: w.Ring}, true
+				Group: w.Group, Ring: w.Ring, OSTarget: w.OSTarget}, true
 		}
 	}
 	return store.Served{}, false

@@ -51,6 +51,9 @@ type index struct {
 	budgets map[string]*budget
 	// overlays are the distinct overlays devices have (SetOverlays), by key.
 	overlays map[string]*devOverlay
+	// suspended are the suspended members ("member") and device groups ("member/group"):
+	// their devices keep the state they have.
+	suspended map[string]bool
 }
 
 // revServe is one revision's compiler and the encodings of its States.
@@ -124,17 +127,23 @@ type view struct {
 	// the state of its ring's previous revision, when that differs.
 	prev *view
 	hold *hold
+	// frozen says that the class's member or group is suspended: a device that has a state
+	// keeps it (304 to any If-None-Match), one without is served prev, or else this view.
+	frozen bool
 }
 
 // hold decides whether a device may take its ring's new revision now.
 type hold struct {
 	windows rollout.Windows
 	budget  *budget // nil: no hourly bound
+	// member says that the member's own rollout policy holds its devices on the previous
+	// revision: no window or budget lets them take the new one.
+	member bool
 }
 
 // allows reports whether a device may start the new state at now, and charges the budget.
 func (h *hold) allows(now time.Time) bool {
-	if !h.windows.Open(now) {
+	if h.member || !h.windows.Open(now) {
 		return false
 	}
 	return h.budget == nil || h.budget.take(now)
@@ -439,6 +448,9 @@ func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class, o *devO
 	}
 	v := &view{served: sv, profile: key,
 		rec: &servedlog.What{Profile: key, Hash: st.Hash, Revision: st.Revision, Group: st.Group, Ring: st.Ring}}
+	if st.OS != nil && st.OS.Action == compile.ActionUpgrade {
+		v.rec.OSTarget = st.OS.Release
+	}
 	enc.views[vkey] = v
 	return v
 }
@@ -630,15 +642,30 @@ func (ix *index) viewWith(c *class, o *devOverlay) *view {
 }
 
 // viewOf is what class c is served, with overlay o on top (nil for none): the newest
-// revision decides its ring (by its group); the ring's revision its state. Called with mu
-// held.
+// revision decides its ring (by its group); the ring's revision its state; a suspension of its
+// member or group freezes it. Called with mu held.
 func (ix *index) viewOf(c *class, o *devOverlay) *view {
 	newest := ix.revs[ix.revision]
 	p := newest.comp.ProfileOf(c.dev)
 	if o == nil {
 		c.ring, c.unchanged = p.Ring, false
 	}
-	rr, ok := ix.rings[p.Ring]
+	v := ix.ringView(c, o, p.Member, p.Group, p.Ring)
+	if ix.suspended[p.Member] || ix.suspended[p.Member+"/"+p.Group] {
+		fv := &view{served: v.served, profile: v.profile, rec: v.rec, frozen: true}
+		if prev := ix.revs[ix.rings[p.Ring].Previous]; prev != nil {
+			fv.prev = ix.serve(prev.comp, prev.enc, c, o)
+		}
+		return fv
+	}
+	return v
+}
+
+// ringView is what class c, of member's group in ring, is served by its ring's revision, with
+// overlay o on top. Called with mu held.
+func (ix *index) ringView(c *class, o *devOverlay, member, group, ring string) *view {
+	newest := ix.revs[ix.revision]
+	rr, ok := ix.rings[ring]
 	cur := ix.revs[rr.Revision]
 	if !ok || cur == nil {
 		return ix.serve(newest.comp, newest.enc, c, o)
@@ -655,11 +682,27 @@ func (ix *index) viewOf(c *class, o *devOverlay) *view {
 		}
 		return v // the new revision does not change this class's state: nothing to hold
 	}
-	h := &hold{windows: ix.windows[p.Member+"/"+p.Group], budget: ix.budgets[p.Ring]}
-	if len(h.windows) == 0 && h.budget == nil {
+	h := &hold{windows: ix.windows[member+"/"+group], budget: ix.budgets[ring], member: rr.Held[member]}
+	if len(h.windows) == 0 && h.budget == nil && !h.member {
 		return v
 	}
 	return &view{served: v.served, profile: v.profile, rec: v.rec, prev: pv, hold: h}
+}
+
+// suspend sets the suspended members and groups (see index.suspended) and gives every class
+// its new view.
+// It reports whether the set changed.
+func (ix *index) suspend(scopes map[string]bool) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if maps.Equal(ix.suspended, scopes) {
+		return false
+	}
+	ix.suspended = scopes
+	if ix.compiler != nil {
+		ix.reviewAll()
+	}
+	return true
 }
 
 // unchanged counts the devices of ring whose state its revision leaves as its previous

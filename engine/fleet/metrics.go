@@ -25,7 +25,7 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		devices: &deviceCollector{desc: prometheus.NewDesc("samverk_fleet_devices",
-			"Enrolled devices by member and compliance state (compliant, drifted, failed, stale, unmanaged: no device group selects it), as of the last refresh.",
+			"Enrolled devices by member and compliance state (compliant, drifted, failed, stale, unmanaged: no device group selects it; os-pending, os-upgrading, os-failed: an OS upgrade is due), as of the last refresh.",
 			[]string{"member", "state"}, nil)},
 		reports: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "samverk", Subsystem: "fleet", Name: "reports_ingested_total",

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
 )
 
@@ -181,4 +182,62 @@ func cut(s string) (string, string, bool) {
 		}
 	}
 	return s, "", false
+}
+
+// TestSuspendAndMemberHold: a suspended member's or group's device keeps whatever state it
+// has, whatever its ring is served, until the suspension is lifted; a member whose own policy
+// holds it keeps its ring's previous state while the other members' devices take the new one.
+func TestSuspendAndMemberHold(t *testing.T) {
+	h := start(t, "sqlite", fleet.Options{})
+	norr := h.enroll(norrToken, norrFacts)             // region-norr/staff, ring broad
+	vasterby := h.enroll(vasterbyToken, vasterbyFacts) // kommun-vasterby/everyone, ring early
+	ctx := context.Background()
+	_, n1 := h.desired(norr, "")
+	_, v1 := h.desired(vasterby, "")
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"early": {Revision: "rev1"}, "broad": {Revision: "rev1"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	h.svc.Suspend([]string{"region-norr/staff", "kommun-vasterby"})
+	cat2 := withGroupSpec(t, h.cat, "staff", func(s map[string]any) { s["mode"] = "detect" })
+	cat2 = withGroupSpec(t, cat2, "everyone", func(s map[string]any) { s["mode"] = "detect" })
+	h.publish("rev2", cat2)
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"early": {Revision: "rev2", Previous: "rev1"}, "broad": {Revision: "rev2", Previous: "rev1"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		dev  desired.EnrollResponse
+		etag string
+	}{{"group suspended", norr, n1.Hash}, {"member suspended", vasterby, v1.Hash}} {
+		if r, _ := h.desired(c.dev, strconv.Quote(c.etag)); r.code != http.StatusNotModified || r.header.Get("Etag") != strconv.Quote(c.etag) {
+			t.Fatalf("%s: %d %q, want 304 keeping %s", c.name, r.code, r.header.Get("Etag"), c.etag)
+		}
+		// Even a state the ring no longer serves is kept.
+		if r, _ := h.desired(c.dev, `"some-older-state"`); r.code != http.StatusNotModified {
+			t.Fatalf("%s with an older state: %d, want 304", c.name, r.code)
+		}
+		// A device without a state gets its ring's previous one.
+		if _, st := h.desired(c.dev, ""); st == nil || st.Revision != "rev1" {
+			t.Fatalf("%s without a state: %+v, want rev1", c.name, st)
+		}
+	}
+
+	// Lifted: the member's own policy still holds region-norr on rev1; kommun-vasterby takes rev2.
+	h.svc.Suspend(nil)
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"broad": {Revision: "rev2", Previous: "rev1", Held: map[string]bool{"region-norr": true}}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.desired(norr, strconv.Quote(n1.Hash)); r.code != http.StatusNotModified {
+		t.Fatalf("held member: %d, want 304", r.code)
+	}
+	if r, st := h.desired(vasterby, strconv.Quote(v1.Hash)); r.code != http.StatusOK || st.Revision != "rev2" {
+		t.Fatalf("member not held after the suspension: %d %+v", r.code, st)
+	}
+	if err := h.svc.ServeRings(ctx, map[string]fleet.RingRevision{"broad": {Revision: "rev2", Previous: "rev1"}}); err != nil {
+		t.Fatal(err)
+	}
+	if r, st := h.desired(norr, strconv.Quote(n1.Hash)); r.code != http.StatusOK || st.Revision != "rev2" || st.Mode != "detect" {
+		t.Fatalf("member released: %d %+v", r.code, st)
+	}
 }

@@ -174,6 +174,10 @@ type StateCounts struct {
 	Stale     int `json:"stale"`
 	// Unmanaged devices are those no device group selects: nothing is enforced on them.
 	Unmanaged int `json:"unmanaged"`
+	// OS upgrades due: not started, under way, failed.
+	OSPending   int `json:"osPending"`
+	OSUpgrading int `json:"osUpgrading"`
+	OSFailed    int `json:"osFailed"`
 }
 
 func (c *StateCounts) add(state string, n int) {
@@ -187,6 +191,12 @@ func (c *StateCounts) add(state string, n int) {
 		c.Failed += n
 	case store.Unmanaged:
 		c.Unmanaged += n
+	case store.OSPending:
+		c.OSPending += n
+	case store.OSUpgrading:
+		c.OSUpgrading += n
+	case store.OSFailed:
+		c.OSFailed += n
 	default:
 		c.Stale += n
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -148,6 +149,8 @@ type RingStatus struct {
 	Unchanged int `json:"unchanged,omitempty"`
 	// Gate is the verdict of the step into the next ring, when there is one to evaluate.
 	Gate *Verdict `json:"gate,omitempty"`
+	// Held are the members whose own policy still keeps their devices on Previous.
+	Held []string `json:"held,omitempty"`
 }
 
 // Status is the rollout as operators see it.
@@ -182,6 +185,9 @@ func (c *Controller) Status(ctx context.Context) (*Status, error) {
 		rs := c.rings[r]
 		ev := c.evidence(r, counts)
 		out := RingStatus{RingState: rs, Devices: ev.Devices, Applied: ev.Applied, Failed: ev.Failed, Unchanged: ev.Unchanged}
+		if held := c.held[r]; len(held) > 0 {
+			out.Held = slices.Sorted(maps.Keys(held))
+		}
 		if c.policy != nil {
 			if next := c.policy.Next(r); next != "" {
 				if v, ok := c.verdict(r, next, counts, now); ok {

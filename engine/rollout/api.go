@@ -3,8 +3,11 @@ package rollout
 import (
 	"encoding/json"
 	"errors"
+	"html/template"
 	"io"
+	"mime"
 	"net/http"
+	"strings"
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/httpjson"
@@ -31,11 +34,25 @@ func (c *Controller) Routes() []auth.Route {
 	act := func(fn func(r *http.Request, actor string, a Action) error) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			var a Action
-			dec := json.NewDecoder(io.LimitReader(r.Body, maxActionBytes))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&a); err != nil && !errors.Is(err, io.EOF) {
-				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "request body: " + err.Error()})
-				return
+			ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			form := ct == "application/x-www-form-urlencoded"
+			if form {
+				// The console's forms: the answer goes back to the Rollout page.
+				if r.PostForm == nil {
+					r.Body = http.MaxBytesReader(w, r.Body, maxActionBytes)
+				}
+				if err := r.ParseForm(); err != nil {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "form: " + err.Error()})
+					return
+				}
+				a.Ring, a.Reason = strings.TrimSpace(r.PostFormValue("ring")), strings.TrimSpace(r.PostFormValue("reason"))
+			} else {
+				dec := json.NewDecoder(io.LimitReader(r.Body, maxActionBytes))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&a); err != nil && !errors.Is(err, io.EOF) {
+					writeJSON(w, http.StatusBadRequest, map[string]string{"error": "request body: " + err.Error()})
+					return
+				}
 			}
 			if a.Ring != "" {
 				auth.Note(r.Context(), "ring", a.Ring)
@@ -47,7 +64,12 @@ func (c *Controller) Routes() []auth.Route {
 			if p := auth.FromContext(r.Context()); p != nil {
 				actor = p.Subject
 			}
-			if err := fn(r, actor, a); err != nil {
+			err := fn(r, actor, a)
+			if form {
+				back(w, r, err, r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:])
+				return
+			}
+			if err != nil {
 				code := http.StatusInternalServerError
 				switch {
 				case errors.Is(err, ErrUnknown):
@@ -94,3 +116,16 @@ func (c *Controller) status(w http.ResponseWriter, r *http.Request) {
 }
 
 var writeJSON = httpjson.Write
+
+// back sends a console form back to the Rollout page with the outcome of action.
+func back(w http.ResponseWriter, r *http.Request, err error, action string) {
+	u := "/rollout?done=" + template.URLQueryEscaper(action+": done")
+	if err != nil {
+		msg := err.Error()
+		if !errors.Is(err, ErrUnknown) && !errors.Is(err, ErrConflict) && !errors.Is(err, ErrInvalid) {
+			msg = "the rollout cannot be changed now"
+		}
+		u = "/rollout?error=" + template.URLQueryEscaper(action+": "+msg)
+	}
+	http.Redirect(w, r, u, http.StatusSeeOther)
+}

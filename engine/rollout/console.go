@@ -31,6 +31,15 @@ var pageTemplate = template.Must(template.New("rollout").Funcs(template.FuncMap{
 	},
 }).ParseFS(templateFS, "templates/*.html"))
 
+// consolePage is what the Rollout page shows: the status, and the actions when the reader is
+// a consortium operator.
+type consolePage struct {
+	*Status
+	CanAct      bool
+	CSRF        string
+	Error, Done string
+}
+
 // ConsoleRoutes is the console's Rollout page, for consortium viewers, inside page.
 func (c *Controller) ConsoleRoutes(page Page) []auth.Route {
 	return []auth.Route{{Method: http.MethodGet, Pattern: "/rollout", Need: auth.Viewer, Member: consortium,
@@ -41,8 +50,11 @@ func (c *Controller) ConsoleRoutes(page Page) []auth.Route {
 				http.Error(w, "the page cannot be shown", http.StatusInternalServerError)
 				return
 			}
+			p := auth.FromContext(r.Context())
+			data := consolePage{Status: st, CanAct: p.Can(auth.Operator, auth.Consortium), CSRF: auth.CSRFToken(r.Context()),
+				Error: r.URL.Query().Get("error"), Done: r.URL.Query().Get("done")}
 			var buf bytes.Buffer
-			if err := pageTemplate.ExecuteTemplate(&buf, "content", st); err != nil {
+			if err := pageTemplate.ExecuteTemplate(&buf, "content", data); err != nil {
 				c.log.Error("console: render the rollout page", "err", err)
 				http.Error(w, "the page cannot be shown", http.StatusInternalServerError)
 				return

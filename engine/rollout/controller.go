@@ -29,6 +29,9 @@ const (
 	ActionPaused      = "paused"
 	ActionResumed     = "resumed"
 	ActionAborted     = "aborted"
+	// A member's own (slower) policy let a ring's revision reach its devices, or failed it.
+	ActionMemberPromoted = "member-promoted"
+	ActionMemberHalted   = "member-halted"
 )
 
 // ActorController is the Actor of the controller's own decisions.
@@ -89,6 +92,14 @@ type Controller struct {
 	loaded bool
 	// waiting is a revision held back by newRevision: wait until the rollout before it ends.
 	waiting string
+	// members are the members' own (slower) policies, by member; held, by ring, the members
+	// whose own gate has not yet let the ring's revision in: their devices keep the ring's
+	// previous revision (see member.go).
+	members map[string]*Policy
+	held    map[string]map[string]bool
+	// memberFailed remembers, by member and ring, the revision whose member gate failed, so
+	// that the failure is recorded once.
+	memberFailed map[string]string
 }
 
 // ErrUnknown is returned (wrapped) for a ring or revision the rollout does not have.
@@ -153,6 +164,11 @@ func (c *Controller) Publish(ctx context.Context, revision string, cat *catalog.
 	}
 	c.policy, c.newest = pol, revision
 	c.cats[revision] = cat
+	members, merrs := MemberPolicies(cat)
+	for _, err := range merrs {
+		c.log.Warn("a member's rollout policy cannot be read; its devices follow the consortium's", "revision", revision, "err", err)
+	}
+	c.setMembers(members)
 	if err := c.load(ctx); err != nil {
 		return err
 	}
@@ -224,6 +240,9 @@ func (c *Controller) load(ctx context.Context) error {
 	}
 	for _, r := range rs {
 		c.rings[r.Ring] = r
+		// After a restart no member's own gate is known to have passed: each is held until
+		// the next tick evaluates it again.
+		c.holdMembers(r.Ring, store.RingState{}, r, ActionPromoted)
 	}
 	c.loaded = true
 	return nil
@@ -254,6 +273,9 @@ func (c *Controller) record(ctx context.Context, changed map[string]store.RingSt
 	slices.SortFunc(states, func(a, b store.RingState) int { return cmpString(a.Ring, b.Ring) })
 	if err := c.opt.Store.SaveRollout(ctx, states, rec); err != nil {
 		return fmt.Errorf("rollout: %w", err)
+	}
+	for r, st := range changed {
+		c.holdMembers(r, c.rings[r], st, rec.Action)
 	}
 	maps.Copy(c.rings, changed)
 	c.m.decisions.WithLabelValues(rec.Action).Inc()
@@ -297,6 +319,9 @@ func (c *Controller) serve(ctx context.Context) error {
 		}
 		if c.policy != nil {
 			rr.MaxPerHour = c.policy.Steps[r].MaxPerHour
+		}
+		if rr.Previous != "" && len(c.held[r]) > 0 {
+			rr.Held = maps.Clone(c.held[r])
 		}
 		rings[r] = rr
 	}
@@ -400,6 +425,9 @@ func (c *Controller) Tick(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if err := c.tickMembers(ctx, counts, now); err != nil {
+		return err
 	}
 	if c.waiting != "" && !c.inProgress() {
 		rev := c.waiting

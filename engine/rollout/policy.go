@@ -46,10 +46,44 @@ func PolicyOf(cat *catalog.Catalog) (*Policy, bool, error) {
 		return nil, false, nil
 	}
 	slices.SortFunc(shared, func(a, b *catalog.Document) int { return strings.Compare(a.Name, b.Name) })
-	d := shared[0]
+	p, err := decodePolicy(shared[0])
+	if err != nil {
+		return nil, false, err
+	}
+	return p, true, nil
+}
+
+// MemberPolicies returns the members' own RolloutPolicies of cat, by member (the first by
+// name where a member has several, which SV-RO-002 denies). Policy SV-RO-001 denies one that
+// is faster than the consortium's in any way, so a member's policy only ever holds its own
+// devices back longer. A policy that cannot be decoded is left out and reported in errs.
+func MemberPolicies(cat *catalog.Catalog) (out map[string]*Policy, errs []error) {
+	docs := slices.Clone(cat.OfKind(catalog.KindRolloutPolicy))
+	slices.SortFunc(docs, func(a, b *catalog.Document) int { return strings.Compare(a.Name, b.Name) })
+	for _, d := range docs {
+		if d.Namespace == "" {
+			continue
+		}
+		if out[d.Namespace] != nil {
+			continue
+		}
+		p, err := decodePolicy(d)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if out == nil {
+			out = map[string]*Policy{}
+		}
+		out[d.Namespace] = p
+	}
+	return out, errs
+}
+
+func decodePolicy(d *catalog.Document) (*Policy, error) {
 	var spec catalog.RolloutPolicySpec
 	if err := d.DecodeSpec(&spec); err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	p := &Policy{Name: d.Name, Rings: spec.Rings, Steps: map[string]Step{}, NewRevision: spec.NewRevision, MemberMayHold: spec.MemberMayHold}
 	if p.NewRevision == "" {
@@ -58,7 +92,7 @@ func PolicyOf(cat *catalog.Catalog) (*Policy, bool, error) {
 	for i, s := range spec.Steps {
 		soak, err := time.ParseDuration(s.Soak)
 		if err != nil {
-			return nil, false, fmt.Errorf("%s: spec.steps[%d].soak: %w", d.Ref(), i, err)
+			return nil, fmt.Errorf("%s: spec.steps[%d].soak: %w", d.Ref(), i, err)
 		}
 		st := Step{To: s.To, Soak: soak, MinDevices: s.MinDevices, MinAppliedPercent: s.MinAppliedPercent,
 			SuccessPercent: s.SuccessPercent, MaxPerHour: s.MaxPerHour, OnFailure: s.OnFailure}
@@ -67,7 +101,7 @@ func PolicyOf(cat *catalog.Catalog) (*Policy, bool, error) {
 		}
 		p.Steps[s.To] = st
 	}
-	return p, true, nil
+	return p, nil
 }
 
 // Next returns the ring after ring, or "" for the last ring or one not in the policy.
@@ -86,4 +120,7 @@ type RingRevision struct {
 	Previous string
 	// MaxPerHour bounds the devices of the ring that start Revision in one hour; 0: no bound.
 	MaxPerHour int
+	// Held are the members whose own (slower) RolloutPolicy has not yet let Revision into
+	// this ring: their devices keep Previous, as outside a maintenance window.
+	Held map[string]bool
 }

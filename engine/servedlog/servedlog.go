@@ -34,6 +34,8 @@ func (k Key) String() string { return hex.EncodeToString(k[:]) }
 // What is a state as served: shared by every device served it, and read-only once recorded.
 type What struct {
 	Profile, Hash, Revision, Group, Ring string
+	// OSTarget is the OS release the state tells the device to upgrade to, if any.
+	OSTarget string
 }
 
 // Options tune a Log. The zero value is a working default.
@@ -160,7 +162,7 @@ func (l *Log) restore(k Key, r record) {
 
 func (r record) served(k Key) store.Served {
 	w := r.what
-	return store.Served{DeviceID: k.String(), At: r.at, Profile: w.Profile, Hash: w.Hash, Revision: w.Revision, Group: w.Group, Ring: w.Ring}
+	return store.Served{DeviceID: k.String(), At: r.at, Profile: w.Profile, Hash: w.Hash, Revision: w.Revision, Group: w.Group, Ring: w.Ring, OSTarget: w.OSTarget}
 }
 
 // Pending counts the records not yet written.

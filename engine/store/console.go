@@ -17,7 +17,7 @@ import (
 const Never = "never"
 
 // States lists the states the console counts and filters by, in the order it shows them.
-var States = []string{Compliant, Drifted, Failed, Stale, Never, Unmanaged}
+var States = []string{Compliant, Drifted, Failed, Stale, Never, Unmanaged, OSPending, OSUpgrading, OSFailed}
 
 // Browse filters and pages the console's device list. Empty fields match everything; every
 // filter but State and Search is an equality on an indexed column.
@@ -70,7 +70,7 @@ type Outcome struct {
 
 // stateExpr is the SQL of a device's console state (a device no group selects is unmanaged,
 // whatever it reports, as in staleExpr); %[1]s is the stale horizon's placeholder.
-const stateExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged' WHEN report_at IS NULL THEN 'never' WHEN report_at < %[1]s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
+const stateExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged'` + osStateWhen + ` WHEN report_at IS NULL THEN 'never' WHEN report_at < %[1]s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
 
 // browseSQL builds the WHERE clause of b; ph returns the placeholder of the nth argument.
 // The stale horizon is always the first argument.

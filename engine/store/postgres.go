@@ -139,11 +139,11 @@ const pgCredential = `UPDATE devices SET credential_hash = $2, prev_credential_h
 // pgServed updates the devices served a state and, for those served another hash than before,
 // closes their served period and opens the next (see 0006_history.sql).
 const pgServed = `WITH s AS (
-	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-		AS s(id, at, profile, hash, revision, grp, ring)
+	SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+		AS s(id, at, profile, hash, revision, grp, ring, os_target)
 ), u AS (
 	UPDATE devices d SET last_seen = greatest(d.last_seen, s.at), served_at = s.at, profile = s.profile,
-		served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring,
+		served_hash = s.hash, served_revision = s.revision, group_name = s.grp, ring = s.ring, os_target = s.os_target,
 		served_closed = CASE WHEN d.served_from IS NULL OR d.served_hash <> s.hash THEN coalesce(d.served_from, s.at) END,
 		served_from = CASE WHEN d.served_from IS NULL OR d.served_hash <> s.hash
 			THEN greatest(s.at, coalesce(d.served_from, s.at)) ELSE d.served_from END
@@ -308,7 +308,7 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 		}
 		n := len(last)
 		ids, profiles, hashes, revs, groups, rings := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-		ats := make([]time.Time, 0, n)
+		ats, targets := make([]time.Time, 0, n), make([]string, 0, n)
 		for i := range b.Served {
 			v := &b.Served[i]
 			if last[v.DeviceID] != i {
@@ -316,8 +316,9 @@ func (s *Postgres) write(ctx context.Context, tx pgx.Tx, b *Batch) error {
 			}
 			ids, ats, profiles, hashes = append(ids, v.DeviceID), append(ats, v.At), append(profiles, v.Profile), append(hashes, v.Hash)
 			revs, groups, rings = append(revs, v.Revision), append(groups, v.Group), append(rings, v.Ring)
+			targets = append(targets, v.OSTarget)
 		}
-		if _, err := tx.Exec(ctx, pgServed, ids, ats, profiles, hashes, revs, groups, rings); err != nil {
+		if _, err := tx.Exec(ctx, pgServed, ids, ats, profiles, hashes, revs, groups, rings, targets); err != nil {
 			return fmt.Errorf("update served: %w", err)
 		}
 	}

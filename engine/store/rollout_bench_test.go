@@ -18,7 +18,8 @@ func BenchmarkRingCounts(b *testing.B) {
 	rings := []string{"pilot", "early", "broad"}
 	for _, kind := range storetest.Kinds {
 		b.Run(kind, func(b *testing.B) {
-			s := storetest.Open(b, kind, store.Options{})
+			dsn := storetest.DSN(b, kind)
+			s := storetest.OpenDSN(b, dsn, store.Options{})
 			c := context.Background()
 			for i := 0; i < devices; i += 10_000 {
 				batch := &store.Batch{}
@@ -47,6 +48,14 @@ func BenchmarkRingCounts(b *testing.B) {
 					batch.Reports = append(batch.Reports, rep)
 				}
 				if err := s.Write(c, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if kind == "postgres" {
+				// Each device row was written three times (enrolled, served, reported): what
+				// autovacuum does to a table in service, done now, so that the count reads the
+				// covering index alone instead of the heap's dead rows (117 ms with, 2.9 s without).
+				if err := storetest.Raw(b, dsn, "VACUUM ANALYZE devices"); err != nil {
 					b.Fatal(err)
 				}
 			}

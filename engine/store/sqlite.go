@@ -178,7 +178,7 @@ func (s *SQLite) prepare(ctx context.Context) error {
 		{&s.stmts.credential, `UPDATE devices SET credential_hash = ?2, prev_credential_hash = ?3, prev_credential_until = ?4,
 			revoked_at = CASE WHEN ?5 THEN ?6 END, credential_at = ?6 WHERE id = ?1`},
 		{&s.stmts.served, `UPDATE devices SET last_seen = max(last_seen, ?1), served_at = ?1, profile = ?2, served_hash = ?3,
-			served_revision = ?4, group_name = ?5, ring = ?6,
+			served_revision = ?4, group_name = ?5, ring = ?6, os_target = ?8,
 			served_closed = CASE WHEN served_from IS NULL OR served_hash <> ?3 THEN coalesce(served_from, ?1) END,
 			served_from = CASE WHEN served_from IS NULL OR served_hash <> ?3 THEN max(?1, coalesce(served_from, ?1)) ELSE served_from END
 			WHERE id = ?7 RETURNING served_from, served_closed`},
@@ -337,7 +337,7 @@ func (s *SQLite) write(ctx context.Context, b *Batch) error {
 		for i := range b.Served {
 			v := &b.Served[i]
 			var p sqlitePeriod
-			err := st.QueryRowContext(ctx, ms64(v.At), v.Profile, v.Hash, v.Revision, v.Group, v.Ring, v.DeviceID).Scan(&p.from, &p.closed)
+			err := st.QueryRowContext(ctx, ms64(v.At), v.Profile, v.Hash, v.Revision, v.Group, v.Ring, v.DeviceID, v.OSTarget).Scan(&p.from, &p.closed)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // the device is gone
 			}

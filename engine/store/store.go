@@ -72,6 +72,8 @@ type Store interface {
 	// Requests keeps service requests, their decisions, grants and work items (see
 	// requests.go).
 	Requests
+	// Suspensions keeps the suspended members and device groups (see suspensions.go).
+	Suspensions
 }
 
 // ErrNotFound is returned (wrapped) when a device does not exist.
@@ -91,10 +93,18 @@ const (
 	// Unmanaged: no device group of its member selects the device (its last state served
 	// named no group), so nothing is enforced on it and it is never counted compliant.
 	Unmanaged = "unmanaged"
+	// OSPending: the state served tells the device to upgrade its OS (its hardware is
+	// certified for its group's target) and the upgrade has not started, or waits for its
+	// preconditions.
+	OSPending = "os-pending"
+	// OSUpgrading: the device's OS upgrade is under way (downloading to confirming).
+	OSUpgrading = "os-upgrading"
+	// OSFailed: the device's OS upgrade failed or was rolled back, until a person resets it.
+	OSFailed = "os-failed"
 )
 
 // ComplianceStates lists the states in the order output uses.
-var ComplianceStates = []string{Compliant, Drifted, Failed, Stale, Unmanaged}
+var ComplianceStates = []string{Compliant, Drifted, Failed, Stale, Unmanaged, OSPending, OSUpgrading, OSFailed}
 
 // Options tune a store. The zero value is a working default.
 type Options struct {
@@ -257,6 +267,9 @@ type Served struct {
 	Revision string
 	Group    string
 	Ring     string
+	// OSTarget is the OS release the state tells the device to upgrade to; "" when it is to
+	// stay on its OS.
+	OSTarget string
 }
 
 // Report is one ingested report, encoded for storage by NewReport.
@@ -465,8 +478,21 @@ type Count struct {
 // staleExpr is the SQL for a device's compliance with staleness applied; the one parameter is
 // the stale horizon. Both dialects share it (placeholders are filled in per dialect). A device
 // served a state of no group is unmanaged, whatever it reports.
-const staleExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged'
+//
+// A device whose state tells it to upgrade its OS (os_target) is not compliant until its
+// upgrade to that release is done: os-failed, os-upgrading or os-pending by its upgrade's
+// current phase (osPhaseExpr).
+const staleExpr = `CASE WHEN served_at IS NOT NULL AND group_name = '' THEN 'unmanaged'` + osStateWhen + `
 	WHEN report_at IS NULL OR report_at < %s OR applied_hash <> served_hash THEN 'stale' ELSE compliance END`
+
+// osPhaseExpr is the phase of the device's upgrade to its os_target, 'pending' when it
+// reported none; osStateWhen the WHEN clause that turns it into an OS compliance state.
+const (
+	osPhaseExpr = `coalesce((SELECT u.phase FROM os_upgrades u WHERE u.device_id = devices.id AND u.release = devices.os_target), 'pending')`
+	osStateWhen = `
+	WHEN os_target <> '' AND ` + osPhaseExpr + ` <> 'done' THEN CASE ` + osPhaseExpr + `
+		WHEN 'pending' THEN 'os-pending' WHEN 'failed' THEN 'os-failed' WHEN 'rolled-back' THEN 'os-failed' ELSE 'os-upgrading' END`
+)
 
 // resultRows is what both databases' result sets offer.
 type resultRows interface {

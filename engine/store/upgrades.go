@@ -77,6 +77,8 @@ type OSUpgrades interface {
 	// ResetUpgrade raises a device's reset generation and returns its state, or an error
 	// wrapping ErrNotFound when the device reported no upgrade.
 	ResetUpgrade(ctx context.Context, device string, at time.Time, by string) (*UpgradeState, error)
+	// UpgradesDone counts done upgrades by member, hardware model and release.
+	UpgradesDone(ctx context.Context) ([]UpgradeDone, error)
 }
 
 var (
@@ -379,4 +381,54 @@ func (s *Postgres) ResetUpgrade(ctx context.Context, device string, at time.Time
 		return nil, fmt.Errorf("upgrade of device %s: %w", device, ErrNotFound)
 	}
 	return u, err
+}
+
+// UpgradeDone counts the devices of one member and hardware model whose upgrade to Release
+// is done.
+type UpgradeDone struct {
+	Member  string `json:"member"`
+	Vendor  string `json:"vendor"`
+	Model   string `json:"model"`
+	Release string `json:"release"`
+	Devices int    `json:"devices"`
+}
+
+// upgradesDoneQuery counts done upgrades by member, hardware model (as the device reports it)
+// and release: the certification matrix's "done" per cell.
+const upgradesDoneQuery = `SELECT d.member, d.vendor, d.model, u.release, count(*) FROM os_upgrades u JOIN devices d ON d.id = u.device_id
+	WHERE u.phase = 'done' AND d.revoked_at IS NULL GROUP BY d.member, d.vendor, d.model, u.release ORDER BY d.member, d.vendor, d.model, u.release`
+
+// UpgradesDone counts done upgrades by member, hardware model and release.
+func (s *SQLite) UpgradesDone(ctx context.Context) ([]UpgradeDone, error) {
+	rows, err := s.r.QueryContext(ctx, upgradesDoneQuery)
+	if err != nil {
+		return nil, fmt.Errorf("count done upgrades: %w", err)
+	}
+	defer rows.Close()
+	return collectUpgradesDone(rows)
+}
+
+// UpgradesDone counts done upgrades by member, hardware model and release.
+func (s *Postgres) UpgradesDone(ctx context.Context) ([]UpgradeDone, error) {
+	rows, err := s.pool.Query(ctx, upgradesDoneQuery)
+	if err != nil {
+		return nil, fmt.Errorf("count done upgrades: %w", err)
+	}
+	defer rows.Close()
+	return collectUpgradesDone(rows)
+}
+
+func collectUpgradesDone(rows resultRows) ([]UpgradeDone, error) {
+	var out []UpgradeDone
+	for rows.Next() {
+		var c UpgradeDone
+		if err := rows.Scan(&c.Member, &c.Vendor, &c.Model, &c.Release, &c.Devices); err != nil {
+			return nil, fmt.Errorf("count done upgrades: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count done upgrades: %w", err)
+	}
+	return out, nil
 }

@@ -44,7 +44,10 @@ type certRow struct {
 type certCell struct {
 	Release                                string
 	Status, Member, Date, Evidence, Reason string
-	Running, Waiting                       int
+	Running                                int
+	// Devices of the model told to upgrade to the release: waiting (not started), upgrading,
+	// done (their upgrade reported done) and failed (failed or rolled back).
+	Waiting, Upgrading, Done, Failed int
 }
 
 func (c *Console) certification(w http.ResponseWriter, r *http.Request) {
@@ -79,7 +82,7 @@ func (c *Console) certification(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	type key struct{ hw, release string }
-	running, waiting := map[key]int{}, map[key]int{}
+	running, waiting, upgrading, done, failed := map[key]int{}, map[key]int{}, map[key]int{}, map[key]int{}, map[key]int{}
 	hwByFacts := map[[2]string]string{}
 	var rows []certRow
 	for _, doc := range cat.OfKind(catalog.KindHardwareModel) {
@@ -113,13 +116,30 @@ func (c *Console) certification(w http.ResponseWriter, r *http.Request) {
 			running[key{hw, rel}] += cs.Devices
 		}
 		if st := states[cs.ServedHash]; st != nil && st.OS != nil && st.OS.Action == compile.ActionUpgrade {
-			waiting[key{hw, st.OS.Release}] += cs.Devices
+			k := key{hw, st.OS.Release}
+			switch cs.State {
+			case store.OSUpgrading:
+				upgrading[k] += cs.Devices
+			case store.OSFailed:
+				failed[k] += cs.Devices
+			case store.OSPending:
+				waiting[k] += cs.Devices
+			}
+		}
+	}
+	for _, dn := range snap.done {
+		if !sees(members, dn.Member) {
+			continue
+		}
+		if hw, ok := hwByFacts[fold(dn.Vendor, dn.Model)]; ok {
+			done[key{hw, dn.Release}] += dn.Devices
 		}
 	}
 	for i := range rows {
 		for j := range rows[i].Cells {
 			k := key{rows[i].Name, rows[i].Cells[j].Release}
-			rows[i].Cells[j].Running, rows[i].Cells[j].Waiting = running[k], waiting[k]
+			c := &rows[i].Cells[j]
+			c.Running, c.Waiting, c.Upgrading, c.Done, c.Failed = running[k], waiting[k], upgrading[k], done[k], failed[k]
 		}
 	}
 	slices.SortFunc(rows, func(a, b certRow) int { return strings.Compare(a.Name, b.Name) })

@@ -19,6 +19,8 @@ import (
 type snapshot struct {
 	At     time.Time
 	census []store.Census
+	// done counts done OS upgrades by member, hardware model and release.
+	done []store.UpgradeDone
 	// outcomes counts, by member and resource id, the devices whose latest report had the
 	// resource fail or drift.
 	outcomes map[string]map[string]*outcomeCount
@@ -156,7 +158,11 @@ func (c *countCache) count(ctx context.Context) (*snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &snapshot{At: now, census: census, outcomes: out}, nil
+	done, err := c.src.UpgradesDone(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{At: now, census: census, done: done, outcomes: out}, nil
 }
 
 // sees reports whether members (nil: all) includes m.

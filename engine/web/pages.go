@@ -21,6 +21,8 @@ import (
 type stateCounts struct {
 	Member                                                       string
 	Compliant, Drifted, Failed, Stale, Never, Unmanaged, Devices int
+	// OS upgrades due: not started, under way, failed.
+	OSPending, OSUpgrading, OSFailed int
 }
 
 func (s *stateCounts) add(state string, n int) {
@@ -36,6 +38,12 @@ func (s *stateCounts) add(state string, n int) {
 		s.Never += n
 	case store.Unmanaged:
 		s.Unmanaged += n
+	case store.OSPending:
+		s.OSPending += n
+	case store.OSUpgrading:
+		s.OSUpgrading += n
+	case store.OSFailed:
+		s.OSFailed += n
 	default:
 		s.Stale += n
 	}

@@ -47,6 +47,8 @@ type Devices interface {
 type Counts interface {
 	Census(ctx context.Context, staleBefore time.Time) ([]store.Census, error)
 	Outcomes(ctx context.Context, members []string, fn func(*store.Outcome) error) error
+	// UpgradesDone counts done OS upgrades by member, hardware model and release.
+	UpgradesDone(ctx context.Context) ([]store.UpgradeDone, error)
 }
 
 var (

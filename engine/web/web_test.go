@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -67,6 +68,14 @@ var devs = []dev{
 	{id: devID(5), member: "kommun-vasterby", hostname: "vasterby-pc-5", label: "kommunledning", vendor: "HP", model: "HP EliteBook 840 G10 Notebook PC", outcome: desired.Unchanged},
 }
 
+// labelKey is the label d's label value goes under: department, or ring for the pilots.
+func labelKey(d dev) string {
+	if d.label == "pilot" {
+		return "ring"
+	}
+	return "department"
+}
+
 func devID(n int) string {
 	h := sha256.Sum256([]byte{byte(n)})
 	return fmt.Sprintf("%x", h[:16])
@@ -82,8 +91,9 @@ type fixture struct {
 	failed string // the resource id the failed devices report
 }
 
-func newFixture(t testing.TB, kind string) *fixture {
+func newFixture(t testing.TB, kind string, extra ...dev) *fixture {
 	t.Helper()
+	devs := append(slices.Clone(devs), extra...)
 	ctx := context.Background()
 	st := storetest.Open(t, kind, store.Options{})
 	res, err := catalog.Load(bundled.FS, catalog.Options{})
@@ -95,7 +105,7 @@ func newFixture(t testing.TB, kind string) *fixture {
 		h := sha256.Sum256([]byte(d.id))
 		b.Enrollments = append(b.Enrollments, store.Enrollment{ID: d.id, Member: d.member, CredentialHash: h[:], At: now.Add(-time.Hour),
 			Facts: desired.Facts{Hostname: d.hostname, Vendor: d.vendor, Model: d.model, OSFamily: "windows", OSBuild: "26100",
-				Labels: map[string]string{"department": d.label}}})
+				Labels: map[string]string{labelKey(d): d.label}}})
 	}
 	if err := st.Write(ctx, b); err != nil {
 		t.Fatal(err)
@@ -114,14 +124,18 @@ func newFixture(t testing.TB, kind string) *fixture {
 		if ds == nil || len(ds.Resources) == 0 {
 			t.Fatalf("device %s has no desired state", d.id)
 		}
-		b.Served = append(b.Served, store.Served{DeviceID: d.id, At: now.Add(-30 * time.Minute), Hash: ds.Hash, Revision: ds.Revision,
-			Group: ds.Group, Ring: ds.Ring, Profile: "p"})
+		sv := store.Served{DeviceID: d.id, At: now.Add(-30 * time.Minute), Hash: ds.Hash, Revision: ds.Revision,
+			Group: ds.Group, Ring: ds.Ring, Profile: "p"}
+		if ds.OS != nil && ds.OS.Action == "upgrade" {
+			sv.OSTarget = ds.OS.Release
+		}
+		b.Served = append(b.Served, sv)
 		if d.outcome == "" {
 			continue
 		}
 		rep := &desired.Report{Revision: ds.Revision, Hash: ds.Hash, StartedAt: now.Add(-20 * time.Minute), DurationMs: 900,
 			Facts: desired.Facts{Hostname: d.hostname, Vendor: d.vendor, Model: d.model, OSFamily: "windows", OSBuild: "26100",
-				Labels: map[string]string{"department": d.label}}}
+				Labels: map[string]string{labelKey(d): d.label}}}
 		failed := false
 		for _, r := range ds.Resources {
 			rr := desired.ResourceResult{ID: r.ID, Outcome: desired.Unchanged, Refs: r.Refs}
@@ -466,5 +480,36 @@ func TestFrame(t *testing.T) {
 		!strings.Contains(body, `<p id="x">a &lt;b&gt;</p>`) || !strings.Contains(body, "<h1>Audit log</h1>") ||
 		rec.Header().Get("Content-Security-Policy") == "" {
 		t.Errorf("%d\n%s", rec.Code, body)
+	}
+}
+
+// TestCertificationUpgradeCounts: pilot PCs on 24H2 whose group targets 25H2, for which their
+// model is certified, are told to upgrade; the matrix's cell counts them by where their
+// upgrade stands, and the device list finds the failed one by its OS state.
+func TestCertificationUpgradeCounts(t *testing.T) {
+	pilots := []dev{
+		{id: devID(11), member: "region-norr", hostname: "norr-pilot-11", label: "pilot", vendor: "Dell Inc.", model: "Latitude 5450", outcome: desired.Unchanged},
+		{id: devID(12), member: "region-norr", hostname: "norr-pilot-12", label: "pilot", vendor: "Dell Inc.", model: "Latitude 5450", outcome: desired.Unchanged},
+		{id: devID(13), member: "region-norr", hostname: "norr-pilot-13", label: "pilot", vendor: "Dell Inc.", model: "Latitude 5450", outcome: desired.Unchanged},
+		{id: devID(14), member: "region-norr", hostname: "norr-pilot-14", label: "pilot", vendor: "Dell Inc.", model: "Latitude 5450", outcome: desired.Unchanged},
+	}
+	f := newFixture(t, "sqlite", pilots...)
+	if ds := f.fleet.DesiredOf(devID(11)); ds == nil || ds.OS == nil || ds.OS.Action != "upgrade" || ds.OS.Release != "windows-11-25h2" {
+		t.Fatalf("a pilot's OS: %+v", ds)
+	}
+	for id, phase := range map[string]string{devID(12): desired.PhaseInstalling, devID(13): desired.PhaseFailed, devID(14): desired.PhaseDone} {
+		if _, err := f.st.RecordUpgrade(context.Background(), &store.UpgradePhase{Device: id, Member: "region-norr", Group: "pilot-it",
+			Release: "windows-11-25h2", From: "windows-11-24h2", Phase: phase, Attempt: 1, At: now, ReceivedAt: now}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := f.handler(consortium)
+	code, body := get(t, h, "/certification")
+	if want := `data-release="windows-11-25h2">0 run · 1 wait · 1 upgrading · 1 done · 1 failed`; code != http.StatusOK || !strings.Contains(body, want) {
+		t.Errorf("certification: %d, lacks %s", code, want)
+	}
+	code, body = get(t, h, "/fleet?state=os-failed")
+	if code != http.StatusOK || !strings.Contains(body, "norr-pilot-13") || strings.Contains(body, "norr-pilot-12") {
+		t.Errorf("fleet?state=os-failed: %d\n%s", code, body)
 	}
 }
