@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,13 +40,13 @@ type replicaStatus struct {
 	} `json:"replicas"`
 }
 
-func (h *harness) startReplica(t *testing.T, dsn string, n int) *replicaProc {
+func (h *harness) startReplica(t *testing.T, dsn string, n int, extra ...string) *replicaProc {
 	t.Helper()
 	addr := freeAddr(t)
 	id := fmt.Sprintf("replica-%d", n)
-	cmd := exec.Command(filepath.Join(h.bin, "samverk"), "serve",
+	cmd := exec.Command(filepath.Join(h.bin, "samverk"), append([]string{"serve",
 		"--repo", h.repo, "--branch", "main", "--listen", addr, "--data", filepath.Join(h.data, id), "--interval", "1s",
-		"--enroll-tokens", h.tokens, "--admin-token-file", h.admin, "--store", dsn, "--replica-id", id)
+		"--enroll-tokens", h.tokens, "--admin-token-file", h.admin, "--store", dsn, "--replica-id", id}, extra...)...)
 	cmd.Env = h.env
 	h.daemons++
 	p := startProcess(t, cmd, filepath.Join(h.logs, fmt.Sprintf("%s-%d.log", id, h.daemons)))
@@ -155,7 +158,11 @@ func TestReplicasFailover(t *testing.T) {
 	h := newHarness(t)
 	c1 := h.commit(t, "catalog")
 
-	rs := []*replicaProc{h.startReplica(t, dsn, 1), h.startReplica(t, dsn, 2), h.startReplica(t, dsn, 3)}
+	// Every replica is configured to tell a webhook and a GitHub-style statuses API: only the
+	// leader may, so each commit is told once.
+	out := newOutside(t)
+	extra := out.flags(t)
+	rs := []*replicaProc{h.startReplica(t, dsn, 1, extra...), h.startReplica(t, dsn, 2, extra...), h.startReplica(t, dsn, 3, extra...)}
 	waitAllApplied(t, rs, c1)
 	lead, term := leaderOf(t, dsn, rs)
 	if n := storetest.Int(t, dsn, fmt.Sprintf(`SELECT count(*) FROM revision_events WHERE revision = '%s' AND event = 'published'`, c1)); n != 1 {
@@ -242,6 +249,15 @@ func TestReplicasFailover(t *testing.T) {
 	if n := storetest.Int(t, dsn, fmt.Sprintf(`SELECT count(*) FROM revision_events WHERE revision = '%s' AND event = 'published'`, c3)); n != 1 {
 		t.Errorf("%s has %d published events, want 1", c3[:12], n)
 	}
+	// The commit after the failover was told once: one webhook, one final commit status.
+	out.waitTold(t, c3)
+	time.Sleep(2 * time.Second) // a second, wrong, telling would come within the same interval
+	if n := out.published(c3); n != 1 {
+		t.Errorf("%s: %d revision.published webhooks, want 1", c3[:12], n)
+	}
+	if n := out.statuses(c3, "success"); n != 1 {
+		t.Errorf("%s: %d success statuses, want 1", c3[:12], n)
+	}
 	// Every replica serves the same state to a device: the same ETag.
 	etags := map[string]bool{}
 	for _, r := range rest {
@@ -301,4 +317,93 @@ func etagOf(t *testing.T, server string, d device) string {
 		t.Fatalf("desired state of %s from %s: %s", d.id, server, resp.Status)
 	}
 	return resp.Header.Get("ETag")
+}
+
+// outside stands for the services samverk tells: a webhook receiver and GitHub's statuses API,
+// both on loopback, recording what they are sent.
+type outside struct {
+	srv *httptest.Server
+	mu  sync.Mutex
+	// hooks counts revision.published webhooks by revision; states counts commit statuses by
+	// "sha state" for the samverk/validate context.
+	hooks  map[string]int
+	states map[string]int
+}
+
+func newOutside(t *testing.T) *outside {
+	o := &outside{hooks: map[string]int{}, states: map[string]int{}}
+	o.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body struct {
+			Kind, Revision string
+			State, Context string
+		}
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		switch {
+		case r.URL.Path == "/hook":
+			if r.Header.Get("X-Samverk-Signature") == "" {
+				http.Error(w, "unsigned", http.StatusUnauthorized)
+				return
+			}
+			if body.Kind == "revision.published" {
+				o.hooks[body.Revision]++
+			}
+		case strings.HasPrefix(r.URL.Path, "/repos/o/r/statuses/"):
+			if r.Header.Get("Authorization") != "Bearer status-token" {
+				http.Error(w, "bad credentials", http.StatusUnauthorized)
+				return
+			}
+			if body.Context == "samverk/validate" {
+				o.states[strings.TrimPrefix(r.URL.Path, "/repos/o/r/statuses/")+" "+body.State]++
+			}
+		default:
+			http.NotFound(w, r)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "{}")
+	}))
+	t.Cleanup(o.srv.Close)
+	return o
+}
+
+// flags are the serve flags that point a replica at o.
+func (o *outside) flags(t *testing.T) []string {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("hook-secret", "hook-secret\n")
+	cfg := write("notify.yaml", "retryBase: 100ms\nsinks:\n  - name: ops\n    type: webhook\n    url: "+o.srv.URL+"/hook\n    secretFile: hook-secret\n    events: [revision.published]\n")
+	token := write("status-token", "status-token\n")
+	return []string{"--notify-config", cfg, "--commit-status", "github", "--commit-status-api-url", o.srv.URL,
+		"--commit-status-repo", "o/r", "--commit-status-token-file", token}
+}
+
+func (o *outside) published(rev string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.hooks[rev]
+}
+
+func (o *outside) statuses(sha, state string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.states[sha+" "+state]
+}
+
+func (o *outside) waitTold(t *testing.T, rev string) {
+	t.Helper()
+	eventually(t, 30*time.Second, rev[:12]+" told to the webhook and the statuses API", func() (bool, string) {
+		return o.published(rev) >= 1 && o.statuses(rev, "success") >= 1,
+			fmt.Sprintf("webhooks %d, success statuses %d", o.published(rev), o.statuses(rev, "success"))
+	})
 }
