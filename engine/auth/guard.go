@@ -404,7 +404,8 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		}
 		member := ""
 		if rt.Member != nil {
-			m, err := rt.Member(r)
+			// The resolver knows who asks: a thing may be in more than one member's scope.
+			m, err := rt.Member(r.WithContext(WithPrincipal(r.Context(), p)))
 			switch {
 			case errors.Is(err, ErrNotFound):
 				deny(w, http.StatusNotFound, "not found")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -140,3 +141,69 @@ func TestAPI(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestScopeOfOne: a request or grant is read in its member's scope, and also in the service
+// owner's member's by an approver of it when the service needs the owner's approval (as the
+// list shows it to them); never by a mere reader of the owner, nor for a service that needs
+// only a manager.
+func TestScopeOfOne(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	ctx := t.Context()
+	remoteReq, err := f.l.Create(ctx, anna, remote(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfa, err := f.l.Create(ctx, anna, grants.Order{Service: "mfa-token", Member: "kommun-vasterby", Person: "anna@vasterby.example",
+		Justification: "a new key", CostCentre: "VK-100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Approve(ctx, bo, remoteReq.ID, "as manager"); err != nil {
+		t.Fatal(err)
+	}
+	approved, err := f.l.Approve(ctx, cilla, remoteReq.ID, "as owner")
+	if err != nil || approved.Grant == 0 {
+		t.Fatalf("approve: %v %+v", err, approved)
+	}
+	mfaOwner := person("oidc:mo", auth.Grant{Role: auth.Approver, Member: "myndigheten-for-samhallsdata"})
+	resolver := map[string]func(*http.Request) (string, error){}
+	for _, rt := range f.l.Routes() {
+		if rt.Member != nil {
+			resolver[rt.Method+" "+rt.Pattern] = rt.Member
+		}
+	}
+	for _, c := range []struct {
+		name, route, key string
+		id               int64
+		who              *auth.Principal
+		want             string
+	}{
+		{"the requester's member", "GET /api/v1/requests/{request}", "request", remoteReq.ID, anna, "kommun-vasterby"},
+		{"the owner's approver", "GET /api/v1/requests/{request}", "request", remoteReq.ID, cilla, "region-norr"},
+		{"the owner's reader", "GET /api/v1/requests/{request}", "request", remoteReq.ID, viewer, "kommun-vasterby"},
+		{"the owner's approver, a manager-only service", "GET /api/v1/requests/{request}", "request", mfa.ID, mfaOwner, "kommun-vasterby"},
+		{"the grant, for the owner's approver", "GET /api/v1/grants/{grant}", "grant", approved.Grant, cilla, "region-norr"},
+		{"the grant, for the owner's reader", "GET /api/v1/grants/{grant}", "grant", approved.Grant, viewer, "kommun-vasterby"},
+		{"the grant, for the member's approver", "GET /api/v1/grants/{grant}", "grant", approved.Grant, bo, "kommun-vasterby"},
+	} {
+		member := resolver[c.route]
+		if member == nil {
+			t.Fatalf("%s has no member resolver", c.route)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.SetPathValue(c.key, itoa(c.id))
+		got, err := member(req.WithContext(auth.WithPrincipal(ctx, c.who)))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %s reads in the scope of %q (%v), want %q", c.name, c.who.Subject, got, err, c.want)
+		}
+	}
+
+	// What the resolver names, the handler shows.
+	u := serve(t, f)
+	if resp, b := call(t, "GET", u+"/api/v1/requests/"+itoa(remoteReq.ID), cilla, "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `"state":"approved"`) {
+		t.Errorf("the owner's approver reads the request: %s %s", resp.Status, b)
+	}
+	if resp, b := call(t, "GET", u+"/api/v1/grants/"+itoa(approved.Grant), cilla, "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `"service":"fjarratkomst"`) {
+		t.Errorf("the owner's approver reads the grant: %s %s", resp.Status, b)
+	}
+}
