@@ -26,6 +26,7 @@ func (l *Ledger) Routes() []auth.Route {
 	h := func(f http.HandlerFunc) http.Handler { return f }
 	return []auth.Route{
 		{Method: http.MethodGet, Pattern: "/requests", Need: auth.Viewer, Handler: h(l.consolePage)},
+		{Method: http.MethodGet, Pattern: "/costs", Need: auth.Viewer, Handler: h(l.costsPage)},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests", Need: auth.Viewer, Audit: true, Handler: h(l.createAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests", Need: auth.Viewer, Handler: h(l.listRequestsAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Member: l.requestMember, Handler: h(l.showRequestAPI)},
