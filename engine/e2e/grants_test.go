@@ -154,6 +154,40 @@ func TestGrantAgainstDaemon(t *testing.T) {
 	}
 	wantSameOutcomes(t, h.waitReported(t, deviceID, rep), rep)
 
+	// Impact and usage count the device through its grant.
+	var imp struct {
+		Members []struct {
+			Member string `json:"member"`
+			Groups []struct {
+				Via      string   `json:"via"`
+				Services []string `json:"services"`
+				Devices  int      `json:"devices"`
+			} `json:"groups"`
+		} `json:"members"`
+	}
+	h.getJSON(t, "/api/v1/impact?service="+vpnService, &imp)
+	if len(imp.Members) != 1 || len(imp.Members[0].Groups) != 1 || imp.Members[0].Member != member ||
+		imp.Members[0].Groups[0].Via != "grant" || imp.Members[0].Groups[0].Devices != 1 {
+		t.Errorf("impact of %s: %+v, want one device of %s via grant", vpnService, imp, member)
+	}
+	var use struct {
+		Rows []struct {
+			Member  string `json:"member"`
+			Service string `json:"service"`
+			Grants  int    `json:"grants"`
+		} `json:"rows"`
+	}
+	h.getJSON(t, "/api/v1/usage", &use)
+	usedVia := -1
+	for _, r := range use.Rows {
+		if r.Member == member && r.Service == vpnService {
+			usedVia = r.Grants
+		}
+	}
+	if usedVia != 1 {
+		t.Errorf("usage of %s by %s: %d devices via grants, want 1 (%+v)", vpnService, member, usedVia, use.Rows)
+	}
+
 	// Two days pass while the daemon is down.
 	h.stopDaemon(t)
 	h.shiftGrant(t, g.ID, req.ID, -48*time.Hour)
