@@ -311,7 +311,7 @@ type grantView struct {
 func (h *harness) waitGrant(t *testing.T, state string) grantView {
 	t.Helper()
 	var g grantView
-	eventually(t, 90*time.Second, "the grant is "+state, func() (bool, string) {
+	eventually(t, 3*time.Minute, "the grant is "+state, func() (bool, string) {
 		var list struct {
 			Grants []grantView `json:"grants"`
 		}
