@@ -145,7 +145,9 @@ type Route struct {
 	Need Role
 	// Member, when set, names the member the request acts on (for example the member of the
 	// device in the path); the principal must hold Need for that member. Without it, Need in
-	// any scope is enough and the handler shows only what the principal Sees.
+	// any scope is enough and the handler shows only what the principal Sees. The request it
+	// is given carries the principal (FromContext), for things in more than one member's
+	// scope: the resolver names the one the principal acts in.
 	Member func(r *http.Request) (member string, err error)
 	// Audit marks a state-changing route: each call writes one audit entry.
 	Audit bool

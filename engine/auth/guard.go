@@ -404,6 +404,9 @@ func (g *Guard) wrap(rt Route) http.Handler {
 		}
 		member := ""
 		if rt.Member != nil {
+			// The resolver knows who asks: a thing may be in more than one member's scope.
+			// (The request itself carries it on, for a resolver that buffers the body.)
+			r = r.WithContext(WithPrincipal(r.Context(), p))
 			m, err := rt.Member(r)
 			switch {
 			case errors.Is(err, ErrNotFound):

@@ -589,12 +589,12 @@ func newDaemon(ctx context.Context, o serveOptions, stderr interface{ Write([]by
 	if err != nil {
 		return nil, err
 	}
-	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.notices, d.out.onSent(), reg, log)
-	if err != nil {
-		return nil, err
-	}
 	// Service requests: their approvals, and the grants that put products on single devices.
 	if d.grants, err = newLedger(d.rec, devStore, devices, d.console.Frame, d.leader.Leading, d.out.notifier, log, o.now); err != nil {
+		return nil, err
+	}
+	desk, err := serviceDeskRoutes(d.rec, devStore, devices, d.grants, d.notices, d.out.onSent(), reg, log)
+	if err != nil {
 		return nil, err
 	}
 	// OS upgrades: the phases agents report, their status, resets of failed ones.

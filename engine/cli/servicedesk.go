@@ -26,7 +26,7 @@ import (
 // serviceDeskRoutes puts together what the service desk uses: outage impact, service status,
 // notices and usage per member, over the catalog rec serves, the store and the fleet.
 // onSent observers are told of every notice sent.
-func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, board *notice.Board,
+func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet.Service, ledger *grants.Ledger, board *notice.Board,
 	onSent []func(context.Context, *store.Notice), reg prometheus.Registerer, log *slog.Logger) ([]auth.Route, error) {
 	current := currentCatalog(rec)
 	statuses, err := servicestatus.New(servicestatus.Options{Store: st, Catalog: current, Logger: log.With("component", "servicestatus")})
@@ -38,11 +38,11 @@ func serviceDeskRoutes(rec *reconcile.Reconciler, st store.Store, devices *fleet
 	if err != nil {
 		return nil, err
 	}
-	use, err := usage.New(usage.Options{Catalog: current, Counts: devices.GroupCounts, Installed: st, Logger: log.With("component", "usage")})
+	use, err := usage.New(usage.Options{Catalog: current, Counts: devices.GroupCounts, Installed: st, Held: ledger.Held, Logger: log.With("component", "usage")})
 	if err != nil {
 		return nil, err
 	}
-	imp := &impact.API{Catalog: current, Counts: devices.GroupCounts}
+	imp := &impact.API{Catalog: current, Counts: devices.GroupCounts, Held: ledger.Held}
 	return slices.Concat(imp.Routes(), statuses.Routes(), notices.Routes(), use.Routes()), nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,7 @@ func (l *Ledger) Routes() []auth.Route {
 	h := func(f http.HandlerFunc) http.Handler { return f }
 	return []auth.Route{
 		{Method: http.MethodGet, Pattern: "/requests", Need: auth.Viewer, Handler: h(l.consolePage)},
+		{Method: http.MethodGet, Pattern: "/costs", Need: auth.Viewer, Handler: h(l.costsPage)},
 		{Method: http.MethodPost, Pattern: "/api/v1/requests", Need: auth.Viewer, Audit: true, Handler: h(l.createAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests", Need: auth.Viewer, Handler: h(l.listRequestsAPI)},
 		{Method: http.MethodGet, Pattern: "/api/v1/requests/{request}", Need: auth.Viewer, Member: l.requestMember, Handler: h(l.showRequestAPI)},
@@ -216,15 +218,34 @@ func (l *Ledger) revokeAPI(w http.ResponseWriter, r *http.Request) {
 // sees reports whether who may read a request or grant of member for service: its member's
 // people, and the approvers of the service's owner.
 func (l *Ledger) sees(who *auth.Principal, member, service string) bool {
-	if who.Sees(member) {
-		return true
+	return who.Sees(member) || l.asOwner(who, member, service) != ""
+}
+
+// asOwner is the member who acts for when it reads a request or grant of member for service
+// that it does not see as such: the service owner's member, when the service needs its
+// approval (service-owner or both) and who approves for it; "" otherwise.
+func (l *Ledger) asOwner(who *auth.Principal, member, service string) string {
+	if who == nil || who.Sees(member) {
+		return ""
 	}
 	_, cat := l.opt.Catalog()
 	if cat == nil {
-		return false
+		return ""
 	}
 	svc, err := LookupService(cat, service)
-	return err == nil && who.Can(auth.Approver, svc.OwnerMember)
+	if err != nil || !slices.Contains(Required(svc.Spec.Approval), ApprovalServiceOwner) || !who.Can(auth.Approver, svc.OwnerMember) {
+		return ""
+	}
+	return svc.OwnerMember
+}
+
+// scope is the member a read of a request or grant of member for service acts in: member,
+// or the service owner's member for one of its approvers (asOwner).
+func (l *Ledger) scope(r *http.Request, member, service string) string {
+	if m := l.asOwner(auth.FromContext(r.Context()), member, service); m != "" {
+		return m
+	}
+	return member
 }
 
 // RequestView is a request as the API shows it: with its grant, and what who may do now.
@@ -446,7 +467,8 @@ func (l *Ledger) workAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"workItems": items})
 }
 
-// requestMember is the Member resolver of a request's page: the member it was made for.
+// requestMember is the Member resolver of a request's page: the member it was made for, or
+// the service owner's member for an approver of it whose approval the service needs.
 func (l *Ledger) requestMember(r *http.Request) (string, error) {
 	id, err := strconv.ParseInt(r.PathValue("request"), 10, 64)
 	if err != nil {
@@ -459,10 +481,11 @@ func (l *Ledger) requestMember(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return req.Member, nil
+	return l.scope(r, req.Member, req.Service), nil
 }
 
-// grantMember is the Member resolver of a grant's page: the member it was granted to.
+// grantMember is the Member resolver of a grant's page: the member it was granted to, or the
+// service owner's member for an approver of it whose approval the service needs.
 func (l *Ledger) grantMember(r *http.Request) (string, error) {
 	id, err := strconv.ParseInt(r.PathValue("grant"), 10, 64)
 	if err != nil {
@@ -475,7 +498,7 @@ func (l *Ledger) grantMember(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return g.Member, nil
+	return l.scope(r, g.Member, g.Service), nil
 }
 
 // workMember is the Member resolver of a work item's routes: the member it is for.

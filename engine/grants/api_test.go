@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/auth"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -140,3 +141,142 @@ func TestAPI(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// TestScopeOfOne: a request or grant is read in its member's scope, and also in the service
+// owner's member's by an approver of it when the service needs the owner's approval (as the
+// list shows it to them); never by a mere reader of the owner, nor for a service that needs
+// only a manager.
+func TestScopeOfOne(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	ctx := t.Context()
+	remoteReq, err := f.l.Create(ctx, anna, remote(30))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mfa, err := f.l.Create(ctx, anna, grants.Order{Service: "mfa-token", Member: "kommun-vasterby", Person: "anna@vasterby.example",
+		Justification: "a new key", CostCentre: "VK-100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Approve(ctx, bo, remoteReq.ID, "as manager"); err != nil {
+		t.Fatal(err)
+	}
+	approved, err := f.l.Approve(ctx, cilla, remoteReq.ID, "as owner")
+	if err != nil || approved.Grant == 0 {
+		t.Fatalf("approve: %v %+v", err, approved)
+	}
+	mfaOwner := person("oidc:mo", auth.Grant{Role: auth.Approver, Member: "myndigheten-for-samhallsdata"})
+	resolver := map[string]func(*http.Request) (string, error){}
+	for _, rt := range f.l.Routes() {
+		if rt.Member != nil {
+			resolver[rt.Method+" "+rt.Pattern] = rt.Member
+		}
+	}
+	for _, c := range []struct {
+		name, route, key string
+		id               int64
+		who              *auth.Principal
+		want             string
+	}{
+		{"the requester's member", "GET /api/v1/requests/{request}", "request", remoteReq.ID, anna, "kommun-vasterby"},
+		{"the owner's approver", "GET /api/v1/requests/{request}", "request", remoteReq.ID, cilla, "region-norr"},
+		{"the owner's reader", "GET /api/v1/requests/{request}", "request", remoteReq.ID, viewer, "kommun-vasterby"},
+		{"the owner's approver, a manager-only service", "GET /api/v1/requests/{request}", "request", mfa.ID, mfaOwner, "kommun-vasterby"},
+		{"the grant, for the owner's approver", "GET /api/v1/grants/{grant}", "grant", approved.Grant, cilla, "region-norr"},
+		{"the grant, for the owner's reader", "GET /api/v1/grants/{grant}", "grant", approved.Grant, viewer, "kommun-vasterby"},
+		{"the grant, for the member's approver", "GET /api/v1/grants/{grant}", "grant", approved.Grant, bo, "kommun-vasterby"},
+	} {
+		member := resolver[c.route]
+		if member == nil {
+			t.Fatalf("%s has no member resolver", c.route)
+		}
+		req := httptest.NewRequest("GET", "/", nil)
+		req.SetPathValue(c.key, itoa(c.id))
+		got, err := member(req.WithContext(auth.WithPrincipal(ctx, c.who)))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %s reads in the scope of %q (%v), want %q", c.name, c.who.Subject, got, err, c.want)
+		}
+	}
+
+	// What the resolver names, the handler shows.
+	u := serve(t, f)
+	if resp, b := call(t, "GET", u+"/api/v1/requests/"+itoa(remoteReq.ID), cilla, "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `"state":"approved"`) {
+		t.Errorf("the owner's approver reads the request: %s %s", resp.Status, b)
+	}
+	if resp, b := call(t, "GET", u+"/api/v1/grants/"+itoa(approved.Grant), cilla, "", ""); resp.StatusCode != 200 || !strings.Contains(string(b), `"service":"fjarratkomst"`) {
+		t.Errorf("the owner's approver reads the grant: %s %s", resp.Status, b)
+	}
+}
+
+// TestCostsPage: the console's costs page sums a month per member and cost centre and lists
+// it per service and device or person, of the members the reader sees only.
+func TestCostsPage(t *testing.T) {
+	f := newFixture(t, "sqlite")
+	ctx := t.Context()
+	o := remote(30)
+	o.Devices = []string{"vb-1", "vb-2"}
+	r, err := f.l.Create(ctx, anna, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Approve(ctx, bo, r.ID, "as manager"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Approve(ctx, cilla, r.ID, "as owner"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.l.Create(ctx, viewer, grants.Order{Service: "utskrift", Member: "region-norr", Person: "vera@region-norr.example",
+		Justification: "printing", CostCentre: "RN-1100"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.l.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.advance(24 * time.Hour)
+	u := serve(t, f)
+
+	for _, c := range []struct {
+		name, path string
+		who        *auth.Principal
+		code       int
+		want, not  []string
+	}{
+		{"a member's reader", "/costs?month=2026-11", anna, 200, []string{
+			// One day of November's thirty at 45 SEK a month, for each of two devices.
+			`<td>kommun-vasterby</td><td class="mono">VK-100</td><td>2</td><td class="num">3.00</td>`,
+			`<td>fjarratkomst</td><td class="mono">vb-1</td>`, `<td>fjarratkomst</td><td class="mono">vb-2</td>`,
+			`<td>monthly</td><td class="num">1</td><td class="num">0.0333</td><td class="num">1.50</td>`,
+			`id="total">3.00<`, `<option>kommun-vasterby</option>`,
+		}, []string{"region-norr", "utskrift", "RN-1100"}},
+		{"the consortium", "/costs?month=2026-11", consort, 200, []string{
+			`<td>kommun-vasterby</td><td class="mono">VK-100</td><td>2</td><td class="num">3.00</td>`,
+			// One use in the month at 0.45 SEK.
+			`<td>region-norr</td><td class="mono">RN-1100</td><td>1</td><td class="num">0.45</td>`,
+			`<td>utskrift</td><td class="mono">vera@region-norr.example</td>`, `id="total">3.45<`,
+		}, nil},
+		{"the consortium, one member", "/costs?month=2026-11&member=region-norr", consort, 200,
+			[]string{`id="total">0.45<`, `<option selected>region-norr</option>`}, []string{"VK-100"}},
+		{"another month", "/costs?month=2026-10", anna, 200, []string{"No grant was active in 2026-10", `id="total">0.00<`,
+			`href="/costs?month=2026-09"`, `href="/costs?month=2026-11"`}, []string{"vb-1"}},
+		{"a member one does not act for", "/costs?month=2026-11&member=region-norr", anna, 403,
+			[]string{"you do not act for member region-norr"}, []string{"RN-1100", "utskrift"}},
+		{"a bad month", "/costs?month=november", anna, 400, []string{"want a month like 2026-11"}, []string{"vb-1"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, b := call(t, "GET", u+c.path, c.who, "", "")
+			if resp.StatusCode != c.code {
+				t.Errorf("GET %s: %s, want %d:\n%s", c.path, resp.Status, c.code, b)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(string(b), w) {
+					t.Errorf("GET %s lacks %s:\n%s", c.path, w, b)
+				}
+			}
+			for _, n := range c.not {
+				if strings.Contains(string(b), n) {
+					t.Errorf("GET %s shows %s:\n%s", c.path, n, b)
+				}
+			}
+		})
+	}
+}

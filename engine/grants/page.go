@@ -32,6 +32,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 		}
 		return person
 	},
+	"sek":      func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) },
 	"endsSoon": func(until, monthEnd time.Time) bool { return !until.IsZero() && until.Before(monthEnd) },
 }).ParseFS(files, "templates/*.html"))
 

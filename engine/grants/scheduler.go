@@ -45,10 +45,18 @@ func (l *Ledger) Run(ctx context.Context) error {
 		if err := l.Tick(ctx); err != nil && ctx.Err() == nil {
 			l.log.Error("grants: schedule", "err", err)
 		}
+		// Before the first catalog is in force (just after a start) nothing can be judged:
+		// look again in a second rather than an interval later, so that grants due while the
+		// daemon was down end as soon as it can tell.
+		var soon <-chan time.Time
+		if _, cat := l.opt.Catalog(); cat == nil {
+			soon = time.After(time.Second)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case <-soon:
 		case <-l.nudge:
 		}
 	}

@@ -1,12 +1,15 @@
 package impact
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"samverk.io/samverk/engine/auth"
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/httpjson"
 )
 
@@ -16,6 +19,9 @@ type API struct {
 	Catalog func() (revision string, cat *catalog.Catalog)
 	// Counts counts the devices served by member and device group (fleet.Service.GroupCounts).
 	Counts func() []fleet.GroupCount
+	// Held lists the devices that have a service through an active grant
+	// (grants.Ledger.Held); nil counts none.
+	Held func(ctx context.Context) ([]grants.Held, error)
 }
 
 // Routes are the impact API's rows of the route table. Any viewer may ask: the dependency
@@ -33,7 +39,7 @@ func (a *API) impact(w http.ResponseWriter, r *http.Request) {
 		a.index(w, r)
 		return
 	}
-	rep, err := a.Report(name)
+	rep, err := a.Report(r.Context(), name)
 	switch {
 	case errors.Is(err, ErrUnknownService):
 		writeError(w, http.StatusNotFound, err.Error())
@@ -71,10 +77,16 @@ func (a *API) index(w http.ResponseWriter, r *http.Request) {
 	if a.Counts != nil {
 		counts = a.Counts()
 	}
+	held, err := a.held(r.Context())
+	if err != nil {
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
 	who := auth.FromContext(r.Context())
 	out := []Summary{}
 	for _, d := range cat.OfKind(catalog.KindService) {
-		rep, err := Analyze(cat, d.Name, counts)
+		rep, err := Analyze(cat, d.Name, counts, held)
 		if err != nil {
 			continue
 		}
@@ -88,8 +100,20 @@ func (a *API) index(w http.ResponseWriter, r *http.Request) {
 // ErrNotPublished is returned before the first catalog revision is published.
 var ErrNotPublished = errors.New("no catalog revision is published yet")
 
+// held is what Held lists, or nothing without it.
+func (a *API) held(ctx context.Context) ([]grants.Held, error) {
+	if a.Held == nil {
+		return nil, nil
+	}
+	h, err := a.Held(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("the grants cannot be read now: %w", err)
+	}
+	return h, nil
+}
+
 // Report is the unrestricted impact of service on the catalog served.
-func (a *API) Report(service string) (*Report, error) {
+func (a *API) Report(ctx context.Context, service string) (*Report, error) {
 	rev, cat := a.Catalog()
 	if cat == nil {
 		return nil, ErrNotPublished
@@ -98,7 +122,11 @@ func (a *API) Report(service string) (*Report, error) {
 	if a.Counts != nil {
 		counts = a.Counts()
 	}
-	rep, err := Analyze(cat, service, counts)
+	held, err := a.held(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rep, err := Analyze(cat, service, counts, held)
 	if err != nil {
 		return nil, err
 	}

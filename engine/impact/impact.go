@@ -11,6 +11,7 @@ import (
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 )
 
 // ErrUnknownService is returned (wrapped) when the catalog has no Service of the name asked.
@@ -54,24 +55,27 @@ type Member struct {
 // Group is a device group that receives an affected service.
 type Group struct {
 	Group string `json:"group"`
-	// Via says how its devices receive the services: "group" (the group's spec.services).
-	// Devices that receive a service through a grant of a service request will be rows of
-	// their own, Via "grant", once grants exist.
+	// Via says how its devices receive the services: "group" (the group's spec.services), or
+	// "grant": the member's devices that have them through active grants of service
+	// requests, one row per member with Group "" (a device may also be in a group's row).
 	Via string `json:"via"`
 	// Services are the affected services the group receives, by name.
 	Services []string `json:"services"`
-	// Devices is the number of the group's devices the daemon serves now.
+	// Devices is the number of the group's devices the daemon serves now, or of the devices
+	// holding a grant.
 	Devices int `json:"devices"`
 }
 
 // Via values of a Group.
 const (
 	ViaGroup = "group"
+	ViaGrant = "grant"
 )
 
 // Analyze computes the impact of an outage of service in cat, counting devices with counts
-// (the daemon's devices by member and group; nil counts none).
-func Analyze(cat *catalog.Catalog, service string, counts []fleet.GroupCount) (*Report, error) {
+// (the daemon's devices by member and group; nil counts none) and held (the devices that have
+// a service through an active grant; nil counts none).
+func Analyze(cat *catalog.Catalog, service string, counts []fleet.GroupCount, held []grants.Held) (*Report, error) {
 	doc := cat.Get(catalog.KindService, "", service)
 	if doc == nil {
 		return nil, fmt.Errorf("service %q: %w", service, ErrUnknownService)
@@ -138,8 +142,39 @@ func Analyze(cat *catalog.Catalog, service string, counts []fleet.GroupCount) (*
 		m.Groups = append(m.Groups, Group{Group: g.Name, Via: ViaGroup, Services: got, Devices: n})
 		m.Devices += n
 	}
+	// Through grants: per member, the affected services and the distinct devices holding one.
+	type granted struct {
+		services []string
+		devices  map[string]bool
+	}
+	byGrant := map[string]*granted{}
+	for _, h := range held {
+		if !hit[h.Service] {
+			continue
+		}
+		gr := byGrant[h.Member]
+		if gr == nil {
+			gr = &granted{devices: map[string]bool{}}
+			byGrant[h.Member] = gr
+		}
+		if !slices.Contains(gr.services, h.Service) {
+			gr.services = append(gr.services, h.Service)
+		}
+		gr.devices[h.Device] = true
+	}
+	for member, gr := range byGrant {
+		m := byMember[member]
+		if m == nil {
+			m = &Member{Member: member}
+			byMember[member] = m
+		}
+		slices.Sort(gr.services)
+		m.Groups = append(m.Groups, Group{Via: ViaGrant, Services: gr.services, Devices: len(gr.devices)})
+		m.Devices += len(gr.devices)
+	}
 	for _, m := range byMember {
-		slices.SortFunc(m.Groups, func(a, b Group) int { return cmp.Compare(a.Group, b.Group) })
+		// The groups by name, then the grants' row.
+		slices.SortFunc(m.Groups, func(a, b Group) int { return cmp.Or(cmp.Compare(b.Via, a.Via), cmp.Compare(a.Group, b.Group)) })
 		r.Members = append(r.Members, *m)
 		r.Devices += m.Devices
 	}
@@ -168,6 +203,9 @@ func (r *Report) Groups() []fleet.Placement {
 	var out []fleet.Placement
 	for _, m := range r.Members {
 		for _, g := range m.Groups {
+			if g.Via != ViaGroup {
+				continue
+			}
 			out = append(out, fleet.Placement{Member: m.Member, Group: g.Group})
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/impact"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
@@ -87,7 +88,7 @@ func TestGolden(t *testing.T) {
 	for _, service := range []string{"inloggningstjanst", "mfa-token", "kontorspaket-libreoffice"} {
 		for _, format := range impact.Formats {
 			t.Run(service+"/"+format, func(t *testing.T) {
-				r, err := impact.Analyze(cat, service, counts)
+				r, err := impact.Analyze(cat, service, counts, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,7 +126,7 @@ func golden(t *testing.T, path string, got []byte) {
 func TestAnalyze(t *testing.T) {
 	cat := referenceCatalog(t)
 	f := fleetOf(t, cat, referenceFleet)
-	r, err := impact.Analyze(cat, "inloggningstjanst", f.GroupCounts())
+	r, err := impact.Analyze(cat, "inloggningstjanst", f.GroupCounts(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestAnalyze(t *testing.T) {
 
 	// A leaf service: no dependents, only the groups that receive it (every device of the
 	// fleet in a group: the wards, the administration and both of kommun-vasterby's groups).
-	r, err = impact.Analyze(cat, "utskrift", f.GroupCounts())
+	r, err = impact.Analyze(cat, "utskrift", f.GroupCounts(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,15 +175,48 @@ func TestAnalyze(t *testing.T) {
 	}
 	// A service that needs approval is in no group: devices get it by a grant, which the
 	// group counts do not hold.
-	r, err = impact.Analyze(cat, "journalatkomst", f.GroupCounts())
+	r, err = impact.Analyze(cat, "journalatkomst", f.GroupCounts(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(r.Dependents) != 0 || len(r.Members) != 0 || r.Devices != 0 {
 		t.Errorf("journalatkomst: %+v", r)
 	}
+	// With grants, the devices that hold one are a row of their own, each device once.
+	held := []grants.Held{
+		{Member: "region-norr", Service: "fjarratkomst", Device: "rn-1"},
+		{Member: "region-norr", Service: "journalatkomst", Device: "rn-1"},
+		{Member: "region-norr", Service: "journalatkomst", Device: "rn-2"},
+		{Member: "kommun-vasterby", Service: "utskrift", Device: "vb-1"},
+	}
+	r, err = impact.Analyze(cat, "journalatkomst", f.GroupCounts(), held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Members) != 1 || r.Devices != 2 || r.Members[0].Member != "region-norr" ||
+		fmt.Sprint(r.Members[0].Groups) != fmt.Sprint([]impact.Group{{Via: impact.ViaGrant, Services: []string{"journalatkomst"}, Devices: 2}}) {
+		t.Errorf("journalatkomst with grants: %+v", r)
+	}
+	if len(r.Groups()) != 0 {
+		t.Errorf("the grants' row is taken for a device group: %v", r.Groups())
+	}
+	// An outage of what remote access and journal access depend on reaches the devices
+	// granted either: rn-1, granted both, once.
+	r, err = impact.Analyze(cat, "mfa-token", nil, held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rn *impact.Member
+	for i := range r.Members {
+		if r.Members[i].Member == "region-norr" {
+			rn = &r.Members[i]
+		}
+	}
+	if rn == nil || len(rn.Groups) != 1 || rn.Groups[0].Via != impact.ViaGrant || !slices.Equal(rn.Groups[0].Services, []string{"fjarratkomst", "journalatkomst"}) || rn.Devices != 2 {
+		t.Errorf("mfa-token with grants: region-norr %+v", rn)
+	}
 
-	if _, err := impact.Analyze(cat, "no-such-service", nil); !errors.Is(err, impact.ErrUnknownService) {
+	if _, err := impact.Analyze(cat, "no-such-service", nil, nil); !errors.Is(err, impact.ErrUnknownService) {
 		t.Errorf("unknown service: %v, want ErrUnknownService", err)
 	}
 }

@@ -56,7 +56,7 @@ func writeText(w io.Writer, r *Report) error {
 		fmt.Fprintln(tw, "  MEMBER\tGROUP\tDEVICES\tSERVICES")
 		for _, m := range r.Members {
 			for _, g := range m.Groups {
-				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", m.Member, g.Group, g.Devices, strings.Join(g.Services, ", "))
+				fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", m.Member, groupName(g), g.Devices, strings.Join(g.Services, ", "))
 			}
 			fmt.Fprintf(tw, "  %s\t(all)\t%d\t\n", m.Member, m.Devices)
 		}
@@ -89,7 +89,7 @@ func writeMarkdown(w io.Writer, r *Report) error {
 		fmt.Fprintln(w, "| --- | --- | ---: | --- |")
 		for _, m := range r.Members {
 			for _, g := range m.Groups {
-				fmt.Fprintf(w, "| %s | %s | %d | %s |\n", md(m.Member), md(g.Group), g.Devices, md(strings.Join(g.Services, ", ")))
+				fmt.Fprintf(w, "| %s | %s | %d | %s |\n", md(m.Member), md(groupName(g)), g.Devices, md(strings.Join(g.Services, ", ")))
 			}
 			fmt.Fprintf(w, "| **%s** | all | **%d** | |\n", md(m.Member), m.Devices)
 		}
@@ -110,4 +110,13 @@ func dash(s string) string {
 // md escapes what would break a Markdown table cell.
 func md(s string) string {
 	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
+}
+
+// groupName is how a row of g is named: its device group, or "(grants)" for the devices that
+// hold a grant.
+func groupName(g Group) string {
+	if g.Via == ViaGrant {
+		return "(grants)"
+	}
+	return g.Group
 }

@@ -314,7 +314,7 @@ func Resolve(q *Request, who *auth.Principal, cat *catalog.Catalog, devices Flee
 		reach[p.Member] = true
 	}
 	if t.AffectedBy != "" {
-		r, err := impact.Analyze(cat, t.AffectedBy, nil)
+		r, err := impact.Analyze(cat, t.AffectedBy, nil, nil)
 		if err != nil {
 			return invalid("target.affectedBy: %w", err)
 		}

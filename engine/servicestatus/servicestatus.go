@@ -192,7 +192,7 @@ func build(now time.Time, rev string, cat *catalog.Catalog, sts []store.ServiceS
 			if e.State == Operational {
 				continue
 			}
-			r, err := impact.Analyze(cat, e.Service, nil)
+			r, err := impact.Analyze(cat, e.Service, nil, nil)
 			if err != nil {
 				continue
 			}

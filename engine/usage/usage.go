@@ -1,6 +1,6 @@
 // Package usage counts, per member and service of the catalog, the devices that have the
-// service: through their device group, through grants (once service requests exist) and by
-// what they report installed; as JSON, CSV and a console page.
+// service: through their device group, through active grants of service requests and by what
+// they report installed; as JSON, CSV and a console page.
 package usage
 
 import (
@@ -19,6 +19,7 @@ import (
 
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 )
 
 // Row is one member's use of one service.
@@ -28,8 +29,8 @@ type Row struct {
 	// Groups is the number of the member's devices served as members of a device group whose
 	// spec.services names the service.
 	Groups int `json:"groups"`
-	// Grants is the number of devices that receive it through a grant of a service request;
-	// always 0 until service requests exist.
+	// Grants is the number of the member's devices that receive it through an active grant of
+	// a service request (a device may also be counted in Groups).
 	Grants int `json:"grants"`
 	// Reported is the number of the member's devices whose latest facts list a product the
 	// service delivers installed; 0 for a service that delivers no product.
@@ -56,6 +57,9 @@ type Options struct {
 	// Counts counts the devices served by member and device group (fleet.Service.GroupCounts).
 	Counts    func() []fleet.GroupCount
 	Installed Installed
+	// Held lists the devices that have a service through an active grant
+	// (grants.Ledger.Held); nil counts none.
+	Held func(ctx context.Context) ([]grants.Held, error)
 	// MaxAge is how old a report may be before it is counted again (default 1m): reading
 	// what every device reports is a pass over the whole device table.
 	MaxAge time.Duration
@@ -103,7 +107,14 @@ func (c *Counter) Report(ctx context.Context) (*Report, error) {
 	if c.last != nil && c.last.Revision == rev && c.opt.Now().Sub(c.last.At) < c.opt.MaxAge {
 		return c.last, nil
 	}
-	r, err := Count(ctx, cat, c.opt.Counts(), c.opt.Installed)
+	var held []grants.Held
+	if c.opt.Held != nil {
+		var err error
+		if held, err = c.opt.Held(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r, err := Count(ctx, cat, c.opt.Counts(), c.opt.Installed, held)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +123,9 @@ func (c *Counter) Report(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
-// Count counts the usage of every service of cat by member.
-func Count(ctx context.Context, cat *catalog.Catalog, counts []fleet.GroupCount, installed Installed) (*Report, error) {
+// Count counts the usage of every service of cat by member; held are the devices that have a
+// service through an active grant.
+func Count(ctx context.Context, cat *catalog.Catalog, counts []fleet.GroupCount, installed Installed, held []grants.Held) (*Report, error) {
 	type key struct{ member, service string }
 	rows := map[key]*Row{}
 	row := func(m, s string) *Row {
@@ -133,6 +145,12 @@ func Count(ctx context.Context, cat *catalog.Catalog, counts []fleet.GroupCount,
 			if cat.Get(catalog.KindService, "", s) != nil {
 				row(c.Member, s).Groups += c.Devices
 			}
+		}
+	}
+	// Through grants: one device per row of held.
+	for _, h := range held {
+		if cat.Get(catalog.KindService, "", h.Service) != nil {
+			row(h.Member, h.Service).Grants++
 		}
 	}
 	// By what devices report: a device has a service when it reports one of its products.

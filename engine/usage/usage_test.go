@@ -16,6 +16,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/desired"
 	"samverk.io/samverk/engine/fleet"
+	"samverk.io/samverk/engine/grants"
 	"samverk.io/samverk/engine/store"
 	"samverk.io/samverk/engine/store/storetest"
 	"samverk.io/samverk/engine/usage"
@@ -61,7 +62,25 @@ func TestUsage(t *testing.T) {
 			if err := f.Publish(ctx, "rev", cat); err != nil {
 				t.Fatal(err)
 			}
-			c, err := usage.New(usage.Options{Catalog: func() (string, *catalog.Catalog) { return "rev", cat }, Counts: f.GroupCounts, Installed: st})
+			// The kommun-vasterby PC and region-norr's first PC are granted printing (no
+			// approval needed), though their groups have it: counted both ways.
+			current := func() (string, *catalog.Catalog) { return "rev", cat }
+			ledger, err := grants.New(grants.Options{Store: st, Devices: st, Deliverer: f, Catalog: current})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range []store.Enrollment{b.Enrollments[2], b.Enrollments[0]} {
+				asker := &auth.Principal{Subject: "a", Grants: []auth.Grant{{Role: auth.Viewer, Member: e.Member}}}
+				centre := map[string]string{"region-norr": "RN-1100", "kommun-vasterby": "VK-100"}[e.Member]
+				if _, err := ledger.Create(ctx, asker, grants.Order{Service: "utskrift", Member: e.Member, Devices: []string{e.ID},
+					Justification: "a printer nearby", CostCentre: centre}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := ledger.Tick(ctx); err != nil {
+				t.Fatal(err)
+			}
+			c, err := usage.New(usage.Options{Catalog: current, Counts: f.GroupCounts, Installed: st, Held: ledger.Held})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -76,7 +95,8 @@ func TestUsage(t *testing.T) {
 			for k, want := range map[string]usage.Row{
 				"region-norr/microsoft-365":            {Member: "region-norr", Service: "microsoft-365", Groups: 2, Reported: 1},
 				"region-norr/standardprogram":          {Member: "region-norr", Service: "standardprogram", Groups: 2, Reported: 1},
-				"region-norr/utskrift":                 {Member: "region-norr", Service: "utskrift", Groups: 2},
+				"region-norr/utskrift":                 {Member: "region-norr", Service: "utskrift", Groups: 2, Grants: 1},
+				"kommun-vasterby/utskrift":             {Member: "kommun-vasterby", Service: "utskrift", Groups: 1, Grants: 1},
 				"region-norr/kontorspaket-libreoffice": {Member: "region-norr", Service: "kontorspaket-libreoffice", Reported: 1},
 				"kommun-vasterby/e-post":               {Member: "kommun-vasterby", Service: "e-post", Groups: 1},
 				"kommun-vasterby/microsoft-365":        {Member: "kommun-vasterby", Service: "microsoft-365", Groups: 1},
