@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/profile"
 	"samverk.io/samverk/engine/report"
 	"samverk.io/samverk/engine/validate"
 )
@@ -22,6 +23,7 @@ func newValidateCmd() *cobra.Command {
 		showWaived  bool
 		quiet       bool
 		prefix      string
+		prof        profile.Options
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
@@ -44,7 +46,7 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 		Example: `  samverk validate
   samverk validate -o sarif catalog > samverk.sarif
   samverk validate --fail-on warn -o github catalog`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if len(args) == 0 {
 				args = []string{defaultCatalog(cmd.ErrOrStderr(), quiet)}
 			}
@@ -60,6 +62,15 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 			if os.Getenv("GOGC") == "" {
 				defer debug.SetGCPercent(debug.SetGCPercent(400))
 			}
+			stopProfile, err := profile.Start(prof)
+			if err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
+			}
+			defer func() {
+				if perr := stopProfile(); perr != nil && err == nil {
+					err = &ExitError{Code: ExitUsage, Err: perr}
+				}
+			}()
 			load, err := boundedLoad()
 			if err != nil {
 				return err
@@ -113,6 +124,8 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
 	f.BoolVarP(&quiet, "quiet", "q", false, "the findings alone: no waiver counts and summary line, no progress line or note on stderr")
 	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
+	f.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
+	f.StringVar(&prof.Mem, "memprofile", "", "write a heap profile (every allocation of the run) to this file when it ends")
 	prefixFlag(cmd, &prefix)
 	return cmd
 }
