@@ -2,8 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -56,11 +54,6 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 			}
 			if !validOutput(output) {
 				return usageError("--output %q: must be one of %s", output, strings.Join(report.Formats, ", "))
-			}
-			// validate is a short batch job that allocates heavily (CUE evaluation): trade
-			// memory for fewer collections unless the user tuned GOGC.
-			if os.Getenv("GOGC") == "" {
-				defer debug.SetGCPercent(debug.SetGCPercent(400))
 			}
 			stopProfile, err := profile.Start(prof)
 			if err != nil {
