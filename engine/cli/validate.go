@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -9,7 +10,10 @@ import (
 	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/profile"
 	"samverk.io/samverk/engine/report"
+	"samverk.io/samverk/engine/resultcache"
 	"samverk.io/samverk/engine/validate"
+	"samverk.io/samverk/engine/version"
+	"samverk.io/samverk/schemas"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -22,6 +26,7 @@ func newValidateCmd() *cobra.Command {
 		quiet       bool
 		prefix      string
 		prof        profile.Options
+		cacheDir    string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
@@ -76,6 +81,21 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 				}
 				opt.Policies = pol
 			}
+			if cacheDir != "" {
+				rc, err := openResultCache(cacheDir)
+				if err != nil {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
+				if rc.Note != "" && !quiet {
+					fmt.Fprintln(cmd.ErrOrStderr(), "samverk:", rc.Note)
+				}
+				opt.Results = rc
+				defer func() {
+					if serr := rc.Save(); serr != nil && !quiet {
+						fmt.Fprintln(cmd.ErrOrStderr(), "samverk:", serr)
+					}
+				}()
+			}
 			failed := false
 			for _, dir := range args {
 				pre, err := reportPrefix(cmd, prefix, dir)
@@ -117,6 +137,7 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
 	f.BoolVarP(&quiet, "quiet", "q", false, "the findings alone: no waiver counts and summary line, no progress line or note on stderr")
 	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
+	f.StringVar(&cacheDir, "cache-dir", "", "keep each file's schema results in this directory, keyed by content, so the next run checks only changed files")
 	f.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
 	f.StringVar(&prof.Mem, "memprofile", "", "write a heap profile (every allocation of the run) to this file when it ends")
 	prefixFlag(cmd, &prefix)
@@ -130,4 +151,24 @@ func validOutput(s string) bool {
 		}
 	}
 	return false
+}
+
+// openResultCache opens the result cache in dir for the bundled schemas and this build.
+func openResultCache(dir string) (*resultcache.Cache, error) {
+	build := version.Get()
+	id := build.String()
+	if build.Modified || build.Commit == "unknown" {
+		// A build from a changed tree shares its version with other such builds: the binary
+		// itself tells them apart.
+		if exe, err := os.Executable(); err == nil {
+			if info, err := os.Stat(exe); err == nil {
+				id += fmt.Sprintf(" %d %d", info.Size(), info.ModTime().UnixNano())
+			}
+		}
+	}
+	salt, err := resultcache.Salt(id, schemas.FS)
+	if err != nil {
+		return nil, err
+	}
+	return resultcache.Open(dir, salt, resultcache.Options{})
 }

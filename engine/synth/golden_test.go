@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"samverk.io/samverk/engine/policy"
+	"samverk.io/samverk/engine/resultcache"
 	"samverk.io/samverk/engine/validate"
 	"samverk.io/samverk/policies"
 )
@@ -43,9 +44,9 @@ var plantings = []struct{ old, new string }{
 
 // planted generates the default catalog and plants an error in every 23rd file, the kind of
 // error turning with the file.
-func planted(t testing.TB) fstest.MapFS {
+func planted(t testing.TB, opt Options) fstest.MapFS {
 	t.Helper()
-	fsys, _, err := FS(Options{})
+	fsys, _, err := FS(opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,9 @@ func planted(t testing.TB) fstest.MapFS {
 // TestReportGolden validates the default synthetic catalog with errors planted in it, with
 // the bundled policies and the clock at Reference, and compares the JSON report (all but its
 // duration) with testdata/report.golden.json (SAMVERK_UPDATE=1 rewrites it). Whatever makes
-// validation faster must leave every finding, message and position as it was.
+// validation faster must leave every finding, message and position as it was. The run goes
+// through an empty result cache, then again through the cache it filled: the report is the
+// same each time.
 func TestReportGolden(t *testing.T) {
 	if testing.Short() {
 		t.Skip("10,000 documents: slow in -short")
@@ -78,14 +81,94 @@ func TestReportGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := validate.FS(context.Background(), planted(t), validate.Options{
-		Policies: pol,
-		Now:      func() time.Time { return Reference },
-	})
+	fsys := planted(t, Options{})
+	golden := filepath.Join("testdata", "report.golden.json")
+	cacheDir := t.TempDir()
+	for _, run := range []string{"no cache", "cold cache", "warm cache"} {
+		opt := validate.Options{Policies: pol, Now: func() time.Time { return Reference }}
+		var rc *resultcache.Cache
+		if run != "no cache" {
+			if rc, err = resultcache.Open(cacheDir, "golden", resultcache.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			opt.Results = rc
+		}
+		res, err := validate.FS(context.Background(), fsys, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rc != nil {
+			if err := rc.Save(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%s: %v", run, time.Duration(res.Report.Duration))
+		checkGolden(t, res.Report, golden)
+		if run == "no cache" && os.Getenv("SAMVERK_UPDATE") == "1" {
+			return
+		}
+	}
+}
+
+// TestResultCacheChangedFiles changes files between runs through one result cache: each
+// report equals that of a run without the cache.
+func TestResultCacheChangedFiles(t *testing.T) {
+	pol, err := policy.Load(policies.FS, policy.Options{Dir: "policies"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkGolden(t, res.Report, filepath.Join("testdata", "report.golden.json"))
+	fsys := planted(t, Options{Documents: 1000, Members: 12, Seed: 7})
+	names := slices.Sorted(maps.Keys(fsys))
+	cacheDir := t.TempDir()
+	report := func(rc *resultcache.Cache) []byte {
+		t.Helper()
+		res, err := validate.FS(context.Background(), fsys, validate.Options{Policies: pol, Now: func() time.Time { return Reference }, Results: rc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Report.Duration = 0
+		b, err := json.MarshalIndent(res.Report, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	edits := []struct {
+		name     string
+		old, new string
+	}{
+		{"fix nothing, break a field", "\nspec:\n", "\nspec:\n  unknownField: 1\n"},
+		{"undo it", "\nspec:\n  unknownField: 1\n", "\nspec:\n"},
+		{"add a document", "", "---\napiVersion: samverk.io/v1\nkind: Member\nmetadata:\n  name: added\nspec: {}\n"},
+		{"break the YAML", "\nkind: ", "\nkind: [\n"},
+	}
+	for i, ed := range edits {
+		name := names[(i*37)%len(names)]
+		if i == 1 {
+			name = names[0]
+		}
+		if i == 0 {
+			name = names[0]
+		}
+		data := string(fsys[name].Data)
+		if ed.old == "" {
+			data += ed.new
+		} else {
+			data = strings.Replace(data, ed.old, ed.new, 1)
+		}
+		fsys[name] = &fstest.MapFile{Data: []byte(data), Mode: 0o644, ModTime: Reference}
+		rc, err := resultcache.Open(cacheDir, "changed", resultcache.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := report(rc)
+		if err := rc.Save(); err != nil {
+			t.Fatal(err)
+		}
+		if want := report(nil); !bytes.Equal(got, want) {
+			t.Errorf("%s (%s): the report through the cache differs from the one without", ed.name, name)
+		}
+	}
 }
 
 func checkGolden(t *testing.T, rep *validate.Report, path string) {
