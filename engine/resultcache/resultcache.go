@@ -86,6 +86,7 @@ type Cache struct {
 	mu   sync.Mutex
 	old  map[Key]Entry
 	used map[Key]Entry
+	hits int
 	// Note says why the cache file on disk was not used, when it was not (a corrupt or
 	// oversized file): the run goes on as if the cache were empty.
 	Note string
@@ -155,8 +156,16 @@ func (c *Cache) Get(k Key) (Entry, bool) {
 	e, ok := c.old[k]
 	if ok {
 		c.used[k] = e
+		c.hits++
 	}
 	return e, ok
+}
+
+// Hits is how many keys Get found among the entries read from disk.
+func (c *Cache) Hits() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hits
 }
 
 // Put records the entry of key for Save.
