@@ -55,7 +55,7 @@ bench: ## run the benchmarks (BENCH=regexp to pick)
 
 .PHONY: bench-validate
 bench-validate: ## the validate benchmark: 10,000 synthetic documents, cold
-	$(GO) test -run='^$$' -bench=ValidateSynthetic -benchmem ./engine/validate
+	$(GO) test -run='^$$' -bench='ValidateSynthetic' -benchmem ./engine/validate
 
 .PHONY: bench-peers
 bench-peers: ## samverk validate against cue vet + conftest on the synthetic catalog (installs both)
