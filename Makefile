@@ -57,6 +57,14 @@ lint: ## gofmt and vet
 bench: ## run the validate, check-in, compile and ingest benchmarks (BENCH=regexp BENCHPKGS=… for others)
 	$(GO) test -run='^$$' -bench='$(BENCH)' -benchmem -benchtime=$(BENCHTIME) -timeout=30m $(BENCHPKGS)
 
+.PHONY: bench-validate
+bench-validate: ## the validate benchmark: 10,000 synthetic documents, cold
+	$(GO) test -run='^$$' -bench='ValidateSynthetic' -benchmem ./engine/validate
+
+.PHONY: bench-peers
+bench-peers: ## samverk validate against cue vet + conftest on the synthetic catalog (installs both)
+	SYNTH_DIR=$(SYNTH_DIR) engine/synth/peer-bench.sh
+
 .PHONY: synth
 synth: ## write the 10,000-document synthetic catalog to $(SYNTH_DIR)
 	rm -rf $(SYNTH_DIR)

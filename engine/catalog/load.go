@@ -28,6 +28,9 @@ type Options struct {
 	Workers int
 	// Cache, when set, reuses the documents of files parsed by an earlier load.
 	Cache *Cache
+	// Sums, when set, has the load return the SHA-256 of every file it parsed (Result.Sums),
+	// for results kept by content elsewhere.
+	Sums bool
 	// CUE evaluates .cue files (default InProcessCUE, which is unbounded: a program that loads
 	// catalogs it does not trust sets a bounded evaluator, see package cueeval).
 	CUE CUEEvaluator
@@ -56,6 +59,8 @@ type Result struct {
 	Findings []finding.Finding
 	// Files is the number of catalog files read.
 	Files int
+	// Sums maps each file parsed to the SHA-256 of its content, when Options.Sums is set.
+	Sums map[string][sha256.Size]byte
 }
 
 // IsCatalogFile reports whether a file name is one the loader reads.
@@ -188,6 +193,7 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 	type fileResult struct {
 		docs     []*Document
 		findings []finding.Finding
+		sum      *[sha256.Size]byte
 		err      error
 	}
 	results := make([]fileResult, len(files))
@@ -196,8 +202,8 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 	for range min(opt.Workers, max(len(files), 1)) {
 		wg.Go(func() {
 			for i := range next {
-				docs, fnd, err := loadFile(fsys, files[i], opt)
-				results[i] = fileResult{docs, fnd, err}
+				docs, fnd, sum, err := loadFile(fsys, files[i], opt)
+				results[i] = fileResult{docs, fnd, sum, err}
 			}
 		})
 	}
@@ -211,9 +217,16 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 	}
 
 	var docs []*Document
-	for _, r := range results {
+	var sums map[string][sha256.Size]byte
+	if opt.Sums {
+		sums = make(map[string][sha256.Size]byte, len(files))
+	}
+	for i, r := range results {
 		if r.err != nil {
 			return nil, r.err
+		}
+		if sums != nil && r.sum != nil {
+			sums[files[i]] = *r.sum
 		}
 		findings = append(findings, r.findings...)
 		for _, d := range r.docs {
@@ -231,46 +244,50 @@ func load(fsys fs.FS, opt Options, escapes map[string]string) (*Result, error) {
 			"%s is already defined at %s:%d", d.Ref(), first.File, first.Start.Line))
 	}
 	findings = append(findings, checkLayout(cat)...)
-	return &Result{Catalog: cat, Findings: findings, Files: len(files)}, nil
+	return &Result{Catalog: cat, Findings: findings, Files: len(files), Sums: sums}, nil
 }
 
-func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Finding, error) {
+func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Finding, *[sha256.Size]byte, error) {
 	info, err := fs.Stat(fsys, name)
 	if err != nil {
-		return nil, []finding.Finding{unreadable(name, err)}, nil
+		return nil, []finding.Finding{unreadable(name, err)}, nil, nil
 	}
 	if info.Size() > opt.MaxFileSize {
 		return nil, []finding.Finding{{
 			Rule: finding.RuleTooLarge, Severity: finding.Deny, File: name,
 			Message: fmt.Sprintf("file is %d bytes, over the limit of %d; refused", info.Size(), opt.MaxFileSize),
-		}}, nil
+		}}, nil, nil
 	}
 	src, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			// A dangling symlink inside the catalog.
-			return nil, []finding.Finding{{Rule: finding.RuleSymlink, Severity: finding.Deny, File: name, Message: "file cannot be read: " + err.Error()}}, nil
+			return nil, []finding.Finding{{Rule: finding.RuleSymlink, Severity: finding.Deny, File: name, Message: "file cannot be read: " + err.Error()}}, nil, nil
 		}
-		return nil, []finding.Finding{unreadable(name, err)}, nil
+		return nil, []finding.Finding{unreadable(name, err)}, nil, nil
 	}
 	if int64(len(src)) > opt.MaxFileSize {
 		return nil, []finding.Finding{{
 			Rule: finding.RuleTooLarge, Severity: finding.Deny, File: name,
 			Message: fmt.Sprintf("file is over the limit of %d bytes; refused", opt.MaxFileSize),
-		}}, nil
+		}}, nil, nil
 	}
 	var key cacheKey
+	var sum *[sha256.Size]byte
+	if opt.Cache != nil || opt.Sums {
+		s := sha256.Sum256(src)
+		sum, key = &s, cacheKey{path: name, sum: s}
+	}
 	if opt.Cache != nil {
-		key = cacheKey{path: name, sum: sha256.Sum256(src)}
 		if p, ok := opt.Cache.get(key); ok {
-			return p.docs, p.findings, nil
+			return p.docs, p.findings, sum, nil
 		}
 	}
 	var docs []*Document
 	var fnd []finding.Finding
 	if path.Ext(name) == ".cue" {
 		if docs, fnd, err = opt.CUE.EvalCUE(name, src); err != nil {
-			return nil, nil, fmt.Errorf("load catalog: %s: %w", name, err)
+			return nil, nil, nil, fmt.Errorf("load catalog: %s: %w", name, err)
 		}
 	} else {
 		docs, fnd = ParseYAML(name, src, opt.MaxNodes)
@@ -280,7 +297,7 @@ func loadFile(fsys fs.FS, name string, opt Options) ([]*Document, []finding.Find
 	if opt.Cache != nil && !slices.ContainsFunc(fnd, func(f finding.Finding) bool { return f.Rule == finding.RuleCUEBudget }) {
 		opt.Cache.put(key, parsed{docs, fnd})
 	}
-	return docs, fnd, nil
+	return docs, fnd, sum, nil
 }
 
 // unreadable is the finding for a file or directory that exists but cannot be read.

@@ -3,14 +3,17 @@ package cli
 import (
 	"fmt"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"samverk.io/samverk/engine/finding"
+	"samverk.io/samverk/engine/profile"
 	"samverk.io/samverk/engine/report"
+	"samverk.io/samverk/engine/resultcache"
 	"samverk.io/samverk/engine/validate"
+	"samverk.io/samverk/engine/version"
+	"samverk.io/samverk/schemas"
 )
 
 func newValidateCmd() *cobra.Command {
@@ -22,6 +25,8 @@ func newValidateCmd() *cobra.Command {
 		showWaived  bool
 		quiet       bool
 		prefix      string
+		prof        profile.Options
+		cacheDir    string
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [DIR...]",
@@ -44,7 +49,7 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 		Example: `  samverk validate
   samverk validate -o sarif catalog > samverk.sarif
   samverk validate --fail-on warn -o github catalog`,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			if len(args) == 0 {
 				args = []string{defaultCatalog(cmd.ErrOrStderr(), quiet)}
 			}
@@ -55,11 +60,15 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 			if !validOutput(output) {
 				return usageError("--output %q: must be one of %s", output, strings.Join(report.Formats, ", "))
 			}
-			// validate is a short batch job that allocates heavily (CUE evaluation): trade
-			// memory for fewer collections unless the user tuned GOGC.
-			if os.Getenv("GOGC") == "" {
-				defer debug.SetGCPercent(debug.SetGCPercent(400))
+			stopProfile, err := profile.Start(prof)
+			if err != nil {
+				return &ExitError{Code: ExitUsage, Err: err}
 			}
+			defer func() {
+				if perr := stopProfile(); perr != nil && err == nil {
+					err = &ExitError{Code: ExitUsage, Err: perr}
+				}
+			}()
 			load, err := boundedLoad()
 			if err != nil {
 				return err
@@ -71,6 +80,21 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 					return &ExitError{Code: ExitUsage, Err: err}
 				}
 				opt.Policies = pol
+			}
+			if cacheDir != "" {
+				rc, err := openResultCache(cacheDir)
+				if err != nil {
+					return &ExitError{Code: ExitUsage, Err: err}
+				}
+				if rc.Note != "" && !quiet {
+					fmt.Fprintln(cmd.ErrOrStderr(), "samverk:", rc.Note)
+				}
+				opt.Results = rc
+				defer func() {
+					if serr := rc.Save(); serr != nil && !quiet {
+						fmt.Fprintln(cmd.ErrOrStderr(), "samverk:", serr)
+					}
+				}()
 			}
 			failed := false
 			for _, dir := range args {
@@ -113,6 +137,9 @@ Exit status: 0 clean, 1 findings that fail the run, 2 usage or I/O error.`,
 	f.BoolVar(&noPolicies, "no-policies", false, "check load, schema and references only")
 	f.BoolVarP(&quiet, "quiet", "q", false, "the findings alone: no waiver counts and summary line, no progress line or note on stderr")
 	f.BoolVar(&showWaived, "show-waived", false, "text output: list waived findings one by one instead of counting them per rule")
+	f.StringVar(&cacheDir, "cache-dir", "", "keep each file's schema results in this directory, keyed by content, so the next run checks only changed files")
+	f.StringVar(&prof.CPU, "cpuprofile", "", "write a CPU profile of the run to this file (read it with go tool pprof)")
+	f.StringVar(&prof.Mem, "memprofile", "", "write a heap profile (every allocation of the run) to this file when it ends")
 	prefixFlag(cmd, &prefix)
 	return cmd
 }
@@ -124,4 +151,24 @@ func validOutput(s string) bool {
 		}
 	}
 	return false
+}
+
+// openResultCache opens the result cache in dir for the bundled schemas and this build.
+func openResultCache(dir string) (*resultcache.Cache, error) {
+	build := version.Get()
+	id := build.String()
+	if build.Modified || build.Commit == "unknown" {
+		// A build from a changed tree shares its version with other such builds: the binary
+		// itself tells them apart.
+		if exe, err := os.Executable(); err == nil {
+			if info, err := os.Stat(exe); err == nil {
+				id += fmt.Sprintf(" %d %d", info.Size(), info.ModTime().UnixNano())
+			}
+		}
+	}
+	salt, err := resultcache.Salt(id, schemas.FS)
+	if err != nil {
+		return nil, err
+	}
+	return resultcache.Open(dir, salt, resultcache.Options{})
 }

@@ -11,6 +11,7 @@ import (
 	"samverk.io/samverk/engine/catalog"
 	"samverk.io/samverk/engine/finding"
 	"samverk.io/samverk/engine/refs"
+	"samverk.io/samverk/engine/resultcache"
 	"samverk.io/samverk/engine/schema"
 )
 
@@ -33,6 +34,10 @@ type Options struct {
 	// commit that changes a few files costs little more than those files. Policies and
 	// references, which look across documents, always run over the whole catalog.
 	Cache *Cache
+	// Results, when set, keeps each file's schema results on disk by its path and content, so
+	// a later run (another process: the next CI job) checks only the files that changed. The
+	// caller opens it with a salt naming the schemas and samverk's build, and saves it.
+	Results *resultcache.Cache
 }
 
 // Cache keeps what one run can reuse from the previous: parsed files and schema findings.
@@ -78,6 +83,9 @@ func (o Options) loadOptions() catalog.Options {
 	if o.Cache != nil && lo.Cache == nil {
 		lo.Cache = o.Cache.files
 	}
+	if o.Results != nil {
+		lo.Sums = true
+	}
 	return lo
 }
 
@@ -115,7 +123,7 @@ func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) 
 	if opt.Cache != nil {
 		sopt.Cache = opt.Cache.schema
 	}
-	sf, err := schema.Validate(lr.Catalog, sopt)
+	sf, err := checkSchemas(lr, opt.Results, sopt)
 	if err != nil {
 		return nil, fmt.Errorf("validate: %w", err)
 	}
@@ -166,4 +174,95 @@ func run(ctx context.Context, lr *catalog.Result, opt Options, start time.Time) 
 		rep.Findings = []finding.Finding{}
 	}
 	return &Result{Report: rep, Catalog: lr.Catalog}, nil
+}
+
+// checkSchemas checks the catalog's documents against their schemas, taking the results of
+// unchanged files from rc when it is set and recording those of the others in it.
+func checkSchemas(lr *catalog.Result, rc *resultcache.Cache, sopt schema.Options) ([]finding.Finding, error) {
+	if rc == nil {
+		return schema.Validate(lr.Catalog, sopt)
+	}
+	// A CUE file whose evaluation ran out of budget may load whole on another run.
+	unsure := map[string]bool{}
+	for _, f := range lr.Findings {
+		if f.Rule == finding.RuleCUEBudget {
+			unsure[f.File] = true
+		}
+	}
+	var files []string
+	byFile := map[string][]*catalog.Document{}
+	for _, d := range lr.Catalog.Docs {
+		if byFile[d.File] == nil {
+			files = append(files, d.File)
+		}
+		byFile[d.File] = append(byFile[d.File], d)
+	}
+	var out []finding.Finding
+	var todo []*catalog.Document
+	keys := map[string]resultcache.Key{}
+	for _, file := range files {
+		docs := byFile[file]
+		sum, ok := lr.Sums[file]
+		if !ok || unsure[file] {
+			todo = append(todo, docs...)
+			continue
+		}
+		k := resultcache.KeyOf(file, sum)
+		if e, hit := rc.Get(k); hit && covers(e, docs) {
+			for _, d := range docs {
+				out = append(out, e[d.Index]...)
+			}
+			continue
+		}
+		keys[file] = k
+		todo = append(todo, docs...)
+	}
+	if len(todo) == 0 {
+		return finding.Sort(out), nil
+	}
+	sub, _ := catalog.New(todo)
+	fresh, err := schema.Validate(sub, sopt)
+	if err != nil {
+		return nil, err
+	}
+	entries := make(map[string]resultcache.Entry, len(keys))
+	for file := range keys {
+		e := resultcache.Entry{}
+		for _, d := range byFile[file] {
+			e[d.Index] = nil
+		}
+		entries[file] = e
+	}
+	for _, f := range fresh {
+		var d *catalog.Document
+		if f.Document != nil {
+			d = sub.Get(f.Document.Kind, f.Document.Namespace, f.Document.Name)
+		}
+		if d == nil || d.File != f.File {
+			// A finding that names no document of its file cannot be filed under one:
+			// the file is not cached.
+			delete(entries, f.File)
+			if d != nil {
+				delete(entries, d.File)
+			}
+			continue
+		}
+		if e, ok := entries[d.File]; ok {
+			e[d.Index] = append(e[d.Index], f)
+		}
+	}
+	for file, e := range entries {
+		rc.Put(keys[file], e)
+	}
+	return finding.Sort(append(out, fresh...)), nil
+}
+
+// covers reports whether e holds the results of every document of docs.
+func covers(e resultcache.Entry, docs []*catalog.Document) bool {
+	for _, d := range docs {
+		if _, ok := e[d.Index]; !ok {
+			return false
+		}
+	}
+	return true
 }

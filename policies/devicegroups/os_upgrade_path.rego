@@ -32,16 +32,32 @@ sources(group, target) := {name |
 	name != target.metadata.name
 	os.spec.family == target.spec.family
 	build(os.spec.build) < build(target.spec.build)
-	some model in models(group)
-	some cert in input.inventory.HardwareModel[model].spec.certifications
-	cert.osRelease == name
-	cert.status == "certified"
+	certified_for(group, name)
 }
 
-models(group) := m if {
-	m := group.spec.selector.hardwareModels
-	count(m) > 0
-} else := object.keys(input.inventory.HardwareModel)
+# certified_for holds when one of the group's models (the selected ones, or any model when the
+# group selects none) is certified for the release named.
+certified_for(group, name) if {
+	some model in group.spec.selector.hardwareModels
+	model in certified[name]
+}
+
+certified_for(group, name) if {
+	not selects_models(group)
+	count(certified[name]) > 0
+}
+
+selects_models(group) if count(group.spec.selector.hardwareModels) > 0
+
+# certified maps each release to the hardware models certified for it. It is built once an
+# evaluation: looking certifications up again for every group made this rule cost as much as
+# all the others together on a large catalog.
+certified[name] contains model if {
+	some model, hw in input.inventory.HardwareModel
+	some cert in hw.spec.certifications
+	cert.status == "certified"
+	name := cert.osRelease
+}
 
 has_path(target, source) if {
 	some p in target.spec.upgrade.paths
