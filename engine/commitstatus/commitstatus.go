@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/backoff"
+	"samverk.io/samverk/engine/inflight"
 	"samverk.io/samverk/engine/reconcile"
 	"samverk.io/samverk/engine/rollout"
 	"samverk.io/samverk/engine/store"
@@ -78,9 +79,8 @@ type Reporter struct {
 	nudge chan struct{}
 	m     *prometheus.CounterVec
 
+	busy     inflight.Counter
 	mu       sync.Mutex
-	busy     int
-	idle     chan struct{}
 	progress map[string]string // sha → the rollout status last queued (state and description)
 }
 
@@ -122,7 +122,7 @@ func New(opt Options) (*Reporter, error) {
 	}
 	opt.Console = strings.TrimSuffix(opt.Console, "/")
 	r := &Reporter{opt: opt, log: opt.Logger, p: p, jobs: make(chan *Status, opt.Queue), nudge: make(chan struct{}, 1),
-		idle: make(chan struct{}), progress: map[string]string{}}
+		progress: map[string]string{}}
 	r.m = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "samverk_commitstatus_posts_total",
 		Help: "Commit status posts by outcome (delivered, failed, abandoned, dropped)."}, []string{"outcome"})
 	if err := opt.Registerer.Register(r.m); err != nil {
@@ -150,11 +150,11 @@ func (r *Reporter) Post(s Status) {
 		return
 	}
 	s.Description = cut(s.Description, MaxDescription)
-	r.add(1)
+	r.busy.Add(1)
 	select {
 	case r.jobs <- &s:
 	default:
-		r.add(-1)
+		r.busy.Add(-1)
 		r.m.WithLabelValues("dropped").Inc()
 		r.log.Warn("commit status dropped: the queue is full", "sha", s.SHA, "context", s.Context)
 	}
@@ -230,32 +230,8 @@ func cut(s string, n int) string {
 	return s
 }
 
-func (r *Reporter) add(d int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.busy += d
-	if r.busy == 0 {
-		close(r.idle)
-		r.idle = make(chan struct{})
-	}
-}
-
 // Flush waits until every queued status is posted or given up, or ctx ends.
-func (r *Reporter) Flush(ctx context.Context) error {
-	for {
-		r.mu.Lock()
-		busy, idle := r.busy, r.idle
-		r.mu.Unlock()
-		if busy == 0 {
-			return nil
-		}
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (r *Reporter) Flush(ctx context.Context) error { return r.busy.Wait(ctx) }
 
 // Run posts queued statuses, and the rollout's progress, until ctx ends.
 func (r *Reporter) Run(ctx context.Context) error {
@@ -266,7 +242,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 			return nil
 		case s := <-r.jobs:
 			r.deliver(ctx, s)
-			r.add(-1)
+			r.busy.Add(-1)
 		}
 	}
 }

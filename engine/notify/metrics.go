@@ -20,9 +20,7 @@ func newMetrics(reg prometheus.Registerer, n *Notifier) (*metrics, error) {
 	}
 	queued := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "samverk_notify_queued",
 		Help: "Deliveries queued or in flight, all sinks."}, func() float64 {
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		return float64(n.busy)
+		return float64(n.busy.Len())
 	})
 	for _, c := range []prometheus.Collector{m.events, m.deliveries, m.dropped, queued} {
 		if err := reg.Register(c); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"samverk.io/samverk/engine/backoff"
+	"samverk.io/samverk/engine/inflight"
 	"samverk.io/samverk/engine/store"
 )
 
@@ -55,9 +56,7 @@ type Notifier struct {
 	m     *metrics
 	sinks []*queue
 
-	mu   sync.Mutex
-	busy int
-	idle chan struct{}
+	busy inflight.Counter
 }
 
 // queue is one sink's deliveries, worked one at a time, in order.
@@ -102,7 +101,7 @@ func New(opt Options) (*Notifier, error) {
 	if opt.Registerer == nil {
 		opt.Registerer = prometheus.NewRegistry()
 	}
-	n := &Notifier{opt: opt, log: opt.Logger, idle: make(chan struct{})}
+	n := &Notifier{opt: opt, log: opt.Logger}
 	for _, sc := range c.Sinks {
 		s, err := newSink(sc)
 		if err != nil {
@@ -147,44 +146,19 @@ func (n *Notifier) Publish(e Event) {
 			continue
 		}
 		ev := e
-		n.add(1)
+		n.busy.Add(1)
 		select {
 		case q.jobs <- &ev:
 		default:
-			n.add(-1)
+			n.busy.Add(-1)
 			n.m.dropped.WithLabelValues(q.cfg.Name, "queue-full").Inc()
 			n.log.Warn("notification dropped: the sink's queue is full", "sink", q.cfg.Name, "kind", e.Kind, "event", e.ID)
 		}
 	}
 }
 
-// add counts deliveries queued or in flight.
-func (n *Notifier) add(d int) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.busy += d
-	if n.busy == 0 {
-		close(n.idle)
-		n.idle = make(chan struct{})
-	}
-}
-
 // Flush waits until every queued delivery is delivered or given up, or ctx ends.
-func (n *Notifier) Flush(ctx context.Context) error {
-	for {
-		n.mu.Lock()
-		busy, idle := n.busy, n.idle
-		n.mu.Unlock()
-		if busy == 0 {
-			return nil
-		}
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
+func (n *Notifier) Flush(ctx context.Context) error { return n.busy.Wait(ctx) }
 
 // Run delivers until ctx ends; what is still queued then is lost (and logged).
 func (n *Notifier) Run(ctx context.Context) error {
@@ -210,7 +184,7 @@ func (n *Notifier) work(ctx context.Context, q *queue) {
 			return
 		case e := <-q.jobs:
 			n.deliver(ctx, q, e)
-			n.add(-1)
+			n.busy.Add(-1)
 		}
 	}
 }
