@@ -15,7 +15,7 @@ import (
 	"samverk.io/samverk/engine/fleet"
 )
 
-func resourceOf(st *desired.State, id string) *desired.Resource {
+func findResource(st *desired.State, id string) *desired.Resource {
 	for i := range st.Resources {
 		if st.Resources[i].ID == id {
 			return &st.Resources[i]
@@ -48,7 +48,7 @@ func TestOverlays(t *testing.T) {
 	if r.code != http.StatusOK {
 		t.Fatalf("a with an overlay, polling the class's ETag: %d, want 200", r.code)
 	}
-	vpn := resourceOf(oa, "package/vpn-client")
+	vpn := findResource(oa, "package/vpn-client")
 	if vpn == nil || vpn.Ensure != "present" || vpn.Package.Version != "6.2" || !strings.Contains(vpn.Why, "granted") {
 		t.Fatalf("a's vpn-client: %+v; resources %v", vpn, ids(oa))
 	}
@@ -123,7 +123,7 @@ func TestOverlays(t *testing.T) {
 	if r.code != http.StatusOK || hasResource(oa3, "package/vpn-client") {
 		t.Fatalf("a with vpn-client absent: %d %v", r.code, ids(oa3))
 	}
-	gone := resourceOf(oa3, "package/vpn-client@6.2")
+	gone := findResource(oa3, "package/vpn-client@6.2")
 	if gone == nil || gone.Ensure != "absent" || gone.Package == nil || gone.Package.Product != "vpn-client" {
 		t.Fatalf("vpn-client removal: %+v; resources %v", gone, ids(oa3))
 	}

@@ -233,7 +233,7 @@ func (l *Ledger) asOwner(who *auth.Principal, member, service string) string {
 		return ""
 	}
 	svc, err := LookupService(cat, service)
-	if err != nil || !slices.Contains(Required(svc.Spec.Approval), ApprovalServiceOwner) || !who.Can(auth.Approver, svc.OwnerMember) {
+	if err != nil || !slices.Contains(Required(svc.Spec.Approval), ApprovalOwner) || !who.Can(auth.Approver, svc.OwnerMember) {
 		return ""
 	}
 	return svc.OwnerMember

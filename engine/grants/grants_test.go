@@ -235,7 +235,7 @@ func TestDecisionRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.State != string(grants.Approved) || got.Grant == 0 || len(got.Decisions) != 2 || got.Decisions[0].As != grants.ApprovalManager ||
-		got.Decisions[1].As != grants.ApprovalServiceOwner {
+		got.Decisions[1].As != grants.ApprovalOwner {
 		t.Fatalf("approved request = %+v", got)
 	}
 	for _, c := range []struct {

@@ -220,7 +220,7 @@ func (l *Ledger) Reject(ctx context.Context, who *auth.Principal, id int64, reas
 		}
 		role := ApprovalManager
 		if !qualifies(who, role, r.Member, svc) {
-			role = ApprovalServiceOwner
+			role = ApprovalOwner
 		}
 		return &store.DecisionWrite{Request: r.ID, Version: r.Version, State: string(Rejected),
 			Decision: store.Decision{By: who.Subject, ByName: who.Name, As: role, Verdict: VerdictReject, Reason: strings.TrimSpace(reason), At: now}}, nil

@@ -213,7 +213,7 @@ func checkRequests(t *testing.T, f *fixture, full *catalog.Catalog, people map[s
 			}
 			p := people[a.By]
 			ok := a.As == grants.ApprovalManager && p.Can(auth.Approver, r.Member) ||
-				a.As == grants.ApprovalServiceOwner && p.Can(auth.Approver, svc.OwnerMember)
+				a.As == grants.ApprovalOwner && p.Can(auth.Approver, svc.OwnerMember)
 			if !ok || !slices.Contains(required, a.As) || slices.Contains(roles, a.As) {
 				t.Fatalf("step %d: request %d approved by %s as %s, which they may not: %+v", step, r.ID, a.By, a.As, r.Decisions)
 			}

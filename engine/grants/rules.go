@@ -21,10 +21,10 @@ const (
 
 // The approvals a service demands (spec.approval), and the roles approvers act in.
 const (
-	ApprovalNone         = "none"
-	ApprovalManager      = "manager"
-	ApprovalServiceOwner = "service-owner"
-	ApprovalBoth         = "both"
+	ApprovalNone    = "none"
+	ApprovalManager = "manager"
+	ApprovalOwner   = "service-owner"
+	ApprovalBoth    = "both"
 	// AsRequester is the role of a cancellation.
 	AsRequester = "requester"
 )
@@ -85,10 +85,10 @@ func Required(approval string) []string {
 	switch approval {
 	case ApprovalManager:
 		return []string{ApprovalManager}
-	case ApprovalServiceOwner:
-		return []string{ApprovalServiceOwner}
+	case ApprovalOwner:
+		return []string{ApprovalOwner}
 	case ApprovalBoth:
-		return []string{ApprovalManager, ApprovalServiceOwner}
+		return []string{ApprovalManager, ApprovalOwner}
 	}
 	return nil
 }
@@ -182,7 +182,7 @@ func qualifies(who *auth.Principal, role, member string, svc *Service) bool {
 	switch role {
 	case ApprovalManager:
 		return who.Can(auth.Approver, member)
-	case ApprovalServiceOwner:
+	case ApprovalOwner:
 		return who.Can(auth.Approver, svc.OwnerMember)
 	}
 	return false
