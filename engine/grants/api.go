@@ -2,6 +2,7 @@ package grants
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -470,14 +471,7 @@ func (l *Ledger) workAPI(w http.ResponseWriter, r *http.Request) {
 // requestMember is the Member resolver of a request's page: the member it was made for, or
 // the service owner's member for an approver of it whose approval the service needs.
 func (l *Ledger) requestMember(r *http.Request) (string, error) {
-	id, err := strconv.ParseInt(r.PathValue("request"), 10, 64)
-	if err != nil {
-		return "", auth.ErrNotFound
-	}
-	req, err := l.opt.Store.ServiceRequest(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", auth.ErrNotFound
-	}
+	req, err := byPathID(r, "request", l.opt.Store.ServiceRequest)
 	if err != nil {
 		return "", err
 	}
@@ -487,14 +481,7 @@ func (l *Ledger) requestMember(r *http.Request) (string, error) {
 // grantMember is the Member resolver of a grant's page: the member it was granted to, or the
 // service owner's member for an approver of it whose approval the service needs.
 func (l *Ledger) grantMember(r *http.Request) (string, error) {
-	id, err := strconv.ParseInt(r.PathValue("grant"), 10, 64)
-	if err != nil {
-		return "", auth.ErrNotFound
-	}
-	g, err := l.opt.Store.Grant(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", auth.ErrNotFound
-	}
+	g, err := byPathID(r, "grant", l.opt.Store.Grant)
 	if err != nil {
 		return "", err
 	}
@@ -503,18 +490,27 @@ func (l *Ledger) grantMember(r *http.Request) (string, error) {
 
 // workMember is the Member resolver of a work item's routes: the member it is for.
 func (l *Ledger) workMember(r *http.Request) (string, error) {
-	id, err := strconv.ParseInt(r.PathValue("item"), 10, 64)
-	if err != nil {
-		return "", auth.ErrNotFound
-	}
-	w, err := l.opt.Store.WorkItem(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", auth.ErrNotFound
-	}
+	w, err := byPathID(r, "item", l.opt.Store.WorkItem)
 	if err != nil {
 		return "", err
 	}
 	return w.Member, nil
+}
+
+// byPathID loads the record whose id is the path value name, for a Member resolver: an id
+// that is not a number and a record that does not exist are both auth.ErrNotFound, so a
+// resolver tells neither apart from a record of another member.
+func byPathID[T any](r *http.Request, name string, get func(context.Context, int64) (T, error)) (T, error) {
+	var zero T
+	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
+	if err != nil {
+		return zero, auth.ErrNotFound
+	}
+	v, err := get(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return zero, auth.ErrNotFound
+	}
+	return v, err
 }
 
 func (l *Ledger) workDoneAPI(w http.ResponseWriter, r *http.Request) {
