@@ -247,6 +247,45 @@ type builder struct {
 	conds    conds
 	pkgs     []*item
 	settings *settingsBody
+	sc       *scratch
+}
+
+// scratch is the working memory of a body's compilation, none of which the body keeps: a
+// commit recompiles thousands of bodies, and allocating (and collecting) it afresh for each
+// cost as much as the work itself. Slices are kept with their capacity, emptied.
+type scratch struct {
+	deps       deps
+	pkgs       []*item
+	roots      []root
+	choices    map[string]*choice
+	choiceSlab []choice
+	ids        []string
+	items      []item
+	removals   map[string]*item
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{deps: make(deps, 0, 128), choices: map[string]*choice{}, removals: map[string]*item{}}
+}}
+
+// release empties sc, dropping what it points to (the index's documents among others, which
+// must not outlive their index through the pool), and returns it to the pool.
+func (sc *scratch) release(b *builder) {
+	sc.deps = clearSlice(b.deps)
+	sc.pkgs = clearSlice(b.pkgs)
+	sc.roots = clearSlice(sc.roots)
+	clear(sc.choices)
+	sc.choiceSlab = clearSlice(sc.choiceSlab)
+	sc.ids = clearSlice(sc.ids)
+	sc.items = clearSlice(sc.items)
+	clear(sc.removals)
+	scratchPool.Put(sc)
+}
+
+// clearSlice zeroes s and returns it empty, with its capacity.
+func clearSlice[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }
 
 // body is what a group's States on one OS release share: everything but the OS target and
@@ -254,8 +293,9 @@ type builder struct {
 type body struct {
 	// resources are the State's Resources, shared by every State of the body.
 	resources []desired.Resource
-	// enc is, per resource, its JSON, or for a package to install (whose Why names the group)
-	// the JSON of its package field.
+	// enc is, per package resource (those before the settings' in resources), its JSON, or
+	// for a package to install (whose Why names the group) the JSON of its package field.
+	// The settings' JSON is settings.enc.
 	enc   [][]byte
 	conds []desired.Condition
 	// deps are the lookups made for the body; settings holds those made for its settings.
@@ -320,16 +360,9 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 	}
 	st.Conditions = dedupe(cs)
 
-	buf := bufPool.Get().(*[]byte)
-	*buf = appendState((*buf)[:0], st, bd)
-	sum := sha256.Sum256(*buf)
-	bufPool.Put(buf)
-	st.Hash = hex.EncodeToString(sum[:])
-
+	st.Hash = hashState(st, bd)
 	return st, own, bd
 }
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // bodyFor returns the body of group g's States on the OS release os.
 func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body {
@@ -347,7 +380,9 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body 
 
 func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *body {
 	ix.bodies.Add(1)
-	b := &builder{ix: ix, deps: make(deps, 0, 128)}
+	sc := scratchPool.Get().(*scratch)
+	b := &builder{ix: ix, deps: sc.deps, pkgs: sc.pkgs, sc: sc}
+	defer sc.release(b)
 	b.settings = b.settingsFor(g, os)
 	b.conds = append(b.conds, b.settings.conds...)
 	b.software(g, os, driver, driverModel, extra)
@@ -355,21 +390,18 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *b
 	// Packages in dependency order; settings, which neither depend nor are depended on, after
 	// them: together that is dependency order and then id order ("package/" < "setting/").
 	pkgs := orderItems(b.pkgs)
-	n := len(pkgs) + len(b.settings.items)
+	set := b.settings.resources
 	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
-		resources: make([]desired.Resource, 0, n), enc: make([][]byte, 0, n)}
-	for _, it := range pkgs {
-		bd.resources = append(bd.resources, it.r)
+		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs))}
+	for i, it := range pkgs {
+		bd.resources[i] = it.r
 		if partial(&it.r) {
-			bd.enc = append(bd.enc, it.part)
+			bd.enc[i] = it.part
 		} else {
-			bd.enc = append(bd.enc, it.full)
+			bd.enc[i] = it.full
 		}
 	}
-	for i := range b.settings.items {
-		it := &b.settings.items[i]
-		bd.resources, bd.enc = append(bd.resources, it.r), append(bd.enc, it.full)
-	}
+	copy(bd.resources[len(pkgs):], set)
 	return bd
 }
 
@@ -458,7 +490,12 @@ type setting struct {
 // settingsBody is the settings part of a State: the same for every group of a member that
 // names the same baselines, on one OS release, so it is computed once per index and shared.
 type settingsBody struct {
-	items []item // by id
+	// resources are the settings' resources, by id, laid out as they follow the packages in a
+	// State's Resources: a body takes them with one bulk copy.
+	resources []desired.Resource
+	// enc is their JSON, comma-separated, as it appears in a State's encoding: every State of
+	// every body sharing the settings hashes it as is, without encoding or copying it again.
+	enc   []byte
 	conds conds
 	deps  deps
 }
@@ -554,7 +591,7 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		walk(ref, nil)
 	}
 	slices.Sort(ids)
-	sb.items = make([]item, 0, len(ids))
+	sb.resources = make([]desired.Resource, 0, len(ids))
 	for _, id := range ids {
 		s := chosen[id]
 		if s.p.invalid != "" {
@@ -570,7 +607,11 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 			it.full = appendResource(nil, &it.r, it.part)
 			s.p.cache.Store(&encodedSetting{why: it.r.Why, full: it.full})
 		}
-		sb.items = append(sb.items, it)
+		if len(sb.resources) > 0 {
+			sb.enc = append(sb.enc, ',')
+		}
+		sb.enc = append(sb.enc, it.full...)
+		sb.resources = append(sb.resources, it.r)
 	}
 	return sb
 }
@@ -610,6 +651,9 @@ func settingWhy(s *setting) string {
 	}
 	return w
 }
+
+// root is a product a group installs for its own sake, and why.
+type root struct{ id, why string }
 
 // choice is the version of a product chosen for the outcome, and what became of it.
 type choice struct {
@@ -655,8 +699,8 @@ func accepts(ring, stage string) bool {
 func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	ring := g.spec.Ring
 	granted, ungranted := splitOverlay(extra)
-	type root struct{ id, why string }
-	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services)+1+len(granted))
+	sc := b.sc
+	roots := sc.roots
 	for _, p := range g.spec.Products {
 		roots = append(roots, root{p, g.namedBy})
 	}
@@ -679,17 +723,24 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 		}
 	}
 	slices.SortStableFunc(roots, func(a, b root) int { return strings.Compare(a.id, b.id) })
+	sc.roots = roots
 
-	choices := make(map[string]*choice, len(roots)+8)
-	// Choices and items come from slabs: one allocation for many.
-	choiceSlab := make([]choice, 0, len(roots)+8)
-	var ids []string // every product considered
+	choices := sc.choices
+	// Choices and items come from slabs: one allocation for many. A full slab is not grown,
+	// as choices point into it: the next one is bigger, and kept for the next body.
+	choiceSlab := sc.choiceSlab
+	if cap(choiceSlab) < len(roots)+8 {
+		choiceSlab = make([]choice, 0, len(roots)+8)
+	}
+	defer func() { sc.choiceSlab = choiceSlab }()
+	ids := sc.ids[:0] // every product considered
+	defer func() { sc.ids = ids }()
 	choose := func(id string) *choice {
 		if c := choices[id]; c != nil {
 			return c
 		}
 		if len(choiceSlab) == cap(choiceSlab) {
-			choiceSlab = make([]choice, 0, cap(choiceSlab))
+			choiceSlab = make([]choice, 0, 2*cap(choiceSlab))
 		}
 		choiceSlab = append(choiceSlab, choice{id: id})
 		c := &choiceSlab[len(choiceSlab)-1]
@@ -787,7 +838,7 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	}
 
 	slices.Sort(ids)
-	removals := map[string]*item{}
+	removals := sc.removals
 	remove := func(it *item) {
 		if prev := removals[it.r.ID]; prev != nil {
 			it = mergeRemovals(prev, it)
@@ -795,7 +846,11 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 		removals[it.r.ID] = it
 	}
 	var why strings.Builder
-	itemSlab := make([]item, 0, len(ids))
+	itemSlab := sc.items
+	if cap(itemSlab) < len(ids) {
+		itemSlab = make([]item, 0, len(ids))
+	}
+	defer func() { sc.items = itemSlab }()
 	for _, id := range ids {
 		c := choices[id]
 		switch {
