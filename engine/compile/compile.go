@@ -262,6 +262,7 @@ type scratch struct {
 	ids        []string
 	items      []item
 	removals   map[string]*item
+	order      orderScratch
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -279,6 +280,7 @@ func (sc *scratch) release(b *builder) {
 	sc.ids = clearSlice(sc.ids)
 	sc.items = clearSlice(sc.items)
 	clear(sc.removals)
+	sc.order.out = clearSlice(sc.order.out)
 	scratchPool.Put(sc)
 }
 
@@ -389,7 +391,7 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *b
 
 	// Packages in dependency order; settings, which neither depend nor are depended on, after
 	// them: together that is dependency order and then id order ("package/" < "setting/").
-	pkgs := orderItems(b.pkgs)
+	pkgs := sc.order.orderItems(b.pkgs)
 	set := b.settings.resources
 	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
 		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs))}
@@ -985,32 +987,48 @@ func dedupe[T comparable](s []T) []T {
 }
 
 // orderItems sorts resources so that each comes after those it depends on, and otherwise by
-// id. A dependency cycle (reported already) is broken at the smallest id.
-func orderItems(res []*item) []*item {
-	out := make([]*item, 0, len(res))
+// id. A dependency cycle (reported already) is broken at the smallest id. The result and the
+// working memory are w's, valid until its next use.
+func (w *orderScratch) orderItems(res []*item) []*item {
+	n := len(res)
 	byID := func(x *item, id string) int { return cmp.Compare(x.r.ID, id) }
 	slices.SortFunc(res, func(x, y *item) int { return byID(x, y.r.ID) })
-	waiting := make([]int, len(res))      // unmet dependencies of each resource
-	dependents := make([][]int, len(res)) // resources waiting on each
+	// waiting counts the unmet dependencies of each resource; the resources waiting on j are
+	// dependents[start[j]:start[j+1]], in id order.
+	waiting := resize(w.waiting, n)
+	start := resize(w.start, n+1)
+	edges := w.edges[:0] // (dependency, dependent)
 	for i, it := range res {
 		for _, d := range it.r.DependsOn {
 			if j, ok := slices.BinarySearchFunc(res, d, byID); ok && j != i {
 				waiting[i]++
-				dependents[j] = append(dependents[j], i)
+				start[j+1]++
+				edges = append(edges, [2]int32{int32(j), int32(i)})
 			}
 		}
 	}
-	done := make([]bool, len(res))
+	for j := range n {
+		start[j+1] += start[j]
+	}
+	dependents := resize(w.dependents, len(edges))
+	next := resize(w.next, n)
+	copy(next, start[:n])
+	for _, e := range edges {
+		dependents[next[e[0]]] = e[1]
+		next[e[0]]++
+	}
+	done := resize(w.done, n)
+	out := w.out[:0]
 	// ready is a min-heap of indices; indices follow id order.
-	var ready intHeap
-	for i := range res {
+	ready := w.ready[:0]
+	for i := range n {
 		if waiting[i] == 0 {
 			ready.push(i)
 		}
 	}
-	for len(out) < len(res) {
+	for len(out) < n {
 		if len(ready) == 0 {
-			for i := range res { // a cycle: release the smallest id left
+			for i := range n { // a cycle: release the smallest id left
 				if !done[i] {
 					waiting[i] = 0
 					ready.push(i)
@@ -1024,13 +1042,35 @@ func orderItems(res []*item) []*item {
 		}
 		done[i] = true
 		out = append(out, res[i])
-		for _, j := range dependents[i] {
+		for _, j := range dependents[start[i]:start[i+1]] {
 			if waiting[j]--; waiting[j] == 0 && !done[j] {
-				ready.push(j)
+				ready.push(int(j))
 			}
 		}
 	}
+	w.waiting, w.start, w.edges, w.dependents, w.next, w.done, w.out, w.ready =
+		waiting, start, edges, dependents, next, done, out, ready
 	return out
+}
+
+// orderScratch is the working memory of orderItems.
+type orderScratch struct {
+	waiting, start, next []int32
+	edges                [][2]int32
+	dependents           []int32
+	done                 []bool
+	out                  []*item
+	ready                intHeap
+}
+
+// resize returns s with length n, zeroed, reusing its array when it is big enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 type intHeap []int
