@@ -594,6 +594,8 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 	}
 	slices.Sort(ids)
 	sb.resources = make([]desired.Resource, 0, len(ids))
+	fulls := make([][]byte, 0, len(ids))
+	size := 0
 	for _, id := range ids {
 		s := chosen[id]
 		if s.p.invalid != "" {
@@ -609,11 +611,17 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 			it.full = appendResource(nil, &it.r, it.part)
 			s.p.cache.Store(&encodedSetting{why: it.r.Why, full: it.full})
 		}
-		if len(sb.resources) > 0 {
+		sb.resources = append(sb.resources, it.r)
+		fulls = append(fulls, it.full)
+		size += len(it.full) + 1
+	}
+	// One block, sized once: the settings of a body run to tens of kilobytes.
+	sb.enc = make([]byte, 0, size)
+	for i, full := range fulls {
+		if i > 0 {
 			sb.enc = append(sb.enc, ',')
 		}
-		sb.enc = append(sb.enc, it.full...)
-		sb.resources = append(sb.resources, it.r)
+		sb.enc = append(sb.enc, full...)
 	}
 	return sb
 }
