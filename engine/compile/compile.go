@@ -261,12 +261,12 @@ type scratch struct {
 	choiceSlab []choice
 	ids        []string
 	items      []item
-	removals   map[string]*item
+	removals   []*item
 	order      orderScratch
 }
 
 var scratchPool = sync.Pool{New: func() any {
-	return &scratch{deps: make(deps, 0, 128), choices: map[string]*choice{}, removals: map[string]*item{}}
+	return &scratch{deps: make(deps, 0, 128), choices: map[string]*choice{}}
 }}
 
 // release empties sc, dropping what it points to (the index's documents among others, which
@@ -279,7 +279,7 @@ func (sc *scratch) release(b *builder) {
 	sc.choiceSlab = clearSlice(sc.choiceSlab)
 	sc.ids = clearSlice(sc.ids)
 	sc.items = clearSlice(sc.items)
-	clear(sc.removals)
+	sc.removals = clearSlice(sc.removals)
 	sc.order.out = clearSlice(sc.order.out)
 	scratchPool.Put(sc)
 }
@@ -848,13 +848,11 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	}
 
 	slices.Sort(ids)
+	// Removals are collected in order and merged by id at the end: a package version to
+	// remove for two reasons is one resource.
 	removals := sc.removals
-	remove := func(it *item) {
-		if prev := removals[it.r.ID]; prev != nil {
-			it = mergeRemovals(prev, it)
-		}
-		removals[it.r.ID] = it
-	}
+	defer func() { sc.removals = removals }()
+	remove := func(it *item) { removals = append(removals, it) }
 	var why strings.Builder
 	itemSlab := sc.items
 	if cap(itemSlab) < len(ids) {
@@ -874,9 +872,16 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			continue
 		}
 		v := c.pick
+		whys := dedupe(c.why)
+		n := len(v.whyPrefix) + 2*(len(whys)-1)
+		for _, w := range whys {
+			n += len(w)
+		}
+		// One allocation per Why, of its size.
 		why.Reset()
+		why.Grow(n)
 		why.WriteString(v.whyPrefix)
-		for i, w := range dedupe(c.why) {
+		for i, w := range whys {
 			if i > 0 {
 				why.WriteString("; ")
 			}
@@ -924,8 +929,14 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 		}
 		remove(removal(v, whyUngranted, ""))
 	}
-	for _, id := range slices.Sorted(mapKeys(removals)) {
-		b.pkgs = append(b.pkgs, removals[id])
+	// Stable: removals of one id merge in the order they were made.
+	slices.SortStableFunc(removals, func(x, y *item) int { return strings.Compare(x.r.ID, y.r.ID) })
+	for i, it := range removals {
+		if i > 0 && removals[i-1].r.ID == it.r.ID {
+			b.pkgs[len(b.pkgs)-1] = mergeRemovals(b.pkgs[len(b.pkgs)-1], it)
+			continue
+		}
+		b.pkgs = append(b.pkgs, it)
 	}
 }
 
