@@ -604,13 +604,9 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		}
 		it := item{r: s.p.res, part: s.p.part}
 		it.r.Why = settingWhy(s)
-		// Most settings have the same Why in every settings body they are in: encode once.
-		if c := s.p.cache.Load(); c != nil && c.why == it.r.Why {
-			it.full = c.full
-		} else {
-			it.full = appendResource(nil, &it.r, it.part)
-			s.p.cache.Store(&encodedSetting{why: it.r.Why, full: it.full})
-		}
+		// Most settings have one of a few Whys in every settings body they are in: each is
+		// encoded once.
+		it.full = s.p.encoded(&it.r)
 		sb.resources = append(sb.resources, it.r)
 		fulls = append(fulls, it.full)
 		size += len(it.full) + 1
