@@ -502,6 +502,30 @@ type settingsBody struct {
 	deps  deps
 }
 
+// settingsScratch is the working memory of compileSettings, kept for the next settings body.
+type settingsScratch struct {
+	chosen         map[string]int
+	all            []setting
+	ids            []string
+	merged, onPath map[finding.DocRef]bool
+	fulls          [][]byte
+}
+
+var settingsScratchPool = sync.Pool{New: func() any {
+	return &settingsScratch{chosen: map[string]int{}, merged: map[finding.DocRef]bool{}, onPath: map[finding.DocRef]bool{}}
+}}
+
+// release empties sc, so that it holds on to no index, and returns it to the pool.
+func (sc *settingsScratch) release() {
+	clear(sc.chosen)
+	clear(sc.merged)
+	clear(sc.onPath)
+	sc.all = clearSlice(sc.all)
+	sc.ids = clearSlice(sc.ids)
+	sc.fulls = clearSlice(sc.fulls)
+	settingsScratchPool.Put(sc)
+}
+
 // settingsKey identifies a list of baselines (resolved) and an OS release.
 type settingsKey struct{ baselines, os string }
 
@@ -540,12 +564,14 @@ func (b *builder) settingsFor(g *group, os string) *settingsBody {
 // depth-first, a later setting with the same id replacing an earlier one.
 func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *settingsBody {
 	sb := &settingsBody{}
-	chosen := map[string]*setting{}
-	var ids []string
+	sc := settingsScratchPool.Get().(*settingsScratch)
+	defer sc.release()
+	// chosen is the setting of each id so far, an index in all.
+	chosen, all, ids := sc.chosen, sc.all, sc.ids
+	defer func() { sc.all, sc.ids = all, ids }()
 	// merged holds the baselines whose settings are in already: a base reached again (two
 	// baselines extending it) must not undo the overrides made since.
-	merged := map[finding.DocRef]bool{}
-	onPath := map[finding.DocRef]bool{}
+	merged, onPath := sc.merged, sc.onPath
 	var walk func(ref finding.DocRef, path []string)
 	walk = func(ref finding.DocRef, path []string) {
 		if merged[ref] {
@@ -579,13 +605,15 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		why := chainWhy(path)
 		for i := range bl.settings {
 			p := &bl.settings[i]
-			s := &setting{p: p, chain: path, why: why}
-			if prev := chosen[p.id]; prev != nil {
+			s := setting{p: p, chain: path, why: why}
+			if j, ok := chosen[p.id]; ok {
+				prev := &all[j]
 				s.overridden = append(slices.Clip(prev.overridden), prev.chain[len(prev.chain)-1])
 			} else {
 				ids = append(ids, p.id)
 			}
-			chosen[p.id] = s
+			chosen[p.id] = len(all)
+			all = append(all, s)
 		}
 	}
 	for _, ref := range baselines {
@@ -594,10 +622,11 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 	}
 	slices.Sort(ids)
 	sb.resources = make([]desired.Resource, 0, len(ids))
-	fulls := make([][]byte, 0, len(ids))
+	fulls := sc.fulls[:0]
+	defer func() { sc.fulls = fulls }()
 	size := 0
 	for _, id := range ids {
-		s := chosen[id]
+		s := &all[chosen[id]]
 		if s.p.invalid != "" {
 			sb.conds.add(CondInvalidSetting, "Setting", "setting %s of baseline %s is left out: %s", id, s.chain[len(s.chain)-1], s.p.invalid)
 			continue
