@@ -252,7 +252,7 @@ type builder struct {
 
 // scratch is the working memory of a body's compilation, none of which the body keeps: a
 // commit recompiles thousands of bodies, and allocating (and collecting) it afresh for each
-// cost as much as the work itself. Slices are kept with their capacity, emptied.
+// was a large part of their cost. Slices are kept with their capacity, emptied.
 type scratch struct {
 	deps       deps
 	pkgs       []*item
