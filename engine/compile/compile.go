@@ -247,6 +247,47 @@ type builder struct {
 	conds    conds
 	pkgs     []*item
 	settings *settingsBody
+	sc       *scratch
+}
+
+// scratch is the working memory of a body's compilation, none of which the body keeps: a
+// commit recompiles thousands of bodies, and allocating (and collecting) it afresh for each
+// was a large part of their cost. Slices are kept with their capacity, emptied.
+type scratch struct {
+	deps       deps
+	pkgs       []*item
+	roots      []root
+	choices    map[string]*choice
+	choiceSlab []choice
+	ids        []string
+	items      []item
+	removals   []*item
+	order      orderScratch
+}
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{deps: make(deps, 0, 128), choices: map[string]*choice{}}
+}}
+
+// release empties sc, dropping what it points to (the index's documents among others, which
+// must not outlive their index through the pool), and returns it to the pool.
+func (sc *scratch) release(b *builder) {
+	sc.deps = clearSlice(b.deps)
+	sc.pkgs = clearSlice(b.pkgs)
+	sc.roots = clearSlice(sc.roots)
+	clear(sc.choices)
+	sc.choiceSlab = clearSlice(sc.choiceSlab)
+	sc.ids = clearSlice(sc.ids)
+	sc.items = clearSlice(sc.items)
+	sc.removals = clearSlice(sc.removals)
+	sc.order.out = clearSlice(sc.order.out)
+	scratchPool.Put(sc)
+}
+
+// clearSlice zeroes s and returns it empty, with its capacity.
+func clearSlice[T any](s []T) []T {
+	clear(s)
+	return s[:0]
 }
 
 // body is what a group's States on one OS release share: everything but the OS target and
@@ -254,8 +295,9 @@ type builder struct {
 type body struct {
 	// resources are the State's Resources, shared by every State of the body.
 	resources []desired.Resource
-	// enc is, per resource, its JSON, or for a package to install (whose Why names the group)
-	// the JSON of its package field.
+	// enc is, per package resource (those before the settings' in resources), its JSON, or
+	// for a package to install (whose Why names the group) the JSON of its package field.
+	// The settings' JSON is settings.enc.
 	enc   [][]byte
 	conds []desired.Condition
 	// deps are the lookups made for the body; settings holds those made for its settings.
@@ -320,16 +362,9 @@ func (ix *Index) compileOutcome(o outcome) (*desired.State, deps, *body) {
 	}
 	st.Conditions = dedupe(cs)
 
-	buf := bufPool.Get().(*[]byte)
-	*buf = appendState((*buf)[:0], st, bd)
-	sum := sha256.Sum256(*buf)
-	bufPool.Put(buf)
-	st.Hash = hex.EncodeToString(sum[:])
-
+	st.Hash = hashState(st, bd)
 	return st, own, bd
 }
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // bodyFor returns the body of group g's States on the OS release os.
 func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body {
@@ -347,29 +382,28 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body 
 
 func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *body {
 	ix.bodies.Add(1)
-	b := &builder{ix: ix, deps: make(deps, 0, 128)}
+	sc := scratchPool.Get().(*scratch)
+	b := &builder{ix: ix, deps: sc.deps, pkgs: sc.pkgs, sc: sc}
+	defer sc.release(b)
 	b.settings = b.settingsFor(g, os)
 	b.conds = append(b.conds, b.settings.conds...)
 	b.software(g, os, driver, driverModel, extra)
 
 	// Packages in dependency order; settings, which neither depend nor are depended on, after
 	// them: together that is dependency order and then id order ("package/" < "setting/").
-	pkgs := orderItems(b.pkgs)
-	n := len(pkgs) + len(b.settings.items)
+	pkgs := sc.order.orderItems(b.pkgs)
+	set := b.settings.resources
 	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
-		resources: make([]desired.Resource, 0, n), enc: make([][]byte, 0, n)}
-	for _, it := range pkgs {
-		bd.resources = append(bd.resources, it.r)
+		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs))}
+	for i, it := range pkgs {
+		bd.resources[i] = it.r
 		if partial(&it.r) {
-			bd.enc = append(bd.enc, it.part)
+			bd.enc[i] = it.part
 		} else {
-			bd.enc = append(bd.enc, it.full)
+			bd.enc[i] = it.full
 		}
 	}
-	for i := range b.settings.items {
-		it := &b.settings.items[i]
-		bd.resources, bd.enc = append(bd.resources, it.r), append(bd.enc, it.full)
-	}
+	copy(bd.resources[len(pkgs):], set)
 	return bd
 }
 
@@ -458,9 +492,38 @@ type setting struct {
 // settingsBody is the settings part of a State: the same for every group of a member that
 // names the same baselines, on one OS release, so it is computed once per index and shared.
 type settingsBody struct {
-	items []item // by id
+	// resources are the settings' resources, by id, laid out as they follow the packages in a
+	// State's Resources: a body takes them with one bulk copy.
+	resources []desired.Resource
+	// enc is their JSON, comma-separated, as it appears in a State's encoding: every State of
+	// every body sharing the settings hashes it as is, without encoding or copying it again.
+	enc   []byte
 	conds conds
 	deps  deps
+}
+
+// settingsScratch is the working memory of compileSettings, kept for the next settings body.
+type settingsScratch struct {
+	chosen         map[string]int
+	all            []setting
+	ids            []string
+	merged, onPath map[finding.DocRef]bool
+	fulls          [][]byte
+}
+
+var settingsScratchPool = sync.Pool{New: func() any {
+	return &settingsScratch{chosen: map[string]int{}, merged: map[finding.DocRef]bool{}, onPath: map[finding.DocRef]bool{}}
+}}
+
+// release empties sc, so that it holds on to no index, and returns it to the pool.
+func (sc *settingsScratch) release() {
+	clear(sc.chosen)
+	clear(sc.merged)
+	clear(sc.onPath)
+	sc.all = clearSlice(sc.all)
+	sc.ids = clearSlice(sc.ids)
+	sc.fulls = clearSlice(sc.fulls)
+	settingsScratchPool.Put(sc)
 }
 
 // settingsKey identifies a list of baselines (resolved) and an OS release.
@@ -501,12 +564,14 @@ func (b *builder) settingsFor(g *group, os string) *settingsBody {
 // depth-first, a later setting with the same id replacing an earlier one.
 func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *settingsBody {
 	sb := &settingsBody{}
-	chosen := map[string]*setting{}
-	var ids []string
+	sc := settingsScratchPool.Get().(*settingsScratch)
+	defer sc.release()
+	// chosen is the setting of each id so far, an index in all.
+	chosen, all, ids := sc.chosen, sc.all, sc.ids
+	defer func() { sc.all, sc.ids = all, ids }()
 	// merged holds the baselines whose settings are in already: a base reached again (two
 	// baselines extending it) must not undo the overrides made since.
-	merged := map[finding.DocRef]bool{}
-	onPath := map[finding.DocRef]bool{}
+	merged, onPath := sc.merged, sc.onPath
 	var walk func(ref finding.DocRef, path []string)
 	walk = func(ref finding.DocRef, path []string) {
 		if merged[ref] {
@@ -540,13 +605,15 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		why := chainWhy(path)
 		for i := range bl.settings {
 			p := &bl.settings[i]
-			s := &setting{p: p, chain: path, why: why}
-			if prev := chosen[p.id]; prev != nil {
+			s := setting{p: p, chain: path, why: why}
+			if j, ok := chosen[p.id]; ok {
+				prev := &all[j]
 				s.overridden = append(slices.Clip(prev.overridden), prev.chain[len(prev.chain)-1])
 			} else {
 				ids = append(ids, p.id)
 			}
-			chosen[p.id] = s
+			chosen[p.id] = len(all)
+			all = append(all, s)
 		}
 	}
 	for _, ref := range baselines {
@@ -554,23 +621,32 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		walk(ref, nil)
 	}
 	slices.Sort(ids)
-	sb.items = make([]item, 0, len(ids))
+	sb.resources = make([]desired.Resource, 0, len(ids))
+	fulls := sc.fulls[:0]
+	defer func() { sc.fulls = fulls }()
+	size := 0
 	for _, id := range ids {
-		s := chosen[id]
+		s := &all[chosen[id]]
 		if s.p.invalid != "" {
 			sb.conds.add(CondInvalidSetting, "Setting", "setting %s of baseline %s is left out: %s", id, s.chain[len(s.chain)-1], s.p.invalid)
 			continue
 		}
 		it := item{r: s.p.res, part: s.p.part}
 		it.r.Why = settingWhy(s)
-		// Most settings have the same Why in every settings body they are in: encode once.
-		if c := s.p.cache.Load(); c != nil && c.why == it.r.Why {
-			it.full = c.full
-		} else {
-			it.full = appendResource(nil, &it.r, it.part)
-			s.p.cache.Store(&encodedSetting{why: it.r.Why, full: it.full})
+		// Most settings have one of a few Whys in every settings body they are in: each is
+		// encoded once.
+		it.full = s.p.encoded(&it.r)
+		sb.resources = append(sb.resources, it.r)
+		fulls = append(fulls, it.full)
+		size += len(it.full) + 1
+	}
+	// One block, sized once: the settings of a body run to tens of kilobytes.
+	sb.enc = make([]byte, 0, size)
+	for i, full := range fulls {
+		if i > 0 {
+			sb.enc = append(sb.enc, ',')
 		}
-		sb.items = append(sb.items, it)
+		sb.enc = append(sb.enc, full...)
 	}
 	return sb
 }
@@ -610,6 +686,9 @@ func settingWhy(s *setting) string {
 	}
 	return w
 }
+
+// root is a product a group installs for its own sake, and why.
+type root struct{ id, why string }
 
 // choice is the version of a product chosen for the outcome, and what became of it.
 type choice struct {
@@ -655,8 +734,8 @@ func accepts(ring, stage string) bool {
 func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	ring := g.spec.Ring
 	granted, ungranted := splitOverlay(extra)
-	type root struct{ id, why string }
-	roots := make([]root, 0, len(g.spec.Products)+4*len(g.spec.Services)+1+len(granted))
+	sc := b.sc
+	roots := sc.roots
 	for _, p := range g.spec.Products {
 		roots = append(roots, root{p, g.namedBy})
 	}
@@ -679,17 +758,24 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 		}
 	}
 	slices.SortStableFunc(roots, func(a, b root) int { return strings.Compare(a.id, b.id) })
+	sc.roots = roots
 
-	choices := make(map[string]*choice, len(roots)+8)
-	// Choices and items come from slabs: one allocation for many.
-	choiceSlab := make([]choice, 0, len(roots)+8)
-	var ids []string // every product considered
+	choices := sc.choices
+	// Choices and items come from slabs: one allocation for many. A full slab is not grown,
+	// as choices point into it: the next one is bigger, and kept for the next body.
+	choiceSlab := sc.choiceSlab
+	if cap(choiceSlab) < len(roots)+8 {
+		choiceSlab = make([]choice, 0, len(roots)+8)
+	}
+	defer func() { sc.choiceSlab = choiceSlab }()
+	ids := sc.ids[:0] // every product considered
+	defer func() { sc.ids = ids }()
 	choose := func(id string) *choice {
 		if c := choices[id]; c != nil {
 			return c
 		}
 		if len(choiceSlab) == cap(choiceSlab) {
-			choiceSlab = make([]choice, 0, cap(choiceSlab))
+			choiceSlab = make([]choice, 0, 2*cap(choiceSlab))
 		}
 		choiceSlab = append(choiceSlab, choice{id: id})
 		c := &choiceSlab[len(choiceSlab)-1]
@@ -787,15 +873,17 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	}
 
 	slices.Sort(ids)
-	removals := map[string]*item{}
-	remove := func(it *item) {
-		if prev := removals[it.r.ID]; prev != nil {
-			it = mergeRemovals(prev, it)
-		}
-		removals[it.r.ID] = it
-	}
+	// Removals are collected in order and merged by id at the end: a package version to
+	// remove for two reasons is one resource.
+	removals := sc.removals
+	defer func() { sc.removals = removals }()
+	remove := func(it *item) { removals = append(removals, it) }
 	var why strings.Builder
-	itemSlab := make([]item, 0, len(ids))
+	itemSlab := sc.items
+	if cap(itemSlab) < len(ids) {
+		itemSlab = make([]item, 0, len(ids))
+	}
+	defer func() { sc.items = itemSlab }()
 	for _, id := range ids {
 		c := choices[id]
 		switch {
@@ -809,9 +897,16 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			continue
 		}
 		v := c.pick
+		whys := dedupe(c.why)
+		n := len(v.whyPrefix) + 2*(len(whys)-1)
+		for _, w := range whys {
+			n += len(w)
+		}
+		// One allocation per Why, of its size.
 		why.Reset()
+		why.Grow(n)
 		why.WriteString(v.whyPrefix)
-		for i, w := range dedupe(c.why) {
+		for i, w := range whys {
 			if i > 0 {
 				why.WriteString("; ")
 			}
@@ -859,8 +954,14 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 		}
 		remove(removal(v, whyUngranted, ""))
 	}
-	for _, id := range slices.Sorted(mapKeys(removals)) {
-		b.pkgs = append(b.pkgs, removals[id])
+	// Stable: removals of one id merge in the order they were made.
+	slices.SortStableFunc(removals, func(x, y *item) int { return strings.Compare(x.r.ID, y.r.ID) })
+	for i, it := range removals {
+		if i > 0 && removals[i-1].r.ID == it.r.ID {
+			b.pkgs[len(b.pkgs)-1] = mergeRemovals(b.pkgs[len(b.pkgs)-1], it)
+			continue
+		}
+		b.pkgs = append(b.pkgs, it)
 	}
 }
 
@@ -930,32 +1031,48 @@ func dedupe[T comparable](s []T) []T {
 }
 
 // orderItems sorts resources so that each comes after those it depends on, and otherwise by
-// id. A dependency cycle (reported already) is broken at the smallest id.
-func orderItems(res []*item) []*item {
-	out := make([]*item, 0, len(res))
+// id. A dependency cycle (reported already) is broken at the smallest id. The result and the
+// working memory are w's, valid until its next use.
+func (w *orderScratch) orderItems(res []*item) []*item {
+	n := len(res)
 	byID := func(x *item, id string) int { return cmp.Compare(x.r.ID, id) }
 	slices.SortFunc(res, func(x, y *item) int { return byID(x, y.r.ID) })
-	waiting := make([]int, len(res))      // unmet dependencies of each resource
-	dependents := make([][]int, len(res)) // resources waiting on each
+	// waiting counts the unmet dependencies of each resource; the resources waiting on j are
+	// dependents[start[j]:start[j+1]], in id order.
+	waiting := resize(w.waiting, n)
+	start := resize(w.start, n+1)
+	edges := w.edges[:0] // (dependency, dependent)
 	for i, it := range res {
 		for _, d := range it.r.DependsOn {
 			if j, ok := slices.BinarySearchFunc(res, d, byID); ok && j != i {
 				waiting[i]++
-				dependents[j] = append(dependents[j], i)
+				start[j+1]++
+				edges = append(edges, [2]int32{int32(j), int32(i)})
 			}
 		}
 	}
-	done := make([]bool, len(res))
+	for j := range n {
+		start[j+1] += start[j]
+	}
+	dependents := resize(w.dependents, len(edges))
+	next := resize(w.next, n)
+	copy(next, start[:n])
+	for _, e := range edges {
+		dependents[next[e[0]]] = e[1]
+		next[e[0]]++
+	}
+	done := resize(w.done, n)
+	out := w.out[:0]
 	// ready is a min-heap of indices; indices follow id order.
-	var ready intHeap
-	for i := range res {
+	ready := w.ready[:0]
+	for i := range n {
 		if waiting[i] == 0 {
 			ready.push(i)
 		}
 	}
-	for len(out) < len(res) {
+	for len(out) < n {
 		if len(ready) == 0 {
-			for i := range res { // a cycle: release the smallest id left
+			for i := range n { // a cycle: release the smallest id left
 				if !done[i] {
 					waiting[i] = 0
 					ready.push(i)
@@ -969,13 +1086,35 @@ func orderItems(res []*item) []*item {
 		}
 		done[i] = true
 		out = append(out, res[i])
-		for _, j := range dependents[i] {
+		for _, j := range dependents[start[i]:start[i+1]] {
 			if waiting[j]--; waiting[j] == 0 && !done[j] {
-				ready.push(j)
+				ready.push(int(j))
 			}
 		}
 	}
+	w.waiting, w.start, w.edges, w.dependents, w.next, w.done, w.out, w.ready =
+		waiting, start, edges, dependents, next, done, out, ready
 	return out
+}
+
+// orderScratch is the working memory of orderItems.
+type orderScratch struct {
+	waiting, start, next []int32
+	edges                [][2]int32
+	dependents           []int32
+	done                 []bool
+	out                  []*item
+	ready                intHeap
+}
+
+// resize returns s with length n, zeroed, reusing its array when it is big enough.
+func resize[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 type intHeap []int

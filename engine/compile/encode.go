@@ -1,8 +1,12 @@
 package compile
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"hash"
+	"sync"
 	"unicode/utf8"
 
 	"samverk.io/samverk/engine/desired"
@@ -102,9 +106,51 @@ func appendResource(b []byte, r *desired.Resource, part []byte) []byte {
 	return append(b, '}')
 }
 
-// appendState writes st with its Revision and Hash left empty, as json.Marshal writes such a
-// State. bd, if not nil, holds the encodings of st.Resources.
-func appendState(b []byte, st *desired.State, bd *body) []byte {
+// hashState returns what HashOf returns for st, bd being the body st.Resources come from (nil
+// for none). It hashes the State's encoding piece by piece: the settings' JSON, the bulk of a
+// State, straight from the block the body shares, without copying it.
+func hashState(st *desired.State, bd *body) string {
+	h := hasherPool.Get().(*stateHasher)
+	defer hasherPool.Put(h)
+	h.h.Reset()
+	b := appendOwnResources(appendHead(h.buf[:0], st), st, bd)
+	if set := settingsJSON(bd); len(set) > 0 {
+		if len(bd.enc) > 0 {
+			b = append(b, ',')
+		}
+		h.h.Write(b)
+		h.h.Write(set)
+		b = b[:0]
+	}
+	b = appendTail(b, st)
+	h.h.Write(b)
+	h.buf = b
+	h.sum = h.h.Sum(h.sum[:0])
+	return hex.EncodeToString(h.sum)
+}
+
+// stateHasher is what hashing a State needs, kept for the next State: a SHA-256 state and a
+// buffer for the parts of the encoding that are not encoded already.
+type stateHasher struct {
+	h   hash.Hash
+	buf []byte
+	sum []byte
+}
+
+var hasherPool = sync.Pool{New: func() any {
+	return &stateHasher{h: sha256.New(), buf: make([]byte, 0, 16<<10), sum: make([]byte, 0, sha256.Size)}
+}}
+
+// settingsJSON is the encoding of the settings that end bd's resources, or nil.
+func settingsJSON(bd *body) []byte {
+	if bd == nil || bd.settings == nil {
+		return nil
+	}
+	return bd.settings.enc
+}
+
+// appendHead writes st, Revision and Hash empty, up to the opening of its resources.
+func appendHead(b []byte, st *desired.State) []byte {
 	b = append(b, `{"revision":"","hash":"","member":`...)
 	b = appendString(b, st.Member)
 	if st.Group != "" {
@@ -141,8 +187,17 @@ func appendState(b []byte, st *desired.State, bd *body) []byte {
 		}
 		b = append(b, '}')
 	}
-	b = append(b, `,"resources":[`...)
-	for i := range st.Resources {
+	return append(b, `,"resources":[`...)
+}
+
+// appendOwnResources writes, comma-separated, the resources of st that are not its body's
+// settings: all of them when bd is nil, else the packages, whose encodings bd holds.
+func appendOwnResources(b []byte, st *desired.State, bd *body) []byte {
+	n := len(st.Resources)
+	if bd != nil {
+		n = len(bd.enc)
+	}
+	for i := range n {
 		if i > 0 {
 			b = append(b, ',')
 		}
@@ -156,6 +211,11 @@ func appendState(b []byte, st *desired.State, bd *body) []byte {
 			b = append(b, bd.enc[i]...)
 		}
 	}
+	return b
+}
+
+// appendTail writes the rest of st after its resources.
+func appendTail(b []byte, st *desired.State) []byte {
 	b = append(b, ']')
 	if len(st.Conditions) > 0 {
 		b = append(b, `,"conditions":[`...)

@@ -433,7 +433,7 @@ func TestSynthFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 10,000-document catalog")
 	}
-	f := newSynthFleet(t, 20_000, 1)
+	f := newSynthFleet(t, testFleetDevices, 1)
 	c := New(f.cat, "r1")
 	if err := c.Err(); err != nil {
 		t.Fatalf("synthetic catalog does not index cleanly: %v", err)

@@ -2,9 +2,11 @@ package compile
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
 )
 
 // TestNextMatchesFromScratch: over both synthetic fleets, a sequence of commits that each move
@@ -19,8 +21,8 @@ func TestNextMatchesFromScratch(t *testing.T) {
 		name string
 		f    func(testing.TB) *synthFleet
 	}{
-		{"own", func(tb testing.TB) *synthFleet { return newSynthFleet(tb, 20_000, 1) }},
-		{"synth", func(tb testing.TB) *synthFleet { return engineSynthFleet(tb, 20_000, 1) }},
+		{"own", func(tb testing.TB) *synthFleet { return newSynthFleet(tb, testFleetDevices, 1) }},
+		{"synth", func(tb testing.TB) *synthFleet { return engineSynthFleet(tb, testFleetDevices, 1) }},
 	} {
 		t.Run(fl.name, func(t *testing.T) {
 			f := fl.f(t)
@@ -54,4 +56,110 @@ func TestNextMatchesFromScratch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNextMatchesFromScratchEveryChange: on the own fleet, each kind of change a commit makes
+// to packages (a stage, a dependency added and one that cannot be met, a supersede, a
+// retirement) leaves every State Next gives identical, hash and JSON, to the one New gives.
+func TestNextMatchesFromScratchEveryChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a 10,000-document catalog")
+	}
+	f := newSynthFleet(t, testFleetDevices, 1)
+	popular := f.productsByUse[0]
+	runtime := synthRuntimes[0]
+	const newest = -1
+	steps := []struct {
+		name string
+		cat  *catalog.Catalog
+	}{
+		{"the most used product changes stage", f.withChangedPackage(t, popular)},
+		{"its newest version needs a runtime", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
+			s["dependencies"] = []any{map[string]any{"product": runtime}}
+		})},
+		{"it needs a runtime version that does not exist", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
+			s["dependencies"] = []any{map[string]any{"product": runtime, "minVersion": "9999"}}
+		})},
+		{"it supersedes its first version and another product's", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
+			s["supersedes"] = []any{popular + "-v0", f.productsByUse[1] + "-v0"}
+		})},
+		{"its newest version is retired", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
+			s["lifecycle"] = map[string]any{"stage": "retired"}
+		})},
+		{"the version before it is retired", f.withEditedPackage(t, popular, -2, func(s map[string]any) {
+			s["lifecycle"] = map[string]any{"stage": "retired"}
+		})},
+		{"nothing", f.cat},
+	}
+	first := New(f.cat, "r1")
+	serve(first, f.devices, 2)
+	c := first
+	for i, step := range steps {
+		rev := fmt.Sprintf("r%d", i+2)
+		c = c.Next(step.cat, rev)
+		full := New(step.cat, rev)
+		checked := map[[2]*desired.State]bool{}
+		changed := 0
+		for _, d := range f.devices {
+			a, _ := c.Desired(d)
+			b, _ := full.Desired(d)
+			if checked[[2]*desired.State{a, b}] {
+				continue
+			}
+			checked[[2]*desired.State{a, b}] = true
+			was, _ := first.Desired(d)
+			if was.Hash != b.Hash {
+				changed++
+			}
+			if a.Hash != b.Hash {
+				t.Fatalf("%s: device %+v: incremental %s, from scratch %s\nincremental: %s\nfrom scratch: %s",
+					step.name, d, a.Hash, b.Hash, mustJSON(t, a), mustJSON(t, b))
+			}
+			if was.Hash == b.Hash {
+				continue // the hash covers the encoding, which tests hold to json.Marshal
+			}
+			if ja, jb := mustJSON(t, a), mustJSON(t, b); ja != jb {
+				t.Fatalf("%s: device %+v: incremental %s, from scratch %s\nincremental: %s\nfrom scratch: %s",
+					step.name, d, a.Hash, b.Hash, ja, jb)
+			}
+		}
+		if s := c.Stats(); s.Reused == 0 || step.cat != f.cat && (s.Compiled == 0 || changed == 0) {
+			t.Errorf("%s: %d States changed; %+v", step.name, changed, s)
+		}
+	}
+}
+
+// withEditedPackage is the fleet's catalog with the at-th Package of product (-1: the
+// newest, -2 the one before) edited: edit changes a copy of its spec.
+func (f *synthFleet) withEditedPackage(tb testing.TB, product string, at int, edit func(map[string]any)) *catalog.Catalog {
+	tb.Helper()
+	var versions []*catalog.Document
+	for _, d := range f.docs {
+		if d.Kind == catalog.KindPackage && d.Spec()["product"] == product {
+			versions = append(versions, d)
+		}
+	}
+	if len(versions) == 0 {
+		tb.Fatalf("no package of %s", product)
+	}
+	if at < 0 {
+		at += len(versions)
+	}
+	doc := versions[at]
+	spec := map[string]any{}
+	for k, v := range doc.Spec() {
+		spec[k] = v
+	}
+	edit(spec)
+	obj := map[string]any{}
+	for k, v := range doc.Object {
+		obj[k] = v
+	}
+	obj["spec"] = spec
+	changed := *doc
+	changed.Object = obj
+	docs := slices.Clone(f.docs)
+	docs[slices.Index(docs, doc)] = &changed
+	cat, _ := catalog.New(docs)
+	return cat
 }

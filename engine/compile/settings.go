@@ -20,13 +20,40 @@ type prepared struct {
 	part []byte
 	// invalid says why the setting cannot be applied; res is unset then.
 	invalid string
-	// cache holds the resource's JSON for the Why it had last.
-	cache *atomic.Pointer[encodedSetting]
+	// cache holds the resource's JSON for the last few Whys it had: a setting reached through
+	// different chains of baselines has a Why per chain, and settings bodies ask for them in
+	// turns.
+	cache *atomic.Pointer[[]encodedSetting]
 }
 
 type encodedSetting struct {
 	why  string
 	full []byte
+}
+
+// encodedWhys is how many Whys a setting's cache holds.
+const encodedWhys = 8
+
+// encoded returns the JSON of the setting's resource r, whose Why is the setting's in one
+// settings body.
+func (p *prepared) encoded(r *desired.Resource) []byte {
+	known := p.cache.Load()
+	if known != nil {
+		for _, e := range *known {
+			if e.why == r.Why {
+				return e.full
+			}
+		}
+	}
+	full := appendResource(nil, r, p.part)
+	// Published lists are never changed: a new one replaces them. Two compilations adding at
+	// once may lose one's entry, which costs an encoding later, not a mistake.
+	next := []encodedSetting{{why: r.Why, full: full}}
+	if known != nil {
+		next = append(next, (*known)[:min(len(*known), encodedWhys-1)]...)
+	}
+	p.cache.Store(&next)
+	return full
 }
 
 // Registry value types.
@@ -39,7 +66,7 @@ const (
 // prepare maps a setting to a resource. raw is the setting's value as loaded (int64, float64,
 // string, bool or nil), which keeps integers exact.
 func prepare(s catalog.Setting, raw any) prepared {
-	p := prepared{id: s.ID, cache: &atomic.Pointer[encodedSetting]{}}
+	p := prepared{id: s.ID, cache: &atomic.Pointer[[]encodedSetting]{}}
 	r := desired.Resource{ID: "setting/" + s.ID, Type: s.Type, Ensure: "present"}
 	switch s.Type {
 	case desired.TypeRegistry:

@@ -121,7 +121,7 @@ func TestEngineSynthFleet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a 10,000-document catalog")
 	}
-	f := engineSynthFleet(t, 20_000, 2)
+	f := engineSynthFleet(t, testFleetDevices, 2)
 	c := New(f.cat, "r1")
 	profiles := map[Profile]bool{}
 	var resources, noGroup int
@@ -140,7 +140,7 @@ func TestEngineSynthFleet(t *testing.T) {
 	}
 	cat2 := f.withChangedPackageFresh(t, f.productsByUse[len(f.productsByUse)/2])
 	next, full := c.Next(cat2, "r2"), New(cat2, "r2")
-	for _, d := range f.devices[:3000] {
+	for _, d := range f.devices[:min(3000, len(f.devices))] {
 		a, _ := next.Desired(d)
 		b, _ := full.Desired(d)
 		if a.Hash != b.Hash {
