@@ -293,16 +293,18 @@ var basicTypes = map[string]bool{"string": true, "int": true, "float": true, "nu
 // already fixed by a switch.
 func (b *fastBuilder) value(v cue.Value, decided []string) node {
 	ev := v.Eval()
-	if ev.Err() != nil {
-		// A struct whose comprehensions read a field not yet set is incomplete on its own.
-		if _, err := v.Fields(cue.Optional(true)); err == nil {
-			return b.object(v, decided)
-		}
-		return askCUE{"error"}
-	}
 	kind := ev.IncompleteKind()
 	op, args := ev.Expr()
+	if err := ev.Err(); err != nil {
+		// A struct whose comprehensions read a field not yet set is incomplete on its own.
+		if _, ferr := v.Fields(cue.Optional(true)); ferr == nil && kind&cue.ListKind == 0 && op != cue.OrOp {
+			return b.object(v, decided)
+		}
+		return askCUE{"error: " + err.Error()}
+	}
 	switch {
+	case op == cue.OrOp && kind&(cue.StructKind|cue.ListKind) != 0:
+		return askCUE{"disjunction of structs or lists"}
 	case kind == cue.TopKind:
 		if op == cue.NoOp && fmt.Sprint(ev) == "_" {
 			return anyValue{}

@@ -3,9 +3,12 @@ package schema
 import (
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	bundled "samverk.io/samverk/catalog"
 	"samverk.io/samverk/engine/catalog"
@@ -15,7 +18,6 @@ import (
 
 // oracle says what CUE says of a document: the fast check is trusted only where it agrees.
 type oracle struct {
-	t     testing.TB
 	c     *compiled
 	quick *fastCheck
 	// fast counts the documents the fast check accepted, valid those CUE accepts.
@@ -34,18 +36,25 @@ func newOracle(t testing.TB) *oracle {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &oracle{t: t, c: c, quick: quick}
+	return &oracle{c: c, quick: quick}
 }
 
 // check compares the fast check of d with CUE: never fast-valid while CUE finds a problem.
-func (o *oracle) check(d *catalog.Document, what string) {
-	o.t.Helper()
+func (o *oracle) check(t testing.TB, d *catalog.Document, what string) {
+	t.Helper()
 	def, ok := o.c.fast.defs[d.Kind]
 	if !ok {
 		return
 	}
 	fast := o.quick.valid(d)
-	valid := def.Unify(o.c.ctx.Encode(d.Object)).Validate(concrete...) == nil
+	valid := func() (ok bool) {
+		defer func() {
+			if recover() != nil {
+				ok = false
+			}
+		}()
+		return def.Unify(o.c.ctx.Encode(d.Object)).Validate(concrete...) == nil
+	}()
 	o.total++
 	if fast {
 		o.fast++
@@ -57,15 +66,15 @@ func (o *oracle) check(d *catalog.Document, what string) {
 		}
 	}
 	if fast && !valid {
-		o.t.Errorf("%s (%s): the fast check accepts a document CUE refuses", d.Ref(), what)
+		t.Errorf("%s (%s): the fast check accepts a document CUE refuses: %v", d.Ref(), what, d.Object)
 	}
 }
 
-func (o *oracle) report(name string) {
-	o.t.Logf("%s: %d documents, %d valid, %d taken by the fast check (%.1f%% of the valid)",
+func (o *oracle) report(t testing.TB, name string) {
+	t.Logf("%s: %d documents, %d valid, %d taken by the fast check (%.1f%% of the valid)",
 		name, o.total, o.valid, o.fast, 100*float64(o.fast)/float64(max(1, o.valid)))
 	for _, r := range o.refused {
-		o.t.Logf("not taken: %s", r)
+		t.Logf("not taken: %s", r)
 	}
 }
 
@@ -84,9 +93,9 @@ func TestFastCheckAgreesSynthetic(t *testing.T) {
 	}
 	o := newOracle(t)
 	for _, d := range res.Catalog.Docs {
-		o.check(d, "synthetic")
+		o.check(t, d, "synthetic")
 	}
-	o.report("synthetic catalog")
+	o.report(t, "synthetic catalog")
 	if o.fast != o.valid {
 		t.Errorf("the fast check takes %d of %d valid synthetic documents; want all", o.fast, o.valid)
 	}
@@ -99,9 +108,9 @@ func TestFastCheckAgreesReference(t *testing.T) {
 	}
 	o := newOracle(t)
 	for _, d := range res.Catalog.Docs {
-		o.check(d, "reference")
+		o.check(t, d, "reference")
 	}
-	o.report("reference catalog")
+	o.report(t, "reference catalog")
 	if o.fast != o.valid {
 		t.Errorf("the fast check takes %d of %d valid reference documents; want all", o.fast, o.valid)
 	}
@@ -113,7 +122,7 @@ func TestFastCheckAgreesFixtures(t *testing.T) {
 	o := newOracle(t)
 	for _, dir := range []string{"testdata/valid", "testdata/invalid"} {
 		for _, d := range loadDir(t, dir).Docs {
-			o.check(d, "fixture")
+			o.check(t, d, "fixture")
 			for i := range mutations {
 				for at := 0; ; at++ {
 					m, ok := mutate(d, i, at, "zz")
@@ -121,16 +130,49 @@ func TestFastCheckAgreesFixtures(t *testing.T) {
 						break
 					}
 					if m != nil {
-						o.check(m, fmt.Sprintf("mutation %d at %d", i, at))
+						o.check(t, m, fmt.Sprintf("mutation %d at %d", i, at))
 					}
 				}
 			}
 		}
 	}
-	o.report("fixtures and their mutations")
+	o.report(t, "fixtures and their mutations")
 	if o.fast == 0 || o.fast == o.total {
 		t.Errorf("the fast check takes %d of %d documents: the mutations do not exercise it", o.fast, o.total)
 	}
+}
+
+// FuzzFastCheck parses YAML documents, mutates each at one value and checks that the fast
+// check never accepts a document CUE refuses. Its seeds, the fixtures mutated in every way at
+// several places, run as a unit test.
+func FuzzFastCheck(f *testing.F) {
+	for _, dir := range []string{"testdata/valid", "testdata/invalid"} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			if err != nil {
+				f.Fatal(err)
+			}
+			for op := range mutations {
+				for _, at := range []uint16{0, 3, 7, 12, 20} {
+					f.Add(src, uint8(op), at, "x")
+				}
+			}
+		}
+	}
+	o := newOracle(f)
+	f.Fuzz(func(t *testing.T, src []byte, op uint8, at uint16, s string) {
+		docs, _ := catalog.ParseYAML("fuzz.yaml", src, 1000)
+		for _, d := range docs {
+			o.check(t, d, "fuzzed")
+			if m, _ := mutate(d, int(op), int(at), s); m != nil {
+				o.check(t, m, fmt.Sprintf("mutation %d at %d", op, at))
+			}
+		}
+	})
 }
 
 // mutations alter one value of a document: each returns the replacement and whether it
@@ -215,6 +257,17 @@ var mutations = []func(v any, s string) (any, bool){
 		}
 		out := maps.Clone(m)
 		out[s] = s
+		return out, true
+	},
+	// add a field whose name reads as a definition or a hidden field in CUE
+	func(v any, s string) (any, bool) {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		out := maps.Clone(m)
+		out["#"+s] = s
+		out["_"+s] = s
 		return out, true
 	},
 	// empty a list or struct
@@ -368,4 +421,55 @@ func refusal(n node, x any, at string) string {
 		return at + ": " + n.why
 	}
 	return fmt.Sprintf("%s: %T refuses %v", at, n, x)
+}
+
+// TestFastCheckFallsBack gives the fast check schemas with constructs it does not follow: it
+// must leave the document to CUE rather than guess, and the document stays valid.
+func TestFastCheckFallsBack(t *testing.T) {
+	const head = "package schemas\n\n#Member: {\n\tapiVersion: string\n\tkind: \"Member\"\n\tmetadata: name: string\n\tspec: {\n"
+	const doc = "apiVersion: samverk.io/v1\nkind: Member\nmetadata:\n  name: m\nspec:\n"
+	for _, tc := range []struct {
+		name, spec, doc, want string
+	}{
+		{"disjunction of structs", "x: {a: int} | {b: string}", "  x: {a: 1}", "Member.spec.x: disjunction of structs or lists"},
+		{"reference to another field", "lo: int\nhi: int & >=lo", "  lo: 1\n  hi: 2", "Member: the schemas use a construct"},
+		{"for comprehension", "xs: [...string]\nys: [for x in xs {x}]", "  xs: [a]\n  ys: [a]", "Member: the schemas use a construct"},
+		{"let clause", "let n = 3\nx: int & <n", "  x: 1", "Member: the schemas use a construct"},
+		{"unknown builtin", "x: strings.HasPrefix(\"a\")", "  x: ab", "Member.spec.x: call"},
+		{"comprehension reading a string", "name: string\nif name == \"a\" {extra: int}", "  name: b", "Member.spec: comprehension reads name"},
+		{"pattern other than [string]", "[=~\"^x\"]: int", "  xa: 1", "Member.spec: pattern"},
+		{"fractional bound", "r: number & <=0.5", "  r: 0.25", "Member.spec.r: bound"},
+		{"struct validator", "x: {a?: int} & struct.MinFields(1)", "  x: {a: 1}", "Member.spec.x: struct"},
+		{"list validator", "x: [...int] & list.MinItems(1)", "  x: [1]", "does not satisfy list.MinItems(1)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := head + tc.spec + "\n\t}\n}\n"
+			for _, pkg := range []string{"list", "strings", "struct"} {
+				if strings.Contains(tc.spec, pkg+".") {
+					src = strings.Replace(src, "package schemas\n", "package schemas\n\nimport \""+pkg+"\"\n", 1)
+				}
+			}
+			fsys := fstest.MapFS{"member.cue": {Data: []byte(src)}}
+			quick, err := buildFastCheck(fsys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(fallbacks(quick.kinds["Member"], "Member"), "\n")
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("fallbacks:\n%s\nwant one with %q", got, tc.want)
+			}
+			d := parseDoc(t, "m.yaml", doc+tc.doc+"\n")
+			if quick.valid(d) {
+				t.Errorf("the fast check took the document")
+			}
+			cat, _ := catalog.New([]*catalog.Document{d})
+			fs, err := Validate(cat, Options{Schemas: fsys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fs) > 0 {
+				t.Errorf("CUE finds the document invalid, so the case proves nothing: %v", fs)
+			}
+		})
+	}
 }
