@@ -3,12 +3,10 @@ package schema
 import (
 	"fmt"
 	"io/fs"
-	"maps"
 	"path"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -740,36 +738,4 @@ var predeclared = map[string]bool{
 	"_": true, "string": true, "int": true, "float": true, "number": true, "bool": true, "null": true,
 	"bytes": true, "true": true, "false": true, "len": true, "close": true, "and": true, "or": true,
 	"div": true, "mod": true, "quo": true, "rem": true,
-}
-
-// fallbacks lists, as "path: why", where the fast check of n asks CUE.
-func fallbacks(n node, at string) []string {
-	var out []string
-	switch n := n.(type) {
-	case askCUE:
-		out = append(out, at+": "+n.why)
-	case anyOf:
-		for _, b := range n {
-			out = append(out, fallbacks(b, at)...)
-		}
-	case *object:
-		for _, name := range slices.Sorted(maps.Keys(n.fields)) {
-			out = append(out, fallbacks(n.fields[name], at+"."+name)...)
-		}
-		if n.pattern != nil {
-			out = append(out, fallbacks(n.pattern, at+".*")...)
-		}
-	case *switchOn:
-		for _, k := range slices.SortedFunc(maps.Keys(n.cases), func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) }) {
-			out = append(out, fallbacks(n.cases[k], fmt.Sprintf("%s(%s=%v)", at, n.field, k))...)
-		}
-	case *list:
-		for i, e := range n.prefix {
-			out = append(out, fallbacks(e, fmt.Sprintf("%s[%d]", at, i))...)
-		}
-		if n.elem != nil {
-			out = append(out, fallbacks(n.elem, at+"[*]")...)
-		}
-	}
-	return out
 }

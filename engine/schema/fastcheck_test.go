@@ -473,3 +473,54 @@ func TestFastCheckFallsBack(t *testing.T) {
 		})
 	}
 }
+
+// fallbacks lists, as "path: why", where the fast check of n asks CUE.
+func fallbacks(n node, at string) []string {
+	var out []string
+	switch n := n.(type) {
+	case askCUE:
+		out = append(out, at+": "+n.why)
+	case anyOf:
+		for _, b := range n {
+			out = append(out, fallbacks(b, at)...)
+		}
+	case *object:
+		for _, name := range slices.Sorted(maps.Keys(n.fields)) {
+			out = append(out, fallbacks(n.fields[name], at+"."+name)...)
+		}
+		if n.pattern != nil {
+			out = append(out, fallbacks(n.pattern, at+".*")...)
+		}
+	case *switchOn:
+		for _, k := range slices.SortedFunc(maps.Keys(n.cases), func(a, b any) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) }) {
+			out = append(out, fallbacks(n.cases[k], fmt.Sprintf("%s(%s=%v)", at, n.field, k))...)
+		}
+	case *list:
+		for i, e := range n.prefix {
+			out = append(out, fallbacks(e, fmt.Sprintf("%s[%d]", at, i))...)
+		}
+		if n.elem != nil {
+			out = append(out, fallbacks(n.elem, at+"[*]")...)
+		}
+	}
+	return out
+}
+
+// TestFastCheckCoversSchemas lists what of samverk's own schemas the fast check leaves to
+// CUE: nothing, or validating a catalog costs CUE's time again for every document there.
+func TestFastCheckCoversSchemas(t *testing.T) {
+	quick, err := buildFastCheck(schemas.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range catalog.Kinds {
+		n, ok := quick.kinds[kind]
+		if !ok {
+			t.Errorf("no fast check for %s", kind)
+			continue
+		}
+		for _, f := range fallbacks(n, kind) {
+			t.Errorf("left to CUE: %s", f)
+		}
+	}
+}
