@@ -37,20 +37,32 @@ os_edges := {os: {k: [t | some t in targets; os in input.inventory.Baseline[t].s
 	some os in b.spec.osReleases
 }
 
-# group_keys maps each device group's key to the keys of every baseline it applies, what they
-# extend included.
-group_keys := {lib.key(g): {k |
-	some name in object.get(g.spec, "baselines", [])
-	r := lib.resolve("Baseline", lib.namespace(g), name)
-	some k in closure(r)
-} |
-	some g in input.inventory.DeviceGroup
+# closures maps each baseline's key to its closure, computed once per evaluation.
+closures := {k: graph.reachable(edges, {k}) | some k, _ in input.inventory.Baseline}
+
+# key_sets are the sets of baseline keys device groups apply, what they extend included: one
+# for each distinct namespace and baselines list, however many groups share it.
+key_sets := {ks |
+	some [ns, names] in group_baselines
+	ks := {k |
+		some name in names
+		r := lib.resolve("Baseline", ns, name)
+		some k in closures[lib.key(r)]
+	}
+}
+
+group_baselines := {[lib.namespace(g), object.get(g.spec, "baselines", [])] | some g in input.inventory.DeviceGroup}
+
+# beside maps each baseline's key to the keys of every baseline a device group applies with it.
+beside[k] contains t if {
+	some ks in key_sets
+	some k in ks
+	some t in ks
 }
 
 # together maps each member baseline's key to the keys of the baselines whose settings reach a
 # device beside its own: those it extends, and those its device groups apply with it.
-together := {k: union({closure(b), beside}) |
+together := {k: union({closures[k], object.get(beside, k, set())}) |
 	some k, b in input.inventory.Baseline
 	lib.namespace(b) != ""
-	beside := union({ks | some ks in group_keys; k in ks})
 }
