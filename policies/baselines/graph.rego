@@ -33,9 +33,11 @@ os_edges := {os: {k: [t | some t in targets; os in input.inventory.Baseline[t].s
 	some k, targets in edges
 	os in input.inventory.Baseline[k].spec.osReleases
 } |
-	some b in input.inventory.Baseline
-	some os in b.spec.osReleases
+	some os in os_releases
 }
+
+# os_releases are the OS releases some baseline lists, each once however many list it.
+os_releases := {os | some b in input.inventory.Baseline; some os in b.spec.osReleases}
 
 # closures maps each baseline's key to its closure, computed once per evaluation.
 closures := {k: graph.reachable(edges, {k}) | some k, _ in input.inventory.Baseline}
