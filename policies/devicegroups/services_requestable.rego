@@ -16,7 +16,7 @@ import data.samverk.lib
 
 deny contains f if {
 	some group in input.documents.DeviceGroup
-	member := input.inventory.Member[lib.namespace(group)]
+	member := input.inventory.Member[object.get(group.metadata, "namespace", "")]
 	some i, name in group.spec.services
 	admitted := limited[name]
 	not admitted.memberTypes[member.spec.type]
