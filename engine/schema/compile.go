@@ -39,6 +39,8 @@ type compiled struct {
 	fsys  fs.FS
 	fast  *definitions
 	exact *definitions
+	// quick, shared by all workers, takes most valid documents without CUE.
+	quick *fastCheck
 }
 
 func compile(fsys fs.FS) (*compiled, error) {

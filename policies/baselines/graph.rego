@@ -33,24 +33,35 @@ os_edges := {os: {k: [t | some t in targets; os in input.inventory.Baseline[t].s
 	some k, targets in edges
 	os in input.inventory.Baseline[k].spec.osReleases
 } |
-	some b in input.inventory.Baseline
-	some os in b.spec.osReleases
+	some os in os_releases
 }
 
-# group_keys maps each device group's key to the keys of every baseline it applies, what they
-# extend included.
-group_keys := {lib.key(g): {k |
-	some name in object.get(g.spec, "baselines", [])
-	r := lib.resolve("Baseline", lib.namespace(g), name)
-	some k in closure(r)
-} |
+# os_releases are the OS releases some baseline lists, each once however many list it.
+os_releases := {os | some b in input.inventory.Baseline; some os in b.spec.osReleases}
+
+# closures maps each baseline's key to its closure, computed once per evaluation.
+closures := {k: graph.reachable(edges, {k}) | some k, _ in input.inventory.Baseline}
+
+# key_sets are the sets of baseline keys device groups apply, what they extend included: one
+# for each distinct namespace and baselines list, however many groups share it.
+key_sets := {ks |
+	some [ns, names] in group_baselines
+	ks := {k |
+		some name in names
+		r := lib.resolve("Baseline", ns, name)
+		some k in closures[lib.key(r)]
+	}
+}
+
+# group_baselines are the distinct namespaces and baselines lists of the device groups (the
+# namespace read in place of lib.namespace: a call per group costs more than the rest).
+group_baselines := {[object.get(g.metadata, "namespace", ""), object.get(g.spec, "baselines", [])] |
 	some g in input.inventory.DeviceGroup
 }
 
 # together maps each member baseline's key to the keys of the baselines whose settings reach a
 # device beside its own: those it extends, and those its device groups apply with it.
-together := {k: union({closure(b), beside}) |
+together := {k: union({closures[k]} | {ks | some ks in key_sets; k in ks}) |
 	some k, b in input.inventory.Baseline
 	lib.namespace(b) != ""
-	beside := union({ks | some ks in group_keys; k in ks})
 }

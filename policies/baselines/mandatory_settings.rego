@@ -42,13 +42,13 @@ deny contains f if {
 	some group in input.documents.DeviceGroup
 	os := input.inventory.OSRelease[group.spec.osRelease]
 	all := mandatory[os.spec.family]
-	ns := object.get(group.metadata, "namespace", "")
+	by_name := object.get(own_missing, object.get(group.metadata, "namespace", ""), shared_missing)
 
 	# A setting is missing only if every baseline of the group lacks it (a baseline that does
 	# not list the OS release applies nothing).
 	missing := intersection({all} | {m |
 		some name in object.get(group.spec, "baselines", [])
-		m := object.get(missing_by_name, [ns, name, group.spec.osRelease], all)
+		m := object.get(by_name, [name, group.spec.osRelease], all)
 	})
 	count(missing) > 0
 	f := lib.finding(group, path(group), sprintf(
@@ -66,26 +66,27 @@ missing_in := {k: {os: m |
 	some k, by_os in graph.setting_ids
 }
 
-# missing_by_name is missing_in by what a group in namespace ns calls the baseline: the
-# member's own baseline of that name, else the shared one. Computed once per evaluation, so
-# each group costs a few lookups.
-missing_by_name := {ns: {name: missing_in[k] |
+# shared_missing is missing_in by what a device group calls a baseline when its member has no
+# baseline of that name: the shared baselines, whose keys are their names.
+shared_missing := {k: missing_in[k] | some k, b in input.inventory.Baseline; lib.namespace(b) == ""}
+
+# own_missing is missing_in by what a group of a member with baselines of its own calls a
+# baseline: the member's own baseline of that name, else the shared one. Groups of other
+# members read shared_missing. Both are built once an evaluation, so a group costs a few
+# lookups.
+own_missing := {ns: {name: m |
 	some name in baseline_names
-	k := resolved_key(ns, name)
+	m := missing_in[object.get(own_keys, [ns, name], name)]
 } |
-	some ns in namespaces
+	some ns, _ in own_keys
+}
+
+# own_keys maps each member with baselines of its own to their keys by name.
+own_keys := {ns: {b.metadata.name: k | some k, b in input.inventory.Baseline; lib.namespace(b) == ns} |
+	some ns in {lib.namespace(b) | some b in input.inventory.Baseline} - {""}
 }
 
 baseline_names := {b.metadata.name | some b in input.inventory.Baseline}
-
-namespaces := {""} | {lib.namespace(g) | some g in input.inventory.DeviceGroup}
-
-resolved_key(ns, name) := k if {
-	k := concat("/", [ns, name])
-	input.inventory.Baseline[k]
-} else := name if {
-	input.inventory.Baseline[name]
-}
 
 path(group) := ["spec", "baselines"] if group.spec.baselines
 

@@ -16,9 +16,8 @@ import data.samverk.lib
 
 deny contains f if {
 	some group in input.documents.DeviceGroup
-	target := input.inventory.OSRelease[group.spec.osRelease]
-	count(object.get(target.spec, ["upgrade", "paths"], [])) > 0
-	missing := sort([s | some s in sources(group, target); not has_path(target, s)])
+	pathless := without_path[group.spec.osRelease]
+	missing := sort([s | some s in pathless; certified_for(group, s)])
 	count(missing) > 0
 	f := lib.finding(group, ["spec", "osRelease"], sprintf(
 		"%s has no upgrade path from %s, which this group's hardware is certified for; add one to its spec.upgrade.paths",
@@ -26,13 +25,31 @@ deny contains f if {
 	))
 }
 
+# without_path maps each release with upgrade paths to the older releases of its family that no
+# path starts from. It is built once an evaluation, so a group costs a lookup and a check of
+# those few releases against its hardware.
+without_path := {key: {name |
+	some name in older[key]
+	not has_path(target, name)
+} |
+	some key, target in input.inventory.OSRelease
+	count(object.get(target.spec, ["upgrade", "paths"], [])) > 0
+}
+
 # sources are the older releases of the target's family the group's hardware is certified for.
 sources(group, target) := {name |
+	some name in older[lib.key(target)]
+	certified_for(group, name)
+}
+
+# older maps each release to the older releases of its family, built once an evaluation.
+older := {key: {name |
 	some name, os in input.inventory.OSRelease
 	name != target.metadata.name
 	os.spec.family == target.spec.family
 	build(os.spec.build) < build(target.spec.build)
-	certified_for(group, name)
+} |
+	some key, target in input.inventory.OSRelease
 }
 
 # certified_for holds when one of the group's models (the selected ones, or any model when the

@@ -16,25 +16,24 @@ import data.samverk.lib
 
 deny contains f if {
 	some group in input.documents.DeviceGroup
-	member := input.inventory.Member[lib.namespace(group)]
+	member := input.inventory.Member[object.get(group.metadata, "namespace", "")]
 	some i, name in group.spec.services
-	svc := input.inventory.Service[name]
-	not admits(svc.spec.requestableBy, member)
+	admitted := limited[name]
+	not admitted.memberTypes[member.spec.type]
+	not admitted.members[member.metadata.name]
 	f := lib.finding(group, ["spec", "services", i], sprintf(
 		"service %s may not be ordered by %s (%s): it may be ordered by %s",
-		[name, member.metadata.name, member.spec.type, who(svc.spec.requestableBy)],
+		[name, member.metadata.name, member.spec.type, who(input.inventory.Service[name].spec.requestableBy)],
 	))
 }
 
-# admits holds when requestable (a service's requestableBy) lets member order the service.
-admits(requestable, _) if {
-	count(object.get(requestable, "memberTypes", [])) == 0
-	count(object.get(requestable, "members", [])) == 0
+# limited maps each service that names who may order it to the member types and the members it
+# admits, as sets. It is built once an evaluation, so a group's service costs a few lookups.
+limited := {name: {field: {x | some x in object.get(requestable, field, [])} | some field in ["memberTypes", "members"]} |
+	some name, svc in input.inventory.Service
+	requestable := svc.spec.requestableBy
+	count(object.get(requestable, "memberTypes", [])) + count(object.get(requestable, "members", [])) > 0
 }
-
-admits(requestable, member) if member.spec.type in object.get(requestable, "memberTypes", [])
-
-admits(requestable, member) if member.metadata.name in object.get(requestable, "members", [])
 
 # who tells who may order a service, for a message.
 who(requestable) := concat(" and ", [s |

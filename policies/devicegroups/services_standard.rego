@@ -17,14 +17,20 @@ import data.samverk.lib
 deny contains f if {
 	some group in input.documents.DeviceGroup
 	some i, name in group.spec.services
-	svc := input.inventory.Service[name]
+	reasons := not_standard[name]
+	f := lib.finding(group, ["spec", "services", i], sprintf(
+		"service %s %s: it is ordered by a request, not listed in a device group",
+		[name, concat(" and ", reasons)],
+	))
+}
+
+# not_standard maps each service a device group may not list to why: built once an evaluation,
+# so a group's service costs a lookup.
+not_standard := {name: reasons |
+	some name, svc in input.inventory.Service
 	reasons := array.concat(
 		[sprintf("needs approval (%s)", [svc.spec.approval]) | svc.spec.approval != "none"],
 		[sprintf("is %s, not permanent", [svc.spec.duration.type]) | svc.spec.duration.type != "permanent"],
 	)
 	count(reasons) > 0
-	f := lib.finding(group, ["spec", "services", i], sprintf(
-		"service %s %s: it is ordered by a request, not listed in a device group",
-		[name, concat(" and ", reasons)],
-	))
 }
