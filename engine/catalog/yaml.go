@@ -9,12 +9,17 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
+	"samverk.io/samverk/engine/blockyaml"
 	"samverk.io/samverk/engine/finding"
 )
+
+// blockParsers keep the memory of their nodes from one file to the next.
+var blockParsers = sync.Pool{New: func() any { return new(blockyaml.Parser) }}
 
 // ParseYAML reads every document of a YAML file. maxNodes bounds how many nodes one document
 // may expand to through aliases. Problems come back as findings, never as panics.
@@ -33,47 +38,73 @@ func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, finding
 	if f, ok := checkUTF8(file, src); !ok {
 		return nil, []finding.Finding{f}
 	}
+	fd := fileDocs{file: file, maxNodes: maxNodes}
+	// Most catalog files are plain block YAML, which blockyaml reads into the same trees several
+	// times faster; it leaves everything else, errors included, to yaml.v3.
+	bp := blockParsers.Get().(*blockyaml.Parser)
+	defer blockParsers.Put(bp)
+	if nodes, ok := bp.Parse(src); ok {
+		for _, n := range nodes {
+			fd.add(n) // keeps no node, only strings: the parser may reuse the nodes
+		}
+		return fd.docs, fd.findings
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(src))
-	for index := 0; ; {
+	for {
 		var n yaml.Node
 		err := dec.Decode(&n)
 		if errors.Is(err, io.EOF) {
-			return docs, findings
+			return fd.docs, fd.findings
 		}
 		if err != nil {
-			findings = append(findings, yamlSyntax(file, src, err))
-			return docs, findings
+			fd.findings = append(fd.findings, yamlSyntax(file, src, err))
+			return fd.docs, fd.findings
 		}
-		if n.Kind != yaml.DocumentNode || len(n.Content) == 0 {
-			continue
-		}
-		root := n.Content[0]
-		if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-			continue // an empty document between separators
-		}
-		c := converter{file: file, budget: maxNodes}
-		d := &Document{File: file, Index: index, Start: Pos{root.Line, root.Column}}
-		d.positions = make([]posEntry, 0, countNodes(root, maxNodes))
-		index++
-		v := c.value(root, "", d)
-		if c.exhausted {
-			findings = append(findings, finding.Finding{Rule: finding.RuleAliasBomb, Severity: finding.Deny,
-				File: file, Line: root.Line, Column: root.Column,
-				Message: fmt.Sprintf("document expands to more than %d nodes through aliases; refused", maxNodes)})
-			continue
-		}
-		findings = append(findings, c.findings...)
-		obj, ok := v.(map[string]any)
-		if !ok {
-			findings = append(findings, finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny,
-				File: file, Line: root.Line, Column: root.Column,
-				Message: fmt.Sprintf("a document must be a mapping with apiVersion, kind, metadata and spec; got %s", describe(v))})
-			continue
-		}
-		d.Object = obj
-		fillIdentity(d)
-		docs = append(docs, d)
+		fd.add(&n)
 	}
+}
+
+// fileDocs collects the documents of one file and the findings about them.
+type fileDocs struct {
+	file     string
+	maxNodes int
+	index    int // of the next document
+	docs     []*Document
+	findings []finding.Finding
+}
+
+// add converts a document node, as yaml.v3 decodes it, to a Document.
+func (fd *fileDocs) add(n *yaml.Node) {
+	if n.Kind != yaml.DocumentNode || len(n.Content) == 0 {
+		return
+	}
+	root := n.Content[0]
+	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
+		return // an empty document between separators
+	}
+	file, maxNodes := fd.file, fd.maxNodes
+	c := converter{file: file, budget: maxNodes}
+	d := &Document{File: file, Index: fd.index, Start: Pos{root.Line, root.Column}}
+	d.positions = make([]posEntry, 0, countNodes(root, maxNodes))
+	fd.index++
+	v := c.value(root, "", d)
+	if c.exhausted {
+		fd.findings = append(fd.findings, finding.Finding{Rule: finding.RuleAliasBomb, Severity: finding.Deny,
+			File: file, Line: root.Line, Column: root.Column,
+			Message: fmt.Sprintf("document expands to more than %d nodes through aliases; refused", maxNodes)})
+		return
+	}
+	fd.findings = append(fd.findings, c.findings...)
+	obj, ok := v.(map[string]any)
+	if !ok {
+		fd.findings = append(fd.findings, finding.Finding{Rule: finding.RuleYAMLSyntax, Severity: finding.Deny,
+			File: file, Line: root.Line, Column: root.Column,
+			Message: fmt.Sprintf("a document must be a mapping with apiVersion, kind, metadata and spec; got %s", describe(v))})
+		return
+	}
+	d.Object = obj
+	fillIdentity(d)
+	fd.docs = append(fd.docs, d)
 }
 
 // fillIdentity copies apiVersion, kind and metadata out of the document object.
