@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -306,6 +307,62 @@ func TestMergeKeys(t *testing.T) {
 	}
 	if p := docs[0].Pos(ParsePath("m.y")); p.Line != 4 {
 		t.Errorf("m.y at line %d, want 4", p.Line)
+	}
+}
+
+// TestPositionPaths records positions where a path is easy to get wrong: quoted keys, keys of
+// merged mappings and their overrides, aliases, duplicates, and a file whose second document
+// follows a duplicate in the first.
+func TestPositionPaths(t *testing.T) {
+	src := `"q k": [1, {"x.y": 2}]
+m:
+  <<: [{a: 1, b: {c: 2}}, {b: 3, d: 4}]
+  b: {e: 5}
+  a: 6
+  a: 7
+r: &r {p: [1, {q: 3}]}
+s: *r
+---
+t:
+  u: [x, {v: 1}]
+  u: 2
+`
+	docs, fs := ParseYAML("p.yaml", []byte(src), 0)
+	if len(docs) != 2 {
+		t.Fatalf("got %d documents, want 2", len(docs))
+	}
+	var got []string
+	for _, f := range fs {
+		got = append(got, f.String())
+	}
+	want := []string{
+		`p.yaml:6:3: deny load/duplicate-key: m.a: key "a" is already set at line 5`,
+		`p.yaml:12:3: deny load/duplicate-key: t.u: key "u" is already set at line 11`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("findings %q, want %q", got, want)
+	}
+	tests := []struct {
+		doc       int
+		path      Path
+		line, col int
+	}{
+		{0, Path{"q k", 1, "x.y"}, 1, 13},
+		{0, Path{"m", "b"}, 4, 3},       // the explicit key replaces the merged one
+		{0, Path{"m", "b", "c"}, 3, 19}, // what was merged is still found
+		{0, Path{"m", "b", "e"}, 4, 7},
+		{0, Path{"m", "d"}, 3, 34},
+		{0, Path{"m", "a"}, 5, 3},
+		{0, Path{"s", "p", 1, "q"}, 7, 16}, // an alias points at what it stands for
+		{1, Path{"t", "u", 1, "v"}, 11, 11},
+		{1, Path{"t", "u", 2}, 11, 3}, // the duplicate's list is not kept: the first u stands
+	}
+	for _, tt := range tests {
+		t.Run(tt.path.String(), func(t *testing.T) {
+			if p := docs[tt.doc].Pos(tt.path); p.Line != tt.line || p.Column != tt.col {
+				t.Errorf("Pos(%s) = %d:%d, want %d:%d", tt.path, p.Line, p.Column, tt.line, tt.col)
+			}
+		})
 	}
 }
 

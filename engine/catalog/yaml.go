@@ -18,8 +18,18 @@ import (
 	"samverk.io/samverk/engine/finding"
 )
 
-// blockParsers keep the memory of their nodes from one file to the next.
-var blockParsers = sync.Pool{New: func() any { return new(blockyaml.Parser) }}
+// scratches keep memory from one file to the next: ParseYAML allocates it for the first few
+// files only.
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// maxPooledFile is the largest file whose scratch goes back to the pool.
+const maxPooledFile = 256 << 10
+
+type scratch struct {
+	parser  blockyaml.Parser
+	paths   []byte // a converter's
+	pending []span
+}
 
 // ParseYAML reads every document of a YAML file. maxNodes bounds how many nodes one document
 // may expand to through aliases. Problems come back as findings, never as panics.
@@ -38,12 +48,17 @@ func ParseYAML(file string, src []byte, maxNodes int) (docs []*Document, finding
 	if f, ok := checkUTF8(file, src); !ok {
 		return nil, []finding.Finding{f}
 	}
-	fd := fileDocs{file: file, maxNodes: maxNodes}
+	sc := scratches.Get().(*scratch)
+	defer func() {
+		// What a large file (or a document of many aliases) made the scratch grow to is not kept.
+		if len(src) <= maxPooledFile && cap(sc.paths) <= maxPooledFile {
+			scratches.Put(sc)
+		}
+	}()
+	fd := fileDocs{file: file, maxNodes: maxNodes, scratch: sc}
 	// Most catalog files are plain block YAML, which blockyaml reads into the same trees several
 	// times faster; it leaves everything else, errors included, to yaml.v3.
-	bp := blockParsers.Get().(*blockyaml.Parser)
-	defer blockParsers.Put(bp)
-	if nodes, ok := bp.Parse(src); ok {
+	if nodes, ok := sc.parser.Parse(src); ok {
 		for _, n := range nodes {
 			fd.add(n) // keeps no node, only strings: the parser may reuse the nodes
 		}
@@ -71,6 +86,7 @@ type fileDocs struct {
 	index    int // of the next document
 	docs     []*Document
 	findings []finding.Finding
+	scratch  *scratch
 }
 
 // add converts a document node, as yaml.v3 decodes it, to a Document.
@@ -83,11 +99,13 @@ func (fd *fileDocs) add(n *yaml.Node) {
 		return // an empty document between separators
 	}
 	file, maxNodes := fd.file, fd.maxNodes
-	c := converter{file: file, budget: maxNodes}
+	c := converter{file: file, budget: maxNodes, paths: fd.scratch.paths[:0], pending: fd.scratch.pending[:0]}
 	d := &Document{File: file, Index: fd.index, Start: Pos{root.Line, root.Column}}
-	d.positions = make([]posEntry, 0, countNodes(root, maxNodes))
+	d.positions = make([]posEntry, 0, countPositions(root, maxNodes))
 	fd.index++
-	v := c.value(root, "", d)
+	v := c.value(root, span{}, d)
+	c.flush(d)
+	fd.scratch.paths, fd.scratch.pending = c.paths, c.pending // for the next document
 	if c.exhausted {
 		fd.findings = append(fd.findings, finding.Finding{Rule: finding.RuleAliasBomb, Severity: finding.Deny,
 			File: file, Line: root.Line, Column: root.Column,
@@ -148,11 +166,21 @@ type converter struct {
 	budget    int
 	exhausted bool
 	findings  []finding.Finding
+
+	// The paths of the positions recorded are printed into paths, and become strings only when
+	// flushed, all of a document's in one: a string for each field would cost an allocation.
+	paths      []byte
+	pending    []span // where the paths of d.positions[flushed:] stand in paths
+	flushed    int
+	flushedEnd int // paths[:flushedEnd] has been flushed
 }
+
+// span is where a printed path stands in converter.paths.
+type span struct{ start, end int }
 
 // value converts a node to a JSON-shaped value and records positions under the printed path
 // key. Aliases are expanded against the budget, so a billion-laughs document stops early.
-func (c *converter) value(n *yaml.Node, key string, d *Document) any {
+func (c *converter) value(n *yaml.Node, key span, d *Document) any {
 	c.budget--
 	if c.budget < 0 {
 		c.exhausted = true
@@ -177,19 +205,23 @@ func (c *converter) value(n *yaml.Node, key string, d *Document) any {
 				continue
 			}
 			name := k.Value
-			child := childKey(key, name)
+			child := c.field(key, name)
 			if _, dup := m[name]; dup && !merged[name] {
+				c.flush(d)
+				path := string(c.paths[child.start:child.end])
 				c.findings = append(c.findings, finding.Finding{Rule: finding.RuleDuplicateKey, Severity: finding.Deny,
-					File: c.file, Line: k.Line, Column: k.Column, Path: child,
-					Message: fmt.Sprintf("key %q is already set at line %d", name, d.Pos(ParsePath(child)).Line)})
+					File: c.file, Line: k.Line, Column: k.Column, Path: path,
+					Message: fmt.Sprintf("key %q is already set at line %d", name, d.Pos(ParsePath(path)).Line)})
 				continue
 			}
 			// A field points at its key, where a reader looks for it; the value may be far below.
 			if merged != nil {
 				delete(merged, name)
-				d.SetPos(child, Pos{k.Line, k.Column}) // may replace a merged field's position
+				c.flush(d)
+				d.SetPos(string(c.paths[child.start:child.end]), Pos{k.Line, k.Column}) // may replace a merged field's position
+				c.flushed = len(d.positions)
 			} else {
-				d.addPos(child, Pos{k.Line, k.Column})
+				c.addPos(d, child, Pos{k.Line, k.Column})
 			}
 			m[name] = c.value(v, child, d)
 		}
@@ -200,8 +232,8 @@ func (c *converter) value(n *yaml.Node, key string, d *Document) any {
 			if c.exhausted {
 				break
 			}
-			child := key + "[" + strconv.Itoa(i) + "]"
-			d.addPos(child, Pos{el.Line, el.Column})
+			child := c.index(key, i)
+			c.addPos(d, child, Pos{el.Line, el.Column})
 			l = append(l, c.value(el, child, d))
 		}
 		return l
@@ -214,31 +246,74 @@ func (c *converter) value(n *yaml.Node, key string, d *Document) any {
 	return scalar(n)
 }
 
-// countNodes counts the nodes under n without following aliases, to size the position table.
-func countNodes(n *yaml.Node, limit int) int {
-	count := 1
-	for _, c := range n.Content {
-		if count >= limit {
-			break
+// addPos records a position for a path not recorded yet; its path is filled in by flush.
+func (c *converter) addPos(d *Document, path span, p Pos) {
+	d.addPos("", p)
+	c.pending = append(c.pending, path)
+}
+
+// flush gives the positions recorded since the last flush their paths.
+func (c *converter) flush(d *Document) {
+	if len(c.pending) == 0 {
+		return
+	}
+	s := string(c.paths[c.flushedEnd:])
+	for i, sp := range c.pending {
+		d.positions[c.flushed+i].path = s[sp.start-c.flushedEnd : sp.end-c.flushedEnd]
+	}
+	c.flushed, c.flushedEnd = len(d.positions), len(c.paths)
+	c.pending = c.pending[:0]
+}
+
+// field prints the path of field name under parent, as Path.String would.
+func (c *converter) field(parent span, name string) span {
+	start := len(c.paths)
+	c.paths = append(c.paths, c.paths[parent.start:parent.end]...)
+	switch {
+	case !plainKey(name):
+		c.paths = append(c.paths, '[')
+		c.paths = strconv.AppendQuote(c.paths, name)
+		c.paths = append(c.paths, ']')
+	case parent.start == parent.end:
+		c.paths = append(c.paths, name...)
+	default:
+		c.paths = append(c.paths, '.')
+		c.paths = append(c.paths, name...)
+	}
+	return span{start, len(c.paths)}
+}
+
+// index prints the path of list element i under parent.
+func (c *converter) index(parent span, i int) span {
+	start := len(c.paths)
+	c.paths = append(c.paths, c.paths[parent.start:parent.end]...)
+	c.paths = append(c.paths, '[')
+	c.paths = strconv.AppendInt(c.paths, int64(i), 10)
+	c.paths = append(c.paths, ']')
+	return span{start, len(c.paths)}
+}
+
+// countPositions counts the positions converting n records, without following aliases, to
+// size the position table.
+func countPositions(n *yaml.Node, limit int) int {
+	count := 0
+	step := 1
+	if n.Kind == yaml.MappingNode {
+		step = 2 // a position for each key, none for its value node itself
+	}
+	for i := 0; i < len(n.Content) && count < limit; i += step {
+		count++
+		if step == 2 && i+1 < len(n.Content) {
+			count += countPositions(n.Content[i+1], limit-count)
+		} else if step == 1 {
+			count += countPositions(n.Content[i], limit-count)
 		}
-		count += countNodes(c, limit-count)
 	}
 	return count
 }
 
-// childKey prints the path of field name under parent, as Path.String would.
-func childKey(parent, name string) string {
-	if !plainKey(name) {
-		return parent + "[" + strconv.Quote(name) + "]"
-	}
-	if parent == "" {
-		return name
-	}
-	return parent + "." + name
-}
-
 // merge applies a YAML merge key: fields of the merged mapping(s) that m lacks.
-func (c *converter) merge(m map[string]any, v *yaml.Node, key string, d *Document, merged map[string]bool) {
+func (c *converter) merge(m map[string]any, v *yaml.Node, key span, d *Document, merged map[string]bool) {
 	var sources []*yaml.Node
 	if v.Kind == yaml.SequenceNode {
 		sources = v.Content
