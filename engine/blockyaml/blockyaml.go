@@ -5,7 +5,6 @@ package blockyaml
 import (
 	"strings"
 	"unicode/utf8"
-	"unsafe"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -99,11 +98,8 @@ func (ps *Parser) Parse(src []byte) (docs []*yaml.Node, ok bool) {
 	return ps.docs, true
 }
 
-// chunk is how many elements an arena allocates at once: 32 KiB, the largest small object.
-func chunk[T any]() int {
-	var v T
-	return max(1, 32<<10/int(unsafe.Sizeof(v)))
-}
+// chunk is how many elements an arena allocates at once, at least.
+const chunk = 512
 
 // An arena hands out slices of chunks it keeps from one use to the next.
 type arena[T any] struct {
@@ -118,7 +114,7 @@ func (a *arena[T]) reset() { a.cur, a.used = 0, 0 }
 func (a *arena[T]) take(n int) []T {
 	for {
 		if a.cur == len(a.chunks) {
-			a.chunks = append(a.chunks, make([]T, max(n, chunk[T]())))
+			a.chunks = append(a.chunks, make([]T, max(n, chunk)))
 		}
 		if c := a.chunks[a.cur]; a.used+n <= len(c) {
 			a.used += n
