@@ -35,15 +35,10 @@ func newInventory(cat *catalog.Catalog, workers int) *inventory {
 	next := make(chan int)
 	for range max(1, min(workers, (len(cat.Docs)+chunk-1)/chunk)) {
 		wg.Go(func() {
+			cv := converter{keys: map[string]*ast.Term{}}
 			for start := range next {
 				for i := start; i < min(start+chunk, len(cat.Docs)); i++ {
-					v, err := ast.InterfaceToValue(cat.Docs[i].Object)
-					if err != nil {
-						// Loaded documents hold JSON-shaped values only; keep the run going
-						// with an empty object rather than fail on a loader bug.
-						v = ast.NewObject()
-					}
-					inv.docs[i] = v
+					inv.docs[i] = cv.value(cat.Docs[i].Object)
 				}
 			}
 		})
@@ -127,4 +122,57 @@ func (inv *inventory) batches(n int, now time.Time) []ast.Value {
 		)
 	}
 	return out
+}
+
+// converter turns a loaded document's JSON-shaped value into Rego's, as ast.InterfaceToValue
+// does, with less garbage: an object's terms come in one block, and the keys, which repeat
+// across documents (apiVersion, metadata, spec, ...), are made once per converter.
+type converter struct {
+	keys map[string]*ast.Term
+}
+
+func (c *converter) key(k string) *ast.Term {
+	t := c.keys[k]
+	if t == nil {
+		t = ast.StringTerm(k)
+		c.keys[k] = t
+	}
+	return t
+}
+
+func (c *converter) value(x any) ast.Value {
+	switch x := x.(type) {
+	case nil:
+		return ast.Null{}
+	case bool:
+		return ast.InternedTerm(x).Value
+	case string:
+		return ast.String(x)
+	case int64:
+		return ast.InternedTerm(x).Value
+	case []any:
+		terms := make([]ast.Term, len(x))
+		ptrs := make([]*ast.Term, len(x))
+		for i, e := range x {
+			terms[i].Value = c.value(e)
+			ptrs[i] = &terms[i]
+		}
+		return ast.NewArray(ptrs...)
+	case map[string]any:
+		vals := make([]ast.Term, len(x))
+		items := make([][2]*ast.Term, 0, len(x))
+		for k, v := range x {
+			t := &vals[len(items)]
+			t.Value = c.value(v)
+			items = append(items, [2]*ast.Term{c.key(k), t})
+		}
+		return ast.NewObject(items...)
+	}
+	// Loaded documents hold only the types above; anything else is a loader bug, converted
+	// the general way (or, failing that, left empty) so the run goes on.
+	v, err := ast.InterfaceToValue(x)
+	if err != nil {
+		return ast.NewObject()
+	}
+	return v
 }

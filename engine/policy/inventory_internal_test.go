@@ -8,9 +8,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/synth"
 	"samverk.io/samverk/policies"
 )
 
@@ -63,5 +65,40 @@ func TestMockMatchesEngineInput(t *testing.T) {
 	}
 	if keys := slices.Sorted(maps.Keys(got)); !slices.Equal(keys, slices.Sorted(maps.Keys(mock))) {
 		t.Errorf("engine input has %v, mock %v", keys, slices.Sorted(maps.Keys(mock)))
+	}
+}
+
+// TestConverterMatchesOPA holds the inventory's converter to ast.InterfaceToValue over the
+// synthetic catalog and the policy tests' catalog, and over the odd values a loader bug could
+// leave.
+func TestConverterMatchesOPA(t *testing.T) {
+	fsys, _, err := synth.FS(synth.Options{Documents: 2_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var objects []any
+	for _, load := range []func() (*catalog.Result, error){
+		func() (*catalog.Result, error) { return catalog.Load(fsys, catalog.Options{}) },
+		func() (*catalog.Result, error) { return catalog.LoadDir("testdata/catalog", catalog.Options{}) },
+	} {
+		res, err := load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range res.Catalog.Docs {
+			objects = append(objects, d.Object)
+		}
+	}
+	objects = append(objects, nil, true, int64(-1), int64(1<<40), 2.5, "x", []any{},
+		map[string]any{}, []string{"a", "b"}, map[string]any{"a": []any{map[string]any{"b": nil}}})
+	cv := converter{keys: map[string]*ast.Term{}}
+	for i, x := range objects {
+		want, err := ast.InterfaceToValue(x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cv.value(x); got.Compare(want) != 0 {
+			t.Fatalf("value %d: converter gives %v, OPA %v", i, got, want)
+		}
 	}
 }
