@@ -209,16 +209,27 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		// keeps the state of its ring's previous revision (304 when it has it).
 		v = v.prev
 	}
+	body, clen := v.body, v.clen
+	gzip := false
+	if len(body) >= gzipMin {
+		h["Vary"] = varyEncoding
+		gzip = acceptsGzip(r.Header["Accept-Encoding"])
+	}
 	h["Etag"] = v.etag
 	h["Cache-Control"] = noCache
 	if len(inm) > 0 && etagMatch(inm, v.hash) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if gzip {
+		gz := v.gzipped()
+		body, clen = gz.body, gz.clen
+		h["Content-Encoding"] = gzipEncoding
+	}
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = v.clen
+	h["Content-Length"] = clen
 	w.WriteHeader(http.StatusOK)
-	w.Write(v.body)
+	w.Write(body)
 	if !admin {
 		// In memory only: the served log writes it to the store in batches (see servedlog).
 		s.served.Record(servedlog.Key(k), v.rec, now.UTC())
