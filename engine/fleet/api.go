@@ -159,12 +159,15 @@ func (s *Service) enroll(w http.ResponseWriter, r *http.Request) {
 // desired serves a device its desired state, or 304 when its If-None-Match names it. The
 // admin token may read any device's.
 func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
-	k, ok := parseID(r.PathValue("id"))
+	id := r.PathValue("id")
+	k, ok := parseID(id)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
-	e, admin, ok := s.authDevice(w, r, k, true)
+	// One reading of the clock serves the rate limit, the rollout's hold and the record.
+	now := s.opt.Now()
+	e, admin, ok := s.authDevice(w, r, k, true, now)
 	if !ok {
 		return
 	}
@@ -177,7 +180,7 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		if v != nil {
 			group = v.state.Group
 		}
-		if hv := s.opt.Notices.Latest(r.PathValue("id"), cls.dev.Member, group); hv != nil {
+		if hv := s.opt.Notices.Latest(id, cls.dev.Member, group); hv != nil {
 			h[noticeHeader] = hv
 		}
 	}
@@ -201,10 +204,16 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		if v.prev != nil {
 			v = v.prev
 		}
-	} else if v.prev != nil && !admin && !(len(inm) > 0 && etagMatch(inm, v.hash)) && !v.hold.allows(s.opt.Now()) {
+	} else if v.prev != nil && !admin && !(len(inm) > 0 && etagMatch(inm, v.hash)) && !v.hold.allows(now) {
 		// Outside the group's maintenance window, or past the ring's hourly bound: the device
 		// keeps the state of its ring's previous revision (304 when it has it).
 		v = v.prev
+	}
+	body, clen := v.body, v.clen
+	gzip := false
+	if len(body) >= gzipMin {
+		h["Vary"] = varyEncoding
+		gzip = acceptsGzip(r.Header["Accept-Encoding"])
 	}
 	h["Etag"] = v.etag
 	h["Cache-Control"] = noCache
@@ -212,13 +221,18 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
+	if gzip {
+		gz := v.gzipped()
+		body, clen = gz.body, gz.clen
+		h["Content-Encoding"] = gzipEncoding
+	}
 	h["Content-Type"] = jsonContentType
-	h["Content-Length"] = v.clen
+	h["Content-Length"] = clen
 	w.WriteHeader(http.StatusOK)
-	w.Write(v.body)
+	w.Write(body)
 	if !admin {
 		// In memory only: the served log writes it to the store in batches (see servedlog).
-		s.served.Record(servedlog.Key(k), v.rec, s.opt.Now().UTC())
+		s.served.Record(servedlog.Key(k), v.rec, now.UTC())
 	}
 }
 
@@ -229,7 +243,7 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
-	e, _, ok := s.authDevice(w, r, k, false)
+	e, _, ok := s.authDevice(w, r, k, false, s.opt.Now())
 	if !ok {
 		return
 	}
@@ -255,8 +269,9 @@ func (s *Service) report(w http.ResponseWriter, r *http.Request) {
 
 // authDevice authenticates a device request for device k: the credential must be k's. With
 // allowAdmin the admin token passes too. It returns the device's entry (for the admin token,
-// its class and overlay only). On failure it has written the answer.
-func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, allowAdmin bool) (e entry, admin, ok bool) {
+// its class and overlay only). The rate limit counts the request at now. On failure it has
+// written the answer.
+func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, allowAdmin bool, now time.Time) (e entry, admin, ok bool) {
 	tok := bearer(r)
 	ck, hash, parsed := parseCredential(tok)
 	if !parsed {
@@ -281,7 +296,7 @@ func (s *Service) authDevice(w http.ResponseWriter, r *http.Request, k devKey, a
 		writeError(w, http.StatusUnauthorized, "missing or malformed device credential")
 		return entry{}, false, false
 	}
-	e, wait, res, firstNew := s.ix.auth(ck, &hash, s.opt.Now().UnixNano(), s.limit)
+	e, wait, res, firstNew := s.ix.auth(ck, &hash, now.UnixNano(), s.limit)
 	if res == authUnknown {
 		// Perhaps enrolled through another replica sharing the store. The store read takes a
 		// slot, so that made-up device ids cannot flood the database.
@@ -354,7 +369,11 @@ func (s *Service) writeFailed(w http.ResponseWriter, r *http.Request, op string,
 
 // bearer returns the request's bearer token, or "".
 func bearer(r *http.Request) string {
-	v := r.Header.Get("Authorization")
+	v := ""
+	// The server gives header names in canonical form: no need for Get's canonicalisation.
+	if a := r.Header["Authorization"]; len(a) > 0 {
+		v = a[0]
+	}
 	if len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
 		return strings.TrimSpace(v[7:])
 	}

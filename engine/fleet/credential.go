@@ -42,26 +42,28 @@ func parseID(s string) (k devKey, ok bool) {
 	if len(s) != idLen {
 		return k, false
 	}
+	var bad byte // any digit that is not one has a bit above the low four
 	for i := range k {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return k, false
-		}
+		hi, lo := hexDigit[s[2*i]], hexDigit[s[2*i+1]]
+		bad |= hi | lo
 		k[i] = hi<<4 | lo
+	}
+	if bad > 0xf {
+		return devKey{}, false
 	}
 	return k, true
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
+// hexDigit is the value of each lower-case hexadecimal digit, 0xff for any other byte.
+var hexDigit = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
 	}
-	return 0, false
-}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // parseCredential splits a credential into its device and the hash of its secret; it
 // allocates nothing.

@@ -148,7 +148,7 @@ func (s *Service) rotate(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such device")
 		return
 	}
-	if _, _, ok := s.authDevice(w, r, k, false); !ok || !s.enter(w) {
+	if _, _, ok := s.authDevice(w, r, k, false, s.opt.Now()); !ok || !s.enter(w) {
 		return
 	}
 	defer s.leave()

@@ -95,7 +95,7 @@ func (s *Service) AuthenticateDevice(w http.ResponseWriter, r *http.Request) (id
 		writeError(w, http.StatusNotFound, "no such device")
 		return "", Placement{}, false
 	}
-	e, _, ok := s.authDevice(w, r, k, false)
+	e, _, ok := s.authDevice(w, r, k, false, s.opt.Now())
 	if !ok {
 		return "", Placement{}, false
 	}

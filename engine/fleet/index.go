@@ -177,7 +177,8 @@ type served struct {
 	hash  string
 	etag  []string // the ETag header value, `"<hash>"`, shared by every response
 	body  []byte
-	clen  []string // the Content-Length header value of body
+	clen  []string   // the Content-Length header value of body
+	gz    compressed // body gzipped, made on first use (see gzipped)
 }
 
 // encodings caches, for one compiler, each State's encoding and each profile's view.

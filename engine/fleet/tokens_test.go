@@ -117,6 +117,22 @@ func TestCredentialRoundTrip(t *testing.T) {
 			t.Errorf("parseCredential(%q) accepted", bad)
 		}
 	}
+	// Every byte but a lower-case hex digit, in any place of an id, makes it no id.
+	id := k.String()
+	for b := range 256 {
+		if strings.IndexByte("0123456789abcdef", byte(b)) >= 0 {
+			continue
+		}
+		for _, i := range []int{0, 1, 17, idLen - 1} {
+			bad := id[:i] + string([]byte{byte(b)}) + id[i+1:]
+			if _, ok := parseID(bad); ok {
+				t.Fatalf("parseID(%q) accepted", bad)
+			}
+		}
+	}
+	if _, ok := parseID(id[:idLen-1]); ok {
+		t.Error("parseID accepted a short id")
+	}
 }
 
 func TestETagMatch(t *testing.T) {
