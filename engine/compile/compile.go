@@ -5,8 +5,6 @@ package compile
 import (
 	"cmp"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -263,6 +261,7 @@ type scratch struct {
 	items      []item
 	removals   []*item
 	order      orderScratch
+	buf        []byte
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -298,8 +297,12 @@ type body struct {
 	// enc is, per package resource (those before the settings' in resources), its JSON, or
 	// for a package to install (whose Why names the group) the JSON of its package field.
 	// The settings' JSON is settings.enc.
-	enc   [][]byte
-	conds []desired.Condition
+	enc [][]byte
+	// sums are the SHA-256 of each package resource's JSON, and pkgDigest the digest of their
+	// run (see HashOf).
+	sums      []digest
+	pkgDigest digest
+	conds     []desired.Condition
 	// deps are the lookups made for the body; settings holds those made for its settings.
 	deps     deps
 	settings *settingsBody
@@ -394,15 +397,21 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *b
 	pkgs := sc.order.orderItems(b.pkgs)
 	set := b.settings.resources
 	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
-		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs))}
+		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs)),
+		sums: make([]digest, len(pkgs))}
+	buf := sc.buf
 	for i, it := range pkgs {
 		bd.resources[i] = it.r
 		if partial(&it.r) {
 			bd.enc[i] = it.part
+			buf = appendResource(buf[:0], &it.r, it.part)
+			bd.sums[i] = sha256.Sum256(buf)
 		} else {
 			bd.enc[i] = it.full
+			bd.sums[i] = it.sum
 		}
 	}
+	sc.buf, bd.pkgDigest = runDigest(buf, bd.sums)
 	copy(bd.resources[len(pkgs):], set)
 	return bd
 }
@@ -496,10 +505,12 @@ type settingsBody struct {
 	// State's Resources: a body takes them with one bulk copy.
 	resources []desired.Resource
 	// enc is their JSON, comma-separated, as it appears in a State's encoding: every State of
-	// every body sharing the settings hashes it as is, without encoding or copying it again.
-	enc   []byte
-	conds conds
-	deps  deps
+	// every State of every body sharing the settings is encoded with it as is.
+	enc []byte
+	// digest is the digest of the settings' run (see HashOf).
+	digest digest
+	conds  conds
+	deps   deps
 }
 
 // settingsScratch is the working memory of compileSettings, kept for the next settings body.
@@ -509,6 +520,8 @@ type settingsScratch struct {
 	ids            []string
 	merged, onPath map[finding.DocRef]bool
 	fulls          [][]byte
+	sums           []digest
+	buf            []byte
 }
 
 var settingsScratchPool = sync.Pool{New: func() any {
@@ -523,6 +536,7 @@ func (sc *settingsScratch) release() {
 	sc.all = clearSlice(sc.all)
 	sc.ids = clearSlice(sc.ids)
 	sc.fulls = clearSlice(sc.fulls)
+	sc.sums = sc.sums[:0]
 	settingsScratchPool.Put(sc)
 }
 
@@ -622,8 +636,8 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 	}
 	slices.Sort(ids)
 	sb.resources = make([]desired.Resource, 0, len(ids))
-	fulls := sc.fulls[:0]
-	defer func() { sc.fulls = fulls }()
+	fulls, sums := sc.fulls[:0], sc.sums[:0]
+	defer func() { sc.fulls, sc.sums = fulls, sums }()
 	size := 0
 	for _, id := range ids {
 		s := &all[chosen[id]]
@@ -635,9 +649,10 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		it.r.Why = settingWhy(s)
 		// Most settings have one of a few Whys in every settings body they are in: each is
 		// encoded once.
-		it.full = s.p.encoded(&it.r)
+		it.full, it.sum = s.p.encoded(&it.r)
 		sb.resources = append(sb.resources, it.r)
 		fulls = append(fulls, it.full)
+		sums = append(sums, it.sum)
 		size += len(it.full) + 1
 	}
 	// One block, sized once: the settings of a body run to tens of kilobytes.
@@ -648,6 +663,7 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		}
 		sb.enc = append(sb.enc, full...)
 	}
+	sc.buf, sb.digest = runDigest(sc.buf, sums)
 	return sb
 }
 
@@ -973,6 +989,8 @@ func mergeRemovals(a, b *item) *item {
 		m.r.Why += "; " + b.r.Why
 	}
 	m.r.DependsOn = slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(a.r.DependsOn), b.r.DependsOn...))))
+	m.full = appendResource(nil, &m.r, m.part)
+	m.sum = sha256.Sum256(m.full)
 	return m
 }
 
@@ -983,6 +1001,7 @@ func removal(v *pkg, why, after string) *item {
 		it.r.DependsOn = []string{after}
 	}
 	it.full = appendResource(nil, &it.r, it.part)
+	it.sum = sha256.Sum256(it.full)
 	return it
 }
 
@@ -1154,20 +1173,6 @@ func (h *intHeap) pop() int {
 	}
 	*h = s
 	return top
-}
-
-// HashOf computes the content hash of a State: the hex SHA-256 of its encoding/json form
-// with Revision and Hash empty. It is what State.Hash holds; an agent or a test can check a
-// State with it.
-func HashOf(st *desired.State) string {
-	c := *st
-	c.Revision, c.Hash = "", ""
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }
