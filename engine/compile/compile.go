@@ -308,6 +308,21 @@ type body struct {
 	settings *settingsBody
 }
 
+// find returns the index of the package resource with id in bd, looking at from first; -1
+// for none.
+func (bd *body) find(id string, from int) int {
+	n := len(bd.enc)
+	if from < n && bd.resources[from].ID == id {
+		return from
+	}
+	for k := range n {
+		if bd.resources[k].ID == id {
+			return k
+		}
+	}
+	return -1
+}
+
 // partial reports whether a body's encoding of r is of its package field only.
 func partial(r *desired.Resource) bool { return r.Type == desired.TypePackage && r.Ensure == present }
 
@@ -323,6 +338,9 @@ type bodyKey struct {
 type bodyEntry struct {
 	once sync.Once
 	body atomic.Pointer[body]
+	// prev is the body of the same key in the previous index, which a change touched: the
+	// packages the change left as they were are taken from it. Only once touches it.
+	prev *body
 }
 
 var noResources = []desired.Resource{}
@@ -379,11 +397,16 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body 
 		ix.bodyMemo[k] = e
 	}
 	ix.bodyMu.Unlock()
-	e.once.Do(func() { e.body.Store(ix.compileBody(g, os, driver, driverModel, extra)) })
+	e.once.Do(func() {
+		e.body.Store(ix.compileBody(g, os, driver, driverModel, extra, e.prev))
+		e.prev = nil
+	})
 	return e.body.Load()
 }
 
-func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *body {
+// compileBody compiles a body; prev, if not nil, is the body of the same key in the previous
+// index, whose package resources are reused where they are the same.
+func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string, prev *body) *body {
 	ix.bodies.Add(1)
 	sc := scratchPool.Get().(*scratch)
 	b := &builder{ix: ix, deps: sc.deps, pkgs: sc.pkgs, sc: sc}
@@ -400,16 +423,26 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *b
 		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs)),
 		sums: make([]digest, len(pkgs))}
 	buf := sc.buf
+	j := 0 // where in prev the next resource is likeliest
 	for i, it := range pkgs {
-		bd.resources[i] = it.r
-		if partial(&it.r) {
-			bd.enc[i] = it.part
-			buf = appendResource(buf[:0], &it.r, it.part)
-			bd.sums[i] = sha256.Sum256(buf)
-		} else {
+		if !partial(&it.r) {
+			bd.resources[i] = it.r
 			bd.enc[i] = it.full
 			bd.sums[i] = it.sum
+			continue
 		}
+		bd.enc[i] = it.part
+		if prev != nil {
+			if k := prev.find(it.r.ID, j); k >= 0 && it.same(&prev.resources[k]) {
+				bd.resources[i], bd.sums[i] = prev.resources[k], prev.sums[k]
+				j = k + 1
+				continue
+			}
+		}
+		it.r.Why = it.why()
+		bd.resources[i] = it.r
+		buf = appendResource(buf[:0], &it.r, it.part)
+		bd.sums[i] = sha256.Sum256(buf)
 	}
 	sc.buf, bd.pkgDigest = runDigest(buf, bd.sums)
 	copy(bd.resources[len(pkgs):], set)
@@ -894,7 +927,6 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	removals := sc.removals
 	defer func() { sc.removals = removals }()
 	remove := func(it *item) { removals = append(removals, it) }
-	var why strings.Builder
 	itemSlab := sc.items
 	if cap(itemSlab) < len(ids) {
 		itemSlab = make([]item, 0, len(ids))
@@ -913,23 +945,9 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			continue
 		}
 		v := c.pick
-		whys := dedupe(c.why)
-		n := len(v.whyPrefix) + 2*(len(whys)-1)
-		for _, w := range whys {
-			n += len(w)
-		}
-		// One allocation per Why, of its size.
-		why.Reset()
-		why.Grow(n)
-		why.WriteString(v.whyPrefix)
-		for i, w := range whys {
-			if i > 0 {
-				why.WriteString("; ")
-			}
-			why.WriteString(w)
-		}
-		itemSlab = append(itemSlab, item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present, Why: why.String(),
-			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc})
+		// The Why is written once the body knows it needs it: the previous body may have it.
+		itemSlab = append(itemSlab, item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present,
+			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc, whyPrefix: v.whyPrefix, whys: dedupe(c.why)})
 		b.pkgs = append(b.pkgs, &itemSlab[len(itemSlab)-1])
 
 		for _, sup := range b.ix.supersedes[v] {

@@ -132,11 +132,16 @@ func (c *Compiler) Next(newCat *catalog.Catalog, newRevision string) *Compiler {
 	keptBodies := map[*body]bool{}
 	old.bodyMu.Lock()
 	for k, e := range old.bodyMemo {
-		if bd := e.body.Load(); bd != nil && keptSettings[bd.settings] && !touched(bd.deps, changed) {
+		switch bd := e.body.Load(); {
+		case bd == nil:
+		case keptSettings[bd.settings] && !touched(bd.deps, changed):
 			ne := &bodyEntry{}
 			ne.once.Do(func() { ne.body.Store(bd) })
 			ix.bodyMemo[k] = ne
 			keptBodies[bd] = true
+		default:
+			// To compile again, from what of it the change left as it was.
+			ix.bodyMemo[k] = &bodyEntry{prev: bd}
 		}
 	}
 	old.bodyMu.Unlock()

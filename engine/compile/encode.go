@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -25,6 +27,52 @@ type item struct {
 	part []byte
 	// sum is the SHA-256 of full, when full is known.
 	sum digest
+	// A package to install has its Why written late, from whyPrefix and whys.
+	whyPrefix string
+	whys      []string
+}
+
+// why writes the Why of a package to install: one allocation, of its size.
+func (it *item) why() string {
+	n := len(it.whyPrefix) + 2*(len(it.whys)-1)
+	for _, w := range it.whys {
+		n += len(w)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(it.whyPrefix)
+	for i, w := range it.whys {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
+
+// same reports whether r, the previous body's resource of the same id, is what the package
+// to install it would be: the very same package version (documents are read-only), needing
+// the same, for the same reasons.
+func (it *item) same(r *desired.Resource) bool {
+	if r.Package != it.r.Package || r.Ensure != it.r.Ensure || r.Type != it.r.Type || len(r.Refs) != 0 ||
+		r.File != nil || r.Command != nil || r.Registry != nil || r.Service != nil ||
+		!slices.Equal(r.DependsOn, it.r.DependsOn) {
+		return false
+	}
+	// r.Why == it.why(), without writing it.
+	w, ok := strings.CutPrefix(r.Why, it.whyPrefix)
+	for i, part := range it.whys {
+		if !ok {
+			return false
+		}
+		if i > 0 {
+			if w, ok = strings.CutPrefix(w, "; "); !ok {
+				return false
+			}
+		}
+		w, ok = strings.CutPrefix(w, part)
+	}
+	return ok && w == ""
 }
 
 // encodePart encodes the type-specific field of r.

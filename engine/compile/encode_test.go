@@ -91,3 +91,45 @@ func TestHashOfDefinition(t *testing.T) {
 		}
 	}
 }
+
+// A package resource of the previous body is reused only when it is the one the body would
+// write: same package version, dependencies and Why.
+func TestItemSame(t *testing.T) {
+	pkg := &desired.Package{Product: "p", Version: "1"}
+	it := item{r: desired.Resource{ID: "package/p", Type: desired.TypePackage, Ensure: present, DependsOn: []string{"package/q"}, Package: pkg},
+		whyPrefix: "p 1 (approved): ", whys: []string{"named by group a", "delivered by service s"}}
+	good := it.r
+	good.Why = it.why()
+	if good.Why != "p 1 (approved): named by group a; delivered by service s" {
+		t.Fatalf("why %q", good.Why)
+	}
+	if !it.same(&good) {
+		t.Errorf("the same resource is not the same")
+	}
+	change := map[string]func(r *desired.Resource){
+		"why longer":     func(r *desired.Resource) { r.Why += "; x" },
+		"why shorter":    func(r *desired.Resource) { r.Why = "p 1 (approved): named by group a" },
+		"why prefix":     func(r *desired.Resource) { r.Why = "p 1 (user-test): named by group a; delivered by service s" },
+		"why separator":  func(r *desired.Resource) { r.Why = "p 1 (approved): named by group a, delivered by service s" },
+		"why part":       func(r *desired.Resource) { r.Why = "p 1 (approved): named by group b; delivered by service s" },
+		"other version":  func(r *desired.Resource) { r.Package = &desired.Package{Product: "p", Version: "1"} },
+		"depends":        func(r *desired.Resource) { r.DependsOn = nil },
+		"ensure":         func(r *desired.Resource) { r.Ensure = absent },
+		"refs":           func(r *desired.Resource) { r.Refs = []string{"CIS 1"} },
+		"another field":  func(r *desired.Resource) { r.Service = &desired.Service{} },
+		"why empty part": func(r *desired.Resource) { r.Why = "p 1 (approved): " },
+	}
+	for name, f := range change {
+		r := good
+		f(&r)
+		if it.same(&r) {
+			t.Errorf("%s: taken as the same", name)
+		}
+	}
+	one := item{r: it.r, whyPrefix: "p 1 (approved): ", whys: []string{"named by group a"}}
+	r := good
+	r.Why = "p 1 (approved): named by group a"
+	if !one.same(&r) {
+		t.Errorf("one reason: not the same")
+	}
+}
