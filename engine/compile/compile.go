@@ -296,7 +296,7 @@ type body struct {
 	resources []desired.Resource
 	// enc is, per package resource (those before the settings' in resources), its JSON, or
 	// for a package to install (whose Why names the group) the JSON of its package field.
-	// The settings' JSON is settings.enc.
+	// The settings' are settings.enc.
 	enc [][]byte
 	// sums are the SHA-256 of each package resource's JSON, and pkgDigest the digest of their
 	// run (see HashOf).
@@ -537,9 +537,9 @@ type settingsBody struct {
 	// resources are the settings' resources, by id, laid out as they follow the packages in a
 	// State's Resources: a body takes them with one bulk copy.
 	resources []desired.Resource
-	// enc is their JSON, comma-separated, as it appears in a State's encoding: every State of
-	// every State of every body sharing the settings is encoded with it as is.
-	enc []byte
+	// enc is each one's JSON, shared with the settings bodies that have the same setting with
+	// the same Why: a State is encoded from them.
+	enc [][]byte
 	// digest is the digest of the settings' run (see HashOf).
 	digest digest
 	conds  conds
@@ -552,7 +552,6 @@ type settingsScratch struct {
 	all            []setting
 	ids            []string
 	merged, onPath map[finding.DocRef]bool
-	fulls          [][]byte
 	sums           []digest
 	buf            []byte
 }
@@ -568,7 +567,6 @@ func (sc *settingsScratch) release() {
 	clear(sc.onPath)
 	sc.all = clearSlice(sc.all)
 	sc.ids = clearSlice(sc.ids)
-	sc.fulls = clearSlice(sc.fulls)
 	sc.sums = sc.sums[:0]
 	settingsScratchPool.Put(sc)
 }
@@ -669,9 +667,9 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 	}
 	slices.Sort(ids)
 	sb.resources = make([]desired.Resource, 0, len(ids))
-	fulls, sums := sc.fulls[:0], sc.sums[:0]
-	defer func() { sc.fulls, sc.sums = fulls, sums }()
-	size := 0
+	sums := sc.sums[:0]
+	defer func() { sc.sums = sums }()
+	sb.enc = make([][]byte, 0, len(ids))
 	for _, id := range ids {
 		s := &all[chosen[id]]
 		if s.p.invalid != "" {
@@ -684,17 +682,8 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		// encoded once.
 		it.full, it.sum = s.p.encoded(&it.r)
 		sb.resources = append(sb.resources, it.r)
-		fulls = append(fulls, it.full)
+		sb.enc = append(sb.enc, it.full)
 		sums = append(sums, it.sum)
-		size += len(it.full) + 1
-	}
-	// One block, sized once: the settings of a body run to tens of kilobytes.
-	sb.enc = make([]byte, 0, size)
-	for i, full := range fulls {
-		if i > 0 {
-			sb.enc = append(sb.enc, ',')
-		}
-		sb.enc = append(sb.enc, full...)
 	}
 	sc.buf, sb.digest = runDigest(sc.buf, sums)
 	return sb

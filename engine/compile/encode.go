@@ -306,8 +306,7 @@ func appendHead(b []byte, st *desired.State, ids bool) []byte {
 }
 
 // Encode returns st's JSON, byte for byte what json.Marshal(st) writes. A State c compiled is
-// written from the encodings its compilation keeps (its settings as one block); any other
-// State is encoded in full.
+// written from the encodings its compilation keeps; any other State is encoded in full.
 func (c *Compiler) Encode(st *desired.State) []byte {
 	c.mu.RLock()
 	bd, ok := c.bodies[st]
@@ -320,7 +319,8 @@ func (c *Compiler) Encode(st *desired.State) []byte {
 	w.head = appendHead(w.head[:0], st, true)
 	w.tail = appendTail(w.tail[:0], st)
 	pkgs := w.pkgs[:0]
-	var set []byte
+	var set [][]byte
+	n := len(w.head) + len(w.tail) + 2
 	if bd != nil {
 		for i := range bd.enc {
 			if i > 0 {
@@ -333,15 +333,22 @@ func (c *Compiler) Encode(st *desired.State) []byte {
 			}
 		}
 		set = bd.settings.enc
+		n += len(pkgs) + len(set)
+		for _, s := range set {
+			n += len(s)
+		}
 	}
 	w.pkgs = pkgs
-	b := make([]byte, 0, len(w.head)+len(pkgs)+len(set)+len(w.tail)+3)
+	b := make([]byte, 0, n)
 	b = append(append(b, w.head...), '[')
 	b = append(b, pkgs...)
-	if len(pkgs) > 0 && len(set) > 0 {
-		b = append(b, ',')
+	for i, s := range set {
+		if i > 0 || len(pkgs) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, s...)
 	}
-	b = append(append(b, set...), ']')
+	b = append(b, ']')
 	return append(b, w.tail...)
 }
 
