@@ -262,6 +262,7 @@ type scratch struct {
 	removals   []*item
 	order      orderScratch
 	buf        []byte
+	enc        [][]byte
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -280,6 +281,7 @@ func (sc *scratch) release(b *builder) {
 	sc.items = clearSlice(sc.items)
 	sc.removals = clearSlice(sc.removals)
 	sc.order.out = clearSlice(sc.order.out)
+	sc.enc = clearSlice(sc.enc)
 	scratchPool.Put(sc)
 }
 
@@ -321,6 +323,20 @@ func (bd *body) find(id string, from int) int {
 		}
 	}
 	return -1
+}
+
+// sameBytes reports whether a and b hold the very same encodings (documents' encodings are
+// read-only, so the same memory is the same content).
+func sameBytes(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) || len(a[i]) > 0 && &a[i][0] != &b[i][0] {
+			return false
+		}
+	}
+	return true
 }
 
 // partial reports whether a body's encoding of r is of its package field only.
@@ -419,19 +435,34 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string, pr
 	// them: together that is dependency order and then id order ("package/" < "setting/").
 	pkgs := sc.order.orderItems(b.pkgs)
 	set := b.settings.resources
-	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
-		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs)),
-		sums: make([]digest, len(pkgs))}
+	bd := &body{conds: b.conds, settings: b.settings,
+		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: sc.enc[:0], sums: make([]digest, len(pkgs))}
+	// The lookups and encodings are most often the previous body's: those are shared.
+	if prev != nil && slices.Equal(prev.deps, b.deps) {
+		bd.deps = prev.deps
+	} else {
+		bd.deps = slices.Clone(b.deps)
+	}
+	for _, it := range pkgs {
+		if partial(&it.r) {
+			bd.enc = append(bd.enc, it.part)
+		} else {
+			bd.enc = append(bd.enc, it.full)
+		}
+	}
+	if sc.enc = bd.enc; prev != nil && sameBytes(prev.enc, bd.enc) {
+		bd.enc = prev.enc
+	} else {
+		bd.enc = slices.Clone(bd.enc)
+	}
 	buf := sc.buf
 	j := 0 // where in prev the next resource is likeliest
 	for i, it := range pkgs {
 		if !partial(&it.r) {
 			bd.resources[i] = it.r
-			bd.enc[i] = it.full
 			bd.sums[i] = it.sum
 			continue
 		}
-		bd.enc[i] = it.part
 		if prev != nil {
 			if k := prev.find(it.r.ID, j); k >= 0 && it.same(&prev.resources[k]) {
 				bd.resources[i], bd.sums[i] = prev.resources[k], prev.sums[k]
