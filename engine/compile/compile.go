@@ -756,6 +756,47 @@ func settingWhy(s *setting) string {
 	return w
 }
 
+// picked is the version of a product a ring takes on an OS release, or why there is none.
+type picked struct {
+	ring, os            string
+	pick                *pkg
+	noneReason, noneMsg string
+}
+
+// pick returns the highest version of p whose stage ring accepts and that supports os. The
+// answer is kept on p: thousands of bodies ask it of the same product, ring and release, of
+// which there are a few.
+func (p *product) pick(ring, os string) picked {
+	p.picksMu.Lock()
+	defer p.picksMu.Unlock()
+	for i := range p.picks {
+		if k := &p.picks[i]; k.ring == ring && k.os == os {
+			return *k
+		}
+	}
+	pk := picked{ring: ring, os: os}
+	staged := false
+	for _, v := range p.versions {
+		if !accepts(ring, v.spec.Lifecycle.Stage) {
+			continue
+		}
+		staged = true
+		if covers(v.spec.OSReleases, os) {
+			pk.pick = v
+			break
+		}
+	}
+	switch {
+	case pk.pick != nil:
+	case staged:
+		pk.noneReason, pk.noneMsg = "NoOSSupport", fmt.Sprintf("no version of product %s that ring %s accepts supports %s", p.id, ring, os)
+	default:
+		pk.noneReason, pk.noneMsg = "NoStageForRing", fmt.Sprintf("no version of product %s is at a stage ring %s accepts (%s)", p.id, ring, ringStages(ring))
+	}
+	p.picks = append(p.picks, pk)
+	return pk
+}
+
 // root is a product a group installs for its own sake, and why.
 type root struct{ id, why string }
 
@@ -856,22 +897,8 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			c.noneReason, c.noneMsg = "NoPackages", "product "+id+" has no Package documents"
 			return c
 		}
-		staged := false
-		for _, v := range c.prod.versions {
-			if !accepts(ring, v.spec.Lifecycle.Stage) {
-				continue
-			}
-			staged = true
-			if covers(v.spec.OSReleases, os) {
-				c.pick = v
-				return c
-			}
-		}
-		if staged {
-			c.noneReason, c.noneMsg = "NoOSSupport", fmt.Sprintf("no version of product %s that ring %s accepts supports %s", id, ring, os)
-		} else {
-			c.noneReason, c.noneMsg = "NoStageForRing", fmt.Sprintf("no version of product %s is at a stage ring %s accepts (%s)", id, ring, ringStages(ring))
-		}
+		pk := c.prod.pick(ring, os)
+		c.pick, c.noneReason, c.noneMsg = pk.pick, pk.noneReason, pk.noneMsg
 		return c
 	}
 	var visitFn func(c *choice) bool
