@@ -1,11 +1,13 @@
 package compile
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"testing"
 
 	"samverk.io/samverk/engine/catalog"
+	"samverk.io/samverk/engine/desired"
 )
 
 // Benchmarks run over two fleets of 370,000 devices and 10,000-document catalogs: "own", the
@@ -159,4 +161,35 @@ func BenchmarkIndex(b *testing.B) {
 		}
 		reportCPU(b, cpu)
 	})
+}
+
+// BenchmarkEncodeStates encodes every distinct State of the fleet, as a publish does: with
+// encoding/json, and from the encodings the Compiler keeps.
+func BenchmarkEncodeStates(b *testing.B) {
+	f := benchFleet(b)
+	c := New(f.cat, "r1")
+	serve(c, f.devices, runtime.GOMAXPROCS(0))
+	var states []*desired.State
+	for st := range c.bodies {
+		states = append(states, st)
+	}
+	for _, enc := range []struct {
+		name string
+		f    func(*desired.State) []byte
+	}{
+		{"json", func(st *desired.State) []byte { b, _ := json.Marshal(st); return b }},
+		{"compiler", c.Encode},
+	} {
+		b.Run(enc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := cpuSince()
+			for b.Loop() {
+				for _, st := range states {
+					enc.f(st)
+				}
+			}
+			reportCPU(b, cpu)
+			b.ReportMetric(float64(len(states)), "states")
+		})
+	}
 }

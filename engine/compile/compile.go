@@ -5,8 +5,6 @@ package compile
 import (
 	"cmp"
 	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -263,6 +261,8 @@ type scratch struct {
 	items      []item
 	removals   []*item
 	order      orderScratch
+	buf        []byte
+	enc        [][]byte
 }
 
 var scratchPool = sync.Pool{New: func() any {
@@ -281,6 +281,7 @@ func (sc *scratch) release(b *builder) {
 	sc.items = clearSlice(sc.items)
 	sc.removals = clearSlice(sc.removals)
 	sc.order.out = clearSlice(sc.order.out)
+	sc.enc = clearSlice(sc.enc)
 	scratchPool.Put(sc)
 }
 
@@ -297,12 +298,45 @@ type body struct {
 	resources []desired.Resource
 	// enc is, per package resource (those before the settings' in resources), its JSON, or
 	// for a package to install (whose Why names the group) the JSON of its package field.
-	// The settings' JSON is settings.enc.
-	enc   [][]byte
-	conds []desired.Condition
+	// The settings' are settings.enc.
+	enc [][]byte
+	// sums are the SHA-256 of each package resource's JSON, and pkgDigest the digest of their
+	// run (see HashOf).
+	sums      []digest
+	pkgDigest digest
+	conds     []desired.Condition
 	// deps are the lookups made for the body; settings holds those made for its settings.
 	deps     deps
 	settings *settingsBody
+}
+
+// find returns the index of the package resource with id in bd, looking at from first; -1
+// for none.
+func (bd *body) find(id string, from int) int {
+	n := len(bd.enc)
+	if from < n && bd.resources[from].ID == id {
+		return from
+	}
+	for k := range n {
+		if bd.resources[k].ID == id {
+			return k
+		}
+	}
+	return -1
+}
+
+// sameBytes reports whether a and b hold the very same encodings (documents' encodings are
+// read-only, so the same memory is the same content).
+func sameBytes(a, b [][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if len(a[i]) != len(b[i]) || len(a[i]) > 0 && &a[i][0] != &b[i][0] {
+			return false
+		}
+	}
+	return true
 }
 
 // partial reports whether a body's encoding of r is of its package field only.
@@ -320,6 +354,9 @@ type bodyKey struct {
 type bodyEntry struct {
 	once sync.Once
 	body atomic.Pointer[body]
+	// prev is the body of the same key in the previous index, which a change touched: the
+	// packages the change left as they were are taken from it. Only once touches it.
+	prev *body
 }
 
 var noResources = []desired.Resource{}
@@ -376,11 +413,16 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body 
 		ix.bodyMemo[k] = e
 	}
 	ix.bodyMu.Unlock()
-	e.once.Do(func() { e.body.Store(ix.compileBody(g, os, driver, driverModel, extra)) })
+	e.once.Do(func() {
+		e.body.Store(ix.compileBody(g, os, driver, driverModel, extra, e.prev))
+		e.prev = nil
+	})
 	return e.body.Load()
 }
 
-func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *body {
+// compileBody compiles a body; prev, if not nil, is the body of the same key in the previous
+// index, whose package resources are reused where they are the same.
+func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string, prev *body) *body {
 	ix.bodies.Add(1)
 	sc := scratchPool.Get().(*scratch)
 	b := &builder{ix: ix, deps: sc.deps, pkgs: sc.pkgs, sc: sc}
@@ -393,16 +435,47 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string) *b
 	// them: together that is dependency order and then id order ("package/" < "setting/").
 	pkgs := sc.order.orderItems(b.pkgs)
 	set := b.settings.resources
-	bd := &body{conds: b.conds, deps: slices.Clone(b.deps), settings: b.settings,
-		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: make([][]byte, len(pkgs))}
-	for i, it := range pkgs {
-		bd.resources[i] = it.r
+	bd := &body{conds: b.conds, settings: b.settings,
+		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: sc.enc[:0], sums: make([]digest, len(pkgs))}
+	// The lookups and encodings are most often the previous body's: those are shared.
+	if prev != nil && slices.Equal(prev.deps, b.deps) {
+		bd.deps = prev.deps
+	} else {
+		bd.deps = slices.Clone(b.deps)
+	}
+	for _, it := range pkgs {
 		if partial(&it.r) {
-			bd.enc[i] = it.part
+			bd.enc = append(bd.enc, it.part)
 		} else {
-			bd.enc[i] = it.full
+			bd.enc = append(bd.enc, it.full)
 		}
 	}
+	if sc.enc = bd.enc; prev != nil && sameBytes(prev.enc, bd.enc) {
+		bd.enc = prev.enc
+	} else {
+		bd.enc = slices.Clone(bd.enc)
+	}
+	buf := sc.buf
+	j := 0 // where in prev the next resource is likeliest
+	for i, it := range pkgs {
+		if !partial(&it.r) {
+			bd.resources[i] = it.r
+			bd.sums[i] = it.sum
+			continue
+		}
+		if prev != nil {
+			if k := prev.find(it.r.ID, j); k >= 0 && it.same(&prev.resources[k]) {
+				bd.resources[i], bd.sums[i] = prev.resources[k], prev.sums[k]
+				j = k + 1
+				continue
+			}
+		}
+		it.r.Why = it.why()
+		bd.resources[i] = it.r
+		buf = appendResource(buf[:0], &it.r, it.part)
+		bd.sums[i] = sha256.Sum256(buf)
+	}
+	sc.buf, bd.pkgDigest = runDigest(buf, bd.sums)
 	copy(bd.resources[len(pkgs):], set)
 	return bd
 }
@@ -495,11 +568,13 @@ type settingsBody struct {
 	// resources are the settings' resources, by id, laid out as they follow the packages in a
 	// State's Resources: a body takes them with one bulk copy.
 	resources []desired.Resource
-	// enc is their JSON, comma-separated, as it appears in a State's encoding: every State of
-	// every body sharing the settings hashes it as is, without encoding or copying it again.
-	enc   []byte
-	conds conds
-	deps  deps
+	// enc is each one's JSON, shared with the settings bodies that have the same setting with
+	// the same Why: a State is encoded from them.
+	enc [][]byte
+	// digest is the digest of the settings' run (see HashOf).
+	digest digest
+	conds  conds
+	deps   deps
 }
 
 // settingsScratch is the working memory of compileSettings, kept for the next settings body.
@@ -508,7 +583,8 @@ type settingsScratch struct {
 	all            []setting
 	ids            []string
 	merged, onPath map[finding.DocRef]bool
-	fulls          [][]byte
+	sums           []digest
+	buf            []byte
 }
 
 var settingsScratchPool = sync.Pool{New: func() any {
@@ -522,7 +598,7 @@ func (sc *settingsScratch) release() {
 	clear(sc.onPath)
 	sc.all = clearSlice(sc.all)
 	sc.ids = clearSlice(sc.ids)
-	sc.fulls = clearSlice(sc.fulls)
+	sc.sums = sc.sums[:0]
 	settingsScratchPool.Put(sc)
 }
 
@@ -622,9 +698,9 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 	}
 	slices.Sort(ids)
 	sb.resources = make([]desired.Resource, 0, len(ids))
-	fulls := sc.fulls[:0]
-	defer func() { sc.fulls = fulls }()
-	size := 0
+	sums := sc.sums[:0]
+	defer func() { sc.sums = sums }()
+	sb.enc = make([][]byte, 0, len(ids))
 	for _, id := range ids {
 		s := &all[chosen[id]]
 		if s.p.invalid != "" {
@@ -635,19 +711,12 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		it.r.Why = settingWhy(s)
 		// Most settings have one of a few Whys in every settings body they are in: each is
 		// encoded once.
-		it.full = s.p.encoded(&it.r)
+		it.full, it.sum = s.p.encoded(&it.r)
 		sb.resources = append(sb.resources, it.r)
-		fulls = append(fulls, it.full)
-		size += len(it.full) + 1
+		sb.enc = append(sb.enc, it.full)
+		sums = append(sums, it.sum)
 	}
-	// One block, sized once: the settings of a body run to tens of kilobytes.
-	sb.enc = make([]byte, 0, size)
-	for i, full := range fulls {
-		if i > 0 {
-			sb.enc = append(sb.enc, ',')
-		}
-		sb.enc = append(sb.enc, full...)
-	}
+	sc.buf, sb.digest = runDigest(sc.buf, sums)
 	return sb
 }
 
@@ -685,6 +754,47 @@ func settingWhy(s *setting) string {
 		}
 	}
 	return w
+}
+
+// picked is the version of a product a ring takes on an OS release, or why there is none.
+type picked struct {
+	ring, os            string
+	pick                *pkg
+	noneReason, noneMsg string
+}
+
+// pick returns the highest version of p whose stage ring accepts and that supports os. The
+// answer is kept on p: thousands of bodies ask it of the same product, ring and release, of
+// which there are a few.
+func (p *product) pick(ring, os string) picked {
+	p.picksMu.Lock()
+	defer p.picksMu.Unlock()
+	for i := range p.picks {
+		if k := &p.picks[i]; k.ring == ring && k.os == os {
+			return *k
+		}
+	}
+	pk := picked{ring: ring, os: os}
+	staged := false
+	for _, v := range p.versions {
+		if !accepts(ring, v.spec.Lifecycle.Stage) {
+			continue
+		}
+		staged = true
+		if covers(v.spec.OSReleases, os) {
+			pk.pick = v
+			break
+		}
+	}
+	switch {
+	case pk.pick != nil:
+	case staged:
+		pk.noneReason, pk.noneMsg = "NoOSSupport", fmt.Sprintf("no version of product %s that ring %s accepts supports %s", p.id, ring, os)
+	default:
+		pk.noneReason, pk.noneMsg = "NoStageForRing", fmt.Sprintf("no version of product %s is at a stage ring %s accepts (%s)", p.id, ring, ringStages(ring))
+	}
+	p.picks = append(p.picks, pk)
+	return pk
 }
 
 // root is a product a group installs for its own sake, and why.
@@ -787,22 +897,8 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			c.noneReason, c.noneMsg = "NoPackages", "product "+id+" has no Package documents"
 			return c
 		}
-		staged := false
-		for _, v := range c.prod.versions {
-			if !accepts(ring, v.spec.Lifecycle.Stage) {
-				continue
-			}
-			staged = true
-			if covers(v.spec.OSReleases, os) {
-				c.pick = v
-				return c
-			}
-		}
-		if staged {
-			c.noneReason, c.noneMsg = "NoOSSupport", fmt.Sprintf("no version of product %s that ring %s accepts supports %s", id, ring, os)
-		} else {
-			c.noneReason, c.noneMsg = "NoStageForRing", fmt.Sprintf("no version of product %s is at a stage ring %s accepts (%s)", id, ring, ringStages(ring))
-		}
+		pk := c.prod.pick(ring, os)
+		c.pick, c.noneReason, c.noneMsg = pk.pick, pk.noneReason, pk.noneMsg
 		return c
 	}
 	var visitFn func(c *choice) bool
@@ -878,7 +974,6 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 	removals := sc.removals
 	defer func() { sc.removals = removals }()
 	remove := func(it *item) { removals = append(removals, it) }
-	var why strings.Builder
 	itemSlab := sc.items
 	if cap(itemSlab) < len(ids) {
 		itemSlab = make([]item, 0, len(ids))
@@ -897,23 +992,9 @@ func (b *builder) software(g *group, os, driver, driverModel, extra string) {
 			continue
 		}
 		v := c.pick
-		whys := dedupe(c.why)
-		n := len(v.whyPrefix) + 2*(len(whys)-1)
-		for _, w := range whys {
-			n += len(w)
-		}
-		// One allocation per Why, of its size.
-		why.Reset()
-		why.Grow(n)
-		why.WriteString(v.whyPrefix)
-		for i, w := range whys {
-			if i > 0 {
-				why.WriteString("; ")
-			}
-			why.WriteString(w)
-		}
-		itemSlab = append(itemSlab, item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present, Why: why.String(),
-			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc})
+		// The Why is written once the body knows it needs it: the previous body may have it.
+		itemSlab = append(itemSlab, item{r: desired.Resource{ID: v.presentID, Type: desired.TypePackage, Ensure: present,
+			DependsOn: v.dependsOn, Package: &v.resource}, part: v.enc, whyPrefix: v.whyPrefix, whys: dedupe(c.why)})
 		b.pkgs = append(b.pkgs, &itemSlab[len(itemSlab)-1])
 
 		for _, sup := range b.ix.supersedes[v] {
@@ -973,6 +1054,8 @@ func mergeRemovals(a, b *item) *item {
 		m.r.Why += "; " + b.r.Why
 	}
 	m.r.DependsOn = slices.Compact(slices.Sorted(slices.Values(append(slices.Clip(a.r.DependsOn), b.r.DependsOn...))))
+	m.full = appendResource(nil, &m.r, m.part)
+	m.sum = sha256.Sum256(m.full)
 	return m
 }
 
@@ -983,6 +1066,7 @@ func removal(v *pkg, why, after string) *item {
 		it.r.DependsOn = []string{after}
 	}
 	it.full = appendResource(nil, &it.r, it.part)
+	it.sum = sha256.Sum256(it.full)
 	return it
 }
 
@@ -1154,20 +1238,6 @@ func (h *intHeap) pop() int {
 	}
 	*h = s
 	return top
-}
-
-// HashOf computes the content hash of a State: the hex SHA-256 of its encoding/json form
-// with Revision and Hash empty. It is what State.Hash holds; an agent or a test can check a
-// State with it.
-func HashOf(st *desired.State) string {
-	c := *st
-	c.Revision, c.Hash = "", ""
-	b, err := json.Marshal(&c)
-	if err != nil {
-		return ""
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func joinErrs(errs []error) error { return errors.Join(errs...) }

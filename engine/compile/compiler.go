@@ -18,6 +18,9 @@ type Compiler struct {
 
 	mu   sync.RWMutex
 	memo map[outcome]*entry
+	// bodies holds the body of each State compiled or carried over (nil for a State without
+	// one), for Encode.
+	bodies map[*desired.State]*body
 
 	compiled atomic.Int64
 	reused   int
@@ -50,7 +53,7 @@ type Stats struct {
 // New returns a Compiler for cat at revision. Problems met while indexing the catalog are
 // reported by Err; the Compiler works regardless.
 func New(cat *catalog.Catalog, revision string) *Compiler {
-	return &Compiler{ix: newIndex(cat, nil), revision: revision, memo: map[outcome]*entry{}}
+	return &Compiler{ix: newIndex(cat, nil), revision: revision, memo: map[outcome]*entry{}, bodies: map[*desired.State]*body{}}
 }
 
 // Err joins the problems met while indexing the catalog, or is nil.
@@ -94,6 +97,9 @@ func (c *Compiler) state(o outcome) *desired.State {
 		st.Revision = c.revision
 		e.res.Store(&result{state: st, deps: deps, body: bd})
 		c.compiled.Add(1)
+		c.mu.Lock()
+		c.bodies[st] = bd
+		c.mu.Unlock()
 	})
 	return e.res.Load().state
 }
@@ -126,17 +132,23 @@ func (c *Compiler) Next(newCat *catalog.Catalog, newRevision string) *Compiler {
 	keptBodies := map[*body]bool{}
 	old.bodyMu.Lock()
 	for k, e := range old.bodyMemo {
-		if bd := e.body.Load(); bd != nil && keptSettings[bd.settings] && !touched(bd.deps, changed) {
+		switch bd := e.body.Load(); {
+		case bd == nil:
+		case keptSettings[bd.settings] && !touched(bd.deps, changed):
 			ne := &bodyEntry{}
 			ne.once.Do(func() { ne.body.Store(bd) })
 			ix.bodyMemo[k] = ne
 			keptBodies[bd] = true
+		default:
+			// To compile again, from what of it the change left as it was.
+			ix.bodyMemo[k] = &bodyEntry{prev: bd}
 		}
 	}
 	old.bodyMu.Unlock()
 
 	c.mu.RLock()
 	n.memo = make(map[outcome]*entry, len(c.memo))
+	n.bodies = make(map[*desired.State]*body, len(c.memo))
 	for o, e := range c.memo {
 		r := e.res.Load()
 		if r == nil || touched(r.deps, changed) || r.body != nil && !keptBodies[r.body] {
@@ -148,6 +160,7 @@ func (c *Compiler) Next(newCat *catalog.Catalog, newRevision string) *Compiler {
 		ne.res.Store(&result{state: &st, deps: r.deps, body: r.body})
 		ne.once.Do(func() {})
 		n.memo[o] = ne
+		n.bodies[&st] = r.body
 	}
 	c.mu.RUnlock()
 	n.reused = len(n.memo)

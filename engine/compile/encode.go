@@ -2,20 +2,21 @@ package compile
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"hash"
+	"slices"
+	"strings"
 	"sync"
 	"unicode/utf8"
 
 	"samverk.io/samverk/engine/desired"
 )
 
-// The State's hash is the SHA-256 of its encoding/json form. Encoding whole States with
-// reflection dominated compilation, so States are encoded here, by hand, from fragments
-// encoded once per catalog document; the output is byte for byte what json.Marshal writes
-// (tests hold the two to that).
+// States are encoded here, by hand, from fragments encoded once per catalog document, for
+// their hash and for the daemon to send them: encoding whole States with reflection dominated
+// both. The output is byte for byte what json.Marshal writes (tests hold the two to that).
 
 // item is a resource being assembled, with what is known of its JSON.
 type item struct {
@@ -24,6 +25,54 @@ type item struct {
 	full []byte
 	// part is the JSON of the type-specific field (registry, package, ...).
 	part []byte
+	// sum is the SHA-256 of full, when full is known.
+	sum digest
+	// A package to install has its Why written late, from whyPrefix and whys.
+	whyPrefix string
+	whys      []string
+}
+
+// why writes the Why of a package to install: one allocation, of its size.
+func (it *item) why() string {
+	n := len(it.whyPrefix) + 2*(len(it.whys)-1)
+	for _, w := range it.whys {
+		n += len(w)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(it.whyPrefix)
+	for i, w := range it.whys {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
+
+// same reports whether r, the previous body's resource of the same id, is what the package
+// to install it would be: the very same package version (documents are read-only), needing
+// the same, for the same reasons.
+func (it *item) same(r *desired.Resource) bool {
+	if r.Package != it.r.Package || r.Ensure != it.r.Ensure || r.Type != it.r.Type || len(r.Refs) != 0 ||
+		r.File != nil || r.Command != nil || r.Registry != nil || r.Service != nil ||
+		!slices.Equal(r.DependsOn, it.r.DependsOn) {
+		return false
+	}
+	// r.Why == it.why(), without writing it.
+	w, ok := strings.CutPrefix(r.Why, it.whyPrefix)
+	for i, part := range it.whys {
+		if !ok {
+			return false
+		}
+		if i > 0 {
+			if w, ok = strings.CutPrefix(w, "; "); !ok {
+				return false
+			}
+		}
+		w, ok = strings.CutPrefix(w, part)
+	}
+	return ok && w == ""
 }
 
 // encodePart encodes the type-specific field of r.
@@ -106,52 +155,118 @@ func appendResource(b []byte, r *desired.Resource, part []byte) []byte {
 	return append(b, '}')
 }
 
+// The hash of a State (its ETag) is a content hash built like a Merkle tree, so that the
+// parts States share are hashed once and not once per State:
+//
+//	hash     = hex(SHA-256(hashTag ‖ uvarint(len(head)) ‖ head ‖ resources ‖ uvarint(len(tail)) ‖ tail))
+//	resources = "n"                          when Resources is nil (encoded null)
+//	          | "l" ‖ run(P) ‖ run(S)        otherwise
+//	run(R)    = SHA-256(uvarint(len(R)) ‖ SHA-256(json(r₁)) ‖ … ‖ SHA-256(json(rₙ)))
+//
+// head is the State's JSON with Revision and Hash empty up to and including `"resources":`,
+// tail its JSON after the resources' value; P is the leading run of resources of type
+// package and S the rest, each resource's JSON being what encoding/json writes for it. Every
+// part is length-prefixed or of fixed size, so two States whose JSON (but for Revision and
+// Hash) differs hash differently, and equal ones alike. A compiled State's packages run is
+// hashed once per body, its settings run once per settings body.
+const hashTag = "samverk desired state v2\n"
+
+// runDigest is run(R) of the resources whose digests are sums.
+func runDigest(buf []byte, sums []digest) ([]byte, digest) {
+	buf = binary.AppendUvarint(buf[:0], uint64(len(sums)))
+	for i := range sums {
+		buf = append(buf, sums[i][:]...)
+	}
+	return buf, sha256.Sum256(buf)
+}
+
+// emptyRun is run(R) of no resources.
+var emptyRun = func() digest { _, d := runDigest(nil, nil); return d }()
+
+// HashOf computes the content hash of a State (see above): what State.Hash holds for a
+// compiled State, and what any State, compiled or built otherwise, hashes to.
+func HashOf(st *desired.State) string {
+	head := appendHead(nil, st, false)
+	var pkgs, rest []digest
+	inPkgs := true
+	for i := range st.Resources {
+		r := &st.Resources[i]
+		b, err := json.Marshal(r)
+		if err != nil {
+			return ""
+		}
+		inPkgs = inPkgs && r.Type == desired.TypePackage
+		if inPkgs {
+			pkgs = append(pkgs, sha256.Sum256(b))
+		} else {
+			rest = append(rest, sha256.Sum256(b))
+		}
+	}
+	var p, s *digest
+	if st.Resources != nil {
+		_, dp := runDigest(nil, pkgs)
+		_, ds := runDigest(nil, rest)
+		p, s = &dp, &ds
+	}
+	return finishHash(nil, head, p, s, appendTail(nil, st))
+}
+
+// finishHash hashes a State from its head, its runs' digests (nil for null resources) and its
+// tail.
+func finishHash(buf, head []byte, pkgs, rest *digest, tail []byte) string {
+	b := append(buf[:0], hashTag...)
+	b = binary.AppendUvarint(b, uint64(len(head)))
+	b = append(b, head...)
+	if pkgs == nil {
+		b = append(b, 'n')
+	} else {
+		b = append(b, 'l')
+		b = append(b, pkgs[:]...)
+		b = append(b, rest[:]...)
+	}
+	b = binary.AppendUvarint(b, uint64(len(tail)))
+	b = append(b, tail...)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // hashState returns what HashOf returns for st, bd being the body st.Resources come from (nil
-// for none). It hashes the State's encoding piece by piece: the settings' JSON, the bulk of a
-// State, straight from the block the body shares, without copying it.
+// for none): from the digests of the runs the body and its settings computed once.
 func hashState(st *desired.State, bd *body) string {
 	h := hasherPool.Get().(*stateHasher)
 	defer hasherPool.Put(h)
-	h.h.Reset()
-	b := appendOwnResources(appendHead(h.buf[:0], st), st, bd)
-	if set := settingsJSON(bd); len(set) > 0 {
-		if len(bd.enc) > 0 {
-			b = append(b, ',')
-		}
-		h.h.Write(b)
-		h.h.Write(set)
-		b = b[:0]
+	head := appendHead(h.head[:0], st, false)
+	tail := appendTail(h.tail[:0], st)
+	pkgs, rest := &emptyRun, &emptyRun
+	if bd != nil {
+		pkgs, rest = &bd.pkgDigest, &bd.settings.digest
 	}
-	b = appendTail(b, st)
-	h.h.Write(b)
-	h.buf = b
-	h.sum = h.h.Sum(h.sum[:0])
-	return hex.EncodeToString(h.sum)
+	hash := finishHash(h.buf[:0], head, pkgs, rest, tail)
+	h.head, h.tail = head, tail
+	return hash
 }
 
-// stateHasher is what hashing a State needs, kept for the next State: a SHA-256 state and a
-// buffer for the parts of the encoding that are not encoded already.
+// stateHasher is the working memory of hashState, kept for the next State.
 type stateHasher struct {
-	h   hash.Hash
-	buf []byte
-	sum []byte
+	head, tail, buf []byte
 }
 
 var hasherPool = sync.Pool{New: func() any {
-	return &stateHasher{h: sha256.New(), buf: make([]byte, 0, 16<<10), sum: make([]byte, 0, sha256.Size)}
+	return &stateHasher{head: make([]byte, 0, 1<<10), tail: make([]byte, 0, 1<<10), buf: make([]byte, 0, 2<<10)}
 }}
 
-// settingsJSON is the encoding of the settings that end bd's resources, or nil.
-func settingsJSON(bd *body) []byte {
-	if bd == nil || bd.settings == nil {
-		return nil
+// appendHead writes st up to its resources' key, `"resources":` included: with Revision and
+// Hash empty unless ids.
+func appendHead(b []byte, st *desired.State, ids bool) []byte {
+	if ids {
+		b = append(b, `{"revision":`...)
+		b = appendString(b, st.Revision)
+		b = append(b, `,"hash":`...)
+		b = appendString(b, st.Hash)
+		b = append(b, `,"member":`...)
+	} else {
+		b = append(b, `{"revision":"","hash":"","member":`...)
 	}
-	return bd.settings.enc
-}
-
-// appendHead writes st, Revision and Hash empty, up to the opening of its resources.
-func appendHead(b []byte, st *desired.State) []byte {
-	b = append(b, `{"revision":"","hash":"","member":`...)
 	b = appendString(b, st.Member)
 	if st.Group != "" {
 		b = append(b, `,"group":`...)
@@ -187,36 +302,82 @@ func appendHead(b []byte, st *desired.State) []byte {
 		}
 		b = append(b, '}')
 	}
-	return append(b, `,"resources":[`...)
+	return append(b, `,"resources":`...)
 }
 
-// appendOwnResources writes, comma-separated, the resources of st that are not its body's
-// settings: all of them when bd is nil, else the packages, whose encodings bd holds.
-func appendOwnResources(b []byte, st *desired.State, bd *body) []byte {
-	n := len(st.Resources)
-	if bd != nil {
-		n = len(bd.enc)
+// Encode returns st's JSON, byte for byte what json.Marshal(st) writes. A State c compiled is
+// written from the encodings its compilation keeps; any other State is encoded in full.
+func (c *Compiler) Encode(st *desired.State) []byte {
+	c.mu.RLock()
+	bd, ok := c.bodies[st]
+	c.mu.RUnlock()
+	if !ok {
+		return encodeState(st)
 	}
-	for i := range n {
-		if i > 0 {
+	w := encoderPool.Get().(*encoder)
+	defer encoderPool.Put(w)
+	w.head = appendHead(w.head[:0], st, true)
+	w.tail = appendTail(w.tail[:0], st)
+	pkgs := w.pkgs[:0]
+	var set [][]byte
+	n := len(w.head) + len(w.tail) + 2
+	if bd != nil {
+		for i := range bd.enc {
+			if i > 0 {
+				pkgs = append(pkgs, ',')
+			}
+			if r := &bd.resources[i]; partial(r) {
+				pkgs = appendResource(pkgs, r, bd.enc[i])
+			} else {
+				pkgs = append(pkgs, bd.enc[i]...)
+			}
+		}
+		set = bd.settings.enc
+		n += len(pkgs) + len(set)
+		for _, s := range set {
+			n += len(s)
+		}
+	}
+	w.pkgs = pkgs
+	b := make([]byte, 0, n)
+	b = append(append(b, w.head...), '[')
+	b = append(b, pkgs...)
+	for i, s := range set {
+		if i > 0 || len(pkgs) > 0 {
 			b = append(b, ',')
 		}
-		r := &st.Resources[i]
-		switch {
-		case bd == nil || bd.enc[i] == nil:
-			b = appendResource(b, r, encodePart(r))
-		case partial(r):
-			b = appendResource(b, r, bd.enc[i])
-		default:
-			b = append(b, bd.enc[i]...)
-		}
+		b = append(b, s...)
 	}
-	return b
+	b = append(b, ']')
+	return append(b, w.tail...)
 }
 
-// appendTail writes the rest of st after its resources.
+// encoder is the working memory of Encode, kept for the next State.
+type encoder struct{ head, pkgs, tail []byte }
+
+var encoderPool = sync.Pool{New: func() any { return &encoder{} }}
+
+// encodeState encodes any State, each resource in full.
+func encodeState(st *desired.State) []byte {
+	b := appendHead(nil, st, true)
+	if st.Resources == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range st.Resources {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			r := &st.Resources[i]
+			b = appendResource(b, r, encodePart(r))
+		}
+		b = append(b, ']')
+	}
+	return appendTail(b, st)
+}
+
+// appendTail writes the rest of st after its resources' value.
 func appendTail(b []byte, st *desired.State) []byte {
-	b = append(b, ']')
 	if len(st.Conditions) > 0 {
 		b = append(b, `,"conditions":[`...)
 		for i, c := range st.Conditions {

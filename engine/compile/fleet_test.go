@@ -452,8 +452,8 @@ func TestSynthFleet(t *testing.T) {
 		}
 		if !checked[st] {
 			checked[st] = true
-			if st.Hash != HashOf(st) {
-				t.Fatalf("profile %s: hash %s, encoding/json gives %s", p, st.Hash, HashOf(st))
+			if !checkState(t, c, st) {
+				t.Fatalf("profile %s", p)
 			}
 		}
 	}

@@ -1,6 +1,11 @@
 package compile
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
 	"os"
 	"slices"
 	"testing"
@@ -94,4 +99,78 @@ func with(d Device, labels map[string]string) Device {
 func onBuild(d Device, build string) Device {
 	d.OSBuild = build
 	return d
+}
+
+// checkState reports, through t, a State whose hash is not HashOf's, whose HashOf is not the
+// hash its definition gives over encoding/json's output, or whose encodings (the full one and,
+// with c, the compiler's) are not byte for byte encoding/json's. It returns whether all held.
+func checkState(t testing.TB, c *Compiler, st *desired.State) bool {
+	t.Helper()
+	want, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := true
+	if got := encodeState(st); !bytes.Equal(got, want) {
+		t.Errorf("encodeState differs from encoding/json:\n%s\n%s", got, want)
+		ok = false
+	}
+	if c != nil {
+		if got := c.Encode(st); !bytes.Equal(got, want) {
+			t.Errorf("Compiler.Encode differs from encoding/json:\n%s\n%s", got, want)
+			ok = false
+		}
+	}
+	if h, ref := HashOf(st), referenceHash(t, st); st.Hash != h || h != ref {
+		t.Errorf("hash %s, HashOf %s, by its definition over encoding/json %s", st.Hash, h, ref)
+		ok = false
+	}
+	return ok
+}
+
+// referenceHash is HashOf's definition computed from encoding/json's output alone.
+func referenceHash(t testing.TB, st *desired.State) string {
+	t.Helper()
+	c := *st
+	c.Revision, c.Hash, c.Resources = "", "", nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const key = `"resources":null`
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		t.Fatalf("no resources in %s", b)
+	}
+	head, tail := b[:i+len(key)-len("null")], b[i+len(key):]
+	run := func(rs []desired.Resource) []byte {
+		pre := binary.AppendUvarint(nil, uint64(len(rs)))
+		for i := range rs {
+			j, err := json.Marshal(&rs[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := sha256.Sum256(j)
+			pre = append(pre, s[:]...)
+		}
+		s := sha256.Sum256(pre)
+		return s[:]
+	}
+	pre := append([]byte(hashTag), binary.AppendUvarint(nil, uint64(len(head)))...)
+	pre = append(pre, head...)
+	if st.Resources == nil {
+		pre = append(pre, 'n')
+	} else {
+		n := 0
+		for n < len(st.Resources) && st.Resources[n].Type == desired.TypePackage {
+			n++
+		}
+		pre = append(pre, 'l')
+		pre = append(pre, run(st.Resources[:n])...)
+		pre = append(pre, run(st.Resources[n:])...)
+	}
+	pre = binary.AppendUvarint(pre, uint64(len(tail)))
+	pre = append(pre, tail...)
+	sum := sha256.Sum256(pre)
+	return hex.EncodeToString(sum[:])
 }

@@ -141,6 +141,9 @@ type product struct {
 	// them at stage retired.
 	versions, retired []*pkg
 	hash              digest
+	// picks remembers the answers of pick.
+	picksMu sync.Mutex
+	picks   []picked
 }
 
 type baseline struct {

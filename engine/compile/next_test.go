@@ -42,9 +42,18 @@ func TestNextMatchesFromScratch(t *testing.T) {
 				rev := fmt.Sprintf("r%d", i+2)
 				c = c.Next(step.cat, rev)
 				full := New(step.cat, rev)
+				checked := map[*desired.State]bool{}
 				for _, d := range f.devices {
 					a, _ := c.Desired(d)
 					b, _ := full.Desired(d)
+					// The incremental State hashes to what its content does, and encodes as
+					// encoding/json does: equal hashes are then equal States.
+					if !checked[a] {
+						checked[a] = true
+						if !checkState(t, c, a) {
+							t.Fatalf("%s: device %+v", step.name, d)
+						}
+					}
 					if a.Hash != b.Hash || a.Revision != b.Revision {
 						t.Fatalf("%s: device %+v: incremental %s at %s, from scratch %s at %s\nincremental: %s\nfrom scratch: %s",
 							step.name, d, a.Hash, a.Revision, b.Hash, b.Revision, mustJSON(t, a), mustJSON(t, b))

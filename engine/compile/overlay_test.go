@@ -23,7 +23,7 @@ func TestDesiredWith(t *testing.T) {
 		if p != bp {
 			t.Errorf("profile %v, want %v", p, bp)
 		}
-		if st.Hash == base.Hash || st.Hash != HashOf(st) {
+		if st.Hash == base.Hash || !checkState(t, c, st) {
 			t.Fatalf("hash %s: want its own, and HashOf's %s", st.Hash, HashOf(st))
 		}
 		if st.Revision != "r1" || st.Group != base.Group || st.Mode != base.Mode {
@@ -60,9 +60,7 @@ func TestDesiredWith(t *testing.T) {
 		if r == nil || r.Ensure != absent || r.Package.Product != "firefox" || r.Why != whyUngranted {
 			t.Fatalf("firefox removal %+v; resources %v", r, ids(st))
 		}
-		if st.Hash != HashOf(st) {
-			t.Errorf("hash %s, want %s", st.Hash, HashOf(st))
-		}
+		checkState(t, c, st)
 	})
 
 	t.Run("absent products the group installs stay", func(t *testing.T) {

@@ -1,6 +1,7 @@
 package compile
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math"
 	"strconv"
@@ -29,31 +30,33 @@ type prepared struct {
 type encodedSetting struct {
 	why  string
 	full []byte
+	sum  digest
 }
 
 // encodedWhys is how many Whys a setting's cache holds.
 const encodedWhys = 8
 
 // encoded returns the JSON of the setting's resource r, whose Why is the setting's in one
-// settings body.
-func (p *prepared) encoded(r *desired.Resource) []byte {
+// settings body, and its SHA-256.
+func (p *prepared) encoded(r *desired.Resource) ([]byte, digest) {
 	known := p.cache.Load()
 	if known != nil {
 		for _, e := range *known {
 			if e.why == r.Why {
-				return e.full
+				return e.full, e.sum
 			}
 		}
 	}
 	full := appendResource(nil, r, p.part)
+	sum := sha256.Sum256(full)
 	// Published lists are never changed: a new one replaces them. Two compilations adding at
 	// once may lose one's entry, which costs an encoding later, not a mistake.
-	next := []encodedSetting{{why: r.Why, full: full}}
+	next := []encodedSetting{{why: r.Why, full: full, sum: sum}}
 	if known != nil {
 		next = append(next, (*known)[:min(len(*known), encodedWhys-1)]...)
 	}
 	p.cache.Store(&next)
-	return full
+	return full, sum
 }
 
 // Registry value types.

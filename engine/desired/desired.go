@@ -5,7 +5,10 @@ package desired
 import "time"
 
 // State is the desired state of one device profile. Devices of the same profile get the same
-// State, byte for byte; Hash (the ETag) is computed over everything but Revision and Hash.
+// State, byte for byte. Hash (the ETag) is a content hash of the State's JSON but for
+// Revision and Hash: SHA-256 over that JSON, in which each resource counts by the SHA-256 of
+// its own JSON (compile.HashOf defines it exactly). Equal States have equal hashes; States
+// that differ in anything but Revision and Hash have different ones.
 type State struct {
 	// Revision is the catalog commit this state was compiled from.
 	Revision string `json:"revision"`

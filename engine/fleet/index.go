@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -437,12 +436,8 @@ func (ix *index) serve(comp *compile.Compiler, enc *encodings, c *class, o *devO
 	}
 	sv := enc.states[st]
 	if sv == nil {
-		body, err := json.Marshal(st)
-		if err != nil {
-			// A State holds strings, numbers, bools and the values of registry settings, all
-			// from YAML or CUE: it always encodes.
-			panic("fleet: encode desired state: " + err.Error())
-		}
+		// What json.Marshal(st) writes, from the encodings the compilation keeps.
+		body := comp.Encode(st)
 		sv = &served{state: st, hash: st.Hash, etag: []string{strconv.Quote(st.Hash)}, body: body,
 			clen: []string{strconv.Itoa(len(body))}}
 		enc.states[st] = sv
