@@ -38,18 +38,25 @@ func TestNextMatchesFromScratch(t *testing.T) {
 			}
 			c := New(f.cat, "r1")
 			serve(c, f.devices, 2)
+			// Contents already checked, by hash: an incremental State built from stale parts
+			// hashes differently from the one compiled from scratch, which the comparison
+			// below catches for every device. The encodings are checked for the first
+			// contents each step makes (encoding/json is slow under the race detector; the
+			// synthetic fleet's test checks every State).
+			checked := map[string]bool{}
 			for i, step := range steps {
 				rev := fmt.Sprintf("r%d", i+2)
 				c = c.Next(step.cat, rev)
 				full := New(step.cat, rev)
-				checked := map[*desired.State]bool{}
+				fresh := 0
 				for _, d := range f.devices {
 					a, _ := c.Desired(d)
 					b, _ := full.Desired(d)
 					// The incremental State hashes to what its content does, and encodes as
 					// encoding/json does: equal hashes are then equal States.
-					if !checked[a] {
-						checked[a] = true
+					if !checked[a.Hash] && fresh < 200 {
+						checked[a.Hash] = true
+						fresh++
 						if !checkState(t, c, a) {
 							t.Fatalf("%s: device %+v", step.name, d)
 						}
