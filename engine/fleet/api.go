@@ -209,19 +209,17 @@ func (s *Service) desired(w http.ResponseWriter, r *http.Request) {
 		// keeps the state of its ring's previous revision (304 when it has it).
 		v = v.prev
 	}
-	body, clen := v.body, v.clen
-	gzip := false
-	if len(body) >= gzipMin {
-		h["Vary"] = varyEncoding
-		gzip = acceptsGzip(r.Header["Accept-Encoding"])
-	}
 	h["Etag"] = v.etag
 	h["Cache-Control"] = noCache
+	if len(v.body) >= gzipMin {
+		h["Vary"] = varyEncoding
+	}
 	if len(inm) > 0 && etagMatch(inm, v.hash) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	if gzip {
+	body, clen := v.body, v.clen
+	if len(body) >= gzipMin && acceptsGzip(r.Header["Accept-Encoding"]) {
 		gz := v.gzipped()
 		body, clen = gz.body, gz.clen
 		h["Content-Encoding"] = gzipEncoding

@@ -3,6 +3,7 @@ package fleet
 import (
 	"bytes"
 	"compress/gzip"
+	"mime"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,28 +50,19 @@ func (sv *served) gzipped() *compressed {
 }
 
 // acceptsGzip says whether an Accept-Encoding header's values accept gzip: "gzip" (or "*")
-// listed without q=0.
+// listed without q=0. Each coding is read as mime reads a media type with its parameters.
 func acceptsGzip(values []string) bool {
 	for _, v := range values {
 		if v == "gzip" {
 			return true // as Go's HTTP client sends it
 		}
 		for part := range strings.SplitSeq(v, ",") {
-			name, params, _ := strings.Cut(part, ";")
-			name = strings.TrimSpace(name)
-			if !strings.EqualFold(name, "gzip") && name != "*" {
+			name, params, err := mime.ParseMediaType(part)
+			if err != nil && err != mime.ErrInvalidMediaParameter || name != "gzip" && name != "*" {
 				continue
 			}
-			q := 1.0
-			for p := range strings.SplitSeq(params, ";") {
-				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(strings.TrimSpace(k), "q") {
-					if f, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-						q = f
-					}
-				}
-			}
-			if q > 0 {
+			// No q, or one that is not a number, is q=1.
+			if q, err := strconv.ParseFloat(params["q"], 64); err != nil || q > 0 {
 				return true
 			}
 		}
