@@ -294,20 +294,16 @@ func (c *converter) index(parent span, i int) span {
 }
 
 // countPositions counts the positions converting n records, without following aliases, to
-// size the position table.
+// size the position table: one for each mapping key (none for its value node itself) and each
+// list element, and those under them.
 func countPositions(n *yaml.Node, limit int) int {
-	count := 0
-	step := 1
+	first, step := 0, 1
 	if n.Kind == yaml.MappingNode {
-		step = 2 // a position for each key, none for its value node itself
+		first, step = 1, 2 // the values, each standing for its key
 	}
-	for i := 0; i < len(n.Content) && count < limit; i += step {
-		count++
-		if step == 2 && i+1 < len(n.Content) {
-			count += countPositions(n.Content[i+1], limit-count)
-		} else if step == 1 {
-			count += countPositions(n.Content[i], limit-count)
-		}
+	count := 0
+	for i := first; i < len(n.Content) && count < limit; i += step {
+		count += 1 + countPositions(n.Content[i], limit-count-1)
 	}
 	return count
 }
