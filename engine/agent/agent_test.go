@@ -62,7 +62,7 @@ func newAgent(t *testing.T, opts Options) *Agent {
 func motdState(content string) desired.State {
 	return desired.State{
 		Revision: "rev-1", Member: "region-norr", Group: "lab", Mode: "enforce",
-		Resources: []desired.Resource{{
+		Resources: []*desired.Resource{{
 			ID: "setting/motd", Type: desired.TypeFile, Ensure: "present",
 			File: &desired.File{Path: "/etc/motd", Content: content, Mode: "0644"},
 		}},
@@ -233,7 +233,7 @@ func TestOnceFailedResourceExitCode(t *testing.T) {
 	}
 	d := newDaemon(t)
 	s := motdState("x")
-	s.Resources = append(s.Resources, desired.Resource{ID: "setting/broken", Type: desired.TypeCommand, Ensure: "present",
+	s.Resources = append(s.Resources, &desired.Resource{ID: "setting/broken", Type: desired.TypeCommand, Ensure: "present",
 		Command: &desired.Command{Check: "exit 1", Set: "exit 1"}})
 	d.setState(s)
 	e := newEnv(t)

@@ -27,7 +27,7 @@ func upgradeState(mode string, failDriver bool) desired.State {
 			From: "ubuntu-22-04", FromBuild: "22.04", MaxDurationMinutes: 1,
 			Installer: desired.OSInstaller{Type: "script", Script: `mkdir -p "$SAMVERK_ROOT/etc" && printf 'VERSION_ID="24.04"\n' > "$SAMVERK_ROOT/etc/os-release" && touch "$SAMVERK_ROOT/upgraded"`},
 		}},
-		Resources: []desired.Resource{{
+		Resources: []*desired.Resource{{
 			ID: "package/box-drivers", Type: desired.TypeCommand, Ensure: "present", Why: "driver pack of hardware model box, certified for ubuntu-24-04",
 			Command: &desired.Command{Check: `test -f "$SAMVERK_ROOT/drivers"`, Set: set + ` && touch "$SAMVERK_ROOT/drivers"`},
 		}},

@@ -294,8 +294,10 @@ func clearSlice[T any](s []T) []T {
 // body is what a group's States on one OS release share: everything but the OS target and
 // its condition. It is computed once per index and shared by all the outcomes it serves.
 type body struct {
-	// resources are the State's Resources, shared by every State of the body.
-	resources []desired.Resource
+	// resources are the State's Resources, shared by every State of the body. A resource is
+	// shared further: with the previous body of the key where it is the same, with every body
+	// of the settings for the settings', with the index for a removal.
+	resources []*desired.Resource
 	// enc is, per package resource (those before the settings' in resources), its JSON, or
 	// for a package to install (whose Why names the group) the JSON of its package field.
 	// The settings' are settings.enc.
@@ -359,7 +361,7 @@ type bodyEntry struct {
 	prev *body
 }
 
-var noResources = []desired.Resource{}
+var noResources = []*desired.Resource{}
 
 // compileOutcome builds the State of an outcome. It returns the lookups it made itself, and
 // the body it shares with other outcomes (nil for none), which has its own.
@@ -436,7 +438,7 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string, pr
 	pkgs := sc.order.orderItems(b.pkgs)
 	set := b.settings.resources
 	bd := &body{conds: b.conds, settings: b.settings,
-		resources: make([]desired.Resource, len(pkgs)+len(set)), enc: sc.enc[:0], sums: make([]digest, len(pkgs))}
+		resources: make([]*desired.Resource, len(pkgs)+len(set)), enc: sc.enc[:0], sums: make([]digest, len(pkgs))}
 	// The lookups and encodings are most often the previous body's: those are shared.
 	if prev != nil && slices.Equal(prev.deps, b.deps) {
 		bd.deps = prev.deps
@@ -456,22 +458,28 @@ func (ix *Index) compileBody(g *group, os, driver, driverModel, extra string, pr
 		bd.enc = slices.Clone(bd.enc)
 	}
 	buf := sc.buf
-	j := 0 // where in prev the next resource is likeliest
+	j := 0                      // where in prev the next resource is likeliest
+	var slab []desired.Resource // the packages to install that prev does not have
 	for i, it := range pkgs {
 		if !partial(&it.r) {
-			bd.resources[i] = it.r
+			// A removal is an item of its own, never changed once made.
+			bd.resources[i] = &it.r
 			bd.sums[i] = it.sum
 			continue
 		}
 		if prev != nil {
-			if k := prev.find(it.r.ID, j); k >= 0 && it.same(&prev.resources[k]) {
+			if k := prev.find(it.r.ID, j); k >= 0 && it.same(prev.resources[k]) {
 				bd.resources[i], bd.sums[i] = prev.resources[k], prev.sums[k]
 				j = k + 1
 				continue
 			}
 		}
+		if slab == nil {
+			slab = make([]desired.Resource, 0, len(pkgs)-i)
+		}
 		it.r.Why = it.why()
-		bd.resources[i] = it.r
+		slab = append(slab, it.r)
+		bd.resources[i] = &slab[len(slab)-1]
 		buf = appendResource(buf[:0], &it.r, it.part)
 		bd.sums[i] = sha256.Sum256(buf)
 	}
@@ -565,9 +573,10 @@ type setting struct {
 // settingsBody is the settings part of a State: the same for every group of a member that
 // names the same baselines, on one OS release, so it is computed once per index and shared.
 type settingsBody struct {
-	// resources are the settings' resources, by id, laid out as they follow the packages in a
-	// State's Resources: a body takes them with one bulk copy.
-	resources []desired.Resource
+	// resources are the settings' resources, by id, as they follow the packages in a State's
+	// Resources; each is shared with the settings bodies that have the same setting with the
+	// same Why.
+	resources []*desired.Resource
 	// enc is each one's JSON, shared with the settings bodies that have the same setting with
 	// the same Why: a State is encoded from them.
 	enc [][]byte
@@ -697,7 +706,7 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		walk(ref, nil)
 	}
 	slices.Sort(ids)
-	sb.resources = make([]desired.Resource, 0, len(ids))
+	sb.resources = make([]*desired.Resource, 0, len(ids))
 	sums := sc.sums[:0]
 	defer func() { sc.sums = sums }()
 	sb.enc = make([][]byte, 0, len(ids))
@@ -711,8 +720,9 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		it.r.Why = settingWhy(s)
 		// Most settings have one of a few Whys in every settings body they are in: each is
 		// encoded once.
-		it.full, it.sum = s.p.encoded(&it.r)
-		sb.resources = append(sb.resources, it.r)
+		r, full, sum := s.p.encoded(&it.r)
+		it.full, it.sum = full, sum
+		sb.resources = append(sb.resources, r)
 		sb.enc = append(sb.enc, it.full)
 		sums = append(sums, it.sum)
 	}

@@ -189,13 +189,12 @@ func HashOf(st *desired.State) string {
 	head := appendHead(nil, st, false)
 	var pkgs, rest []digest
 	inPkgs := true
-	for i := range st.Resources {
-		r := &st.Resources[i]
+	for _, r := range st.Resources {
 		b, err := json.Marshal(r)
 		if err != nil {
 			return ""
 		}
-		inPkgs = inPkgs && r.Type == desired.TypePackage
+		inPkgs = inPkgs && r != nil && r.Type == desired.TypePackage
 		if inPkgs {
 			pkgs = append(pkgs, sha256.Sum256(b))
 		} else {
@@ -326,7 +325,7 @@ func (c *Compiler) Encode(st *desired.State) []byte {
 			if i > 0 {
 				pkgs = append(pkgs, ',')
 			}
-			if r := &bd.resources[i]; partial(r) {
+			if r := bd.resources[i]; partial(r) {
 				pkgs = appendResource(pkgs, r, bd.enc[i])
 			} else {
 				pkgs = append(pkgs, bd.enc[i]...)
@@ -368,8 +367,11 @@ func encodeState(st *desired.State) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			r := &st.Resources[i]
-			b = appendResource(b, r, encodePart(r))
+			if r := st.Resources[i]; r == nil {
+				b = append(b, "null"...)
+			} else {
+				b = appendResource(b, r, encodePart(r))
+			}
 		}
 		b = append(b, ']')
 	}

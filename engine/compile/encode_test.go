@@ -50,24 +50,24 @@ spec:
 // HashOf follows its definition for States the compiler would never make, and tells apart
 // States whose JSON differs in ways the runs of resources could hide.
 func TestHashOfDefinition(t *testing.T) {
-	pkg := func(id string) desired.Resource {
-		return desired.Resource{ID: "package/" + id, Type: desired.TypePackage, Ensure: "present", Package: &desired.Package{Product: id, Version: "1"}}
+	pkg := func(id string) *desired.Resource {
+		return &desired.Resource{ID: "package/" + id, Type: desired.TypePackage, Ensure: "present", Package: &desired.Package{Product: id, Version: "1"}}
 	}
-	set := func(id string) desired.Resource {
-		return desired.Resource{ID: "setting/" + id, Type: desired.TypeService, Ensure: "present", Service: &desired.Service{Name: id, State: "running"}}
+	set := func(id string) *desired.Resource {
+		return &desired.Resource{ID: "setting/" + id, Type: desired.TypeService, Ensure: "present", Service: &desired.Service{Name: id, State: "running"}}
 	}
 	states := map[string]*desired.State{
 		"nil resources":   {Member: "m", Mode: ModeEnforce},
-		"empty resources": {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{}},
-		"packages only":   {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{pkg("a"), pkg("b")}},
-		"settings only":   {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{set("a"), set("b")}},
-		"mixed":           {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{pkg("a"), set("b")}},
-		"interleaved":     {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{set("b"), pkg("a")}},
-		"interleaved 3":   {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{pkg("a"), set("b"), pkg("c")}},
-		"one more":        {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{pkg("a"), set("b"), pkg("c"), set("d")}},
-		"conditions": {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{pkg("a")},
+		"empty resources": {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{}},
+		"packages only":   {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{pkg("a"), pkg("b")}},
+		"settings only":   {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{set("a"), set("b")}},
+		"mixed":           {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{pkg("a"), set("b")}},
+		"interleaved":     {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{set("b"), pkg("a")}},
+		"interleaved 3":   {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{pkg("a"), set("b"), pkg("c")}},
+		"one more":        {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{pkg("a"), set("b"), pkg("c"), set("d")}},
+		"conditions": {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{pkg("a")},
 			Conditions: []desired.Condition{{Type: CondNoGroup, Reason: "r", Message: "<m>"}}},
-		"os": {Member: "m", Mode: ModeEnforce, Resources: []desired.Resource{},
+		"os": {Member: "m", Mode: ModeEnforce, Resources: []*desired.Resource{},
 			OS: &desired.OSTarget{Release: "r", Action: ActionStay, Upgrade: &desired.OSUpgrade{From: "x", Installer: desired.OSInstaller{Type: "script", Arguments: []string{"a"}}}}},
 	}
 	seen := map[string]string{}

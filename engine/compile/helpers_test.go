@@ -62,7 +62,7 @@ func newIndexT(t testing.TB, cat *catalog.Catalog) *Index {
 func resource(st *desired.State, id string) *desired.Resource {
 	for i := range st.Resources {
 		if st.Resources[i].ID == id {
-			return &st.Resources[i]
+			return st.Resources[i]
 		}
 	}
 	return nil
@@ -143,7 +143,7 @@ func referenceHash(t testing.TB, st *desired.State) string {
 		t.Fatalf("no resources in %s", b)
 	}
 	head, tail := b[:i+len(key)-len("null")], b[i+len(key):]
-	run := func(rs []desired.Resource) []byte {
+	run := func(rs []*desired.Resource) []byte {
 		pre := binary.AppendUvarint(nil, uint64(len(rs)))
 		for i := range rs {
 			j, err := json.Marshal(&rs[i])

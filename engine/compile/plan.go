@@ -27,12 +27,15 @@ type Explanation struct {
 func Explain(st *desired.State) []Explanation {
 	out := make([]Explanation, 0, len(st.Resources))
 	for _, r := range st.Resources {
+		if r == nil {
+			continue
+		}
 		out = append(out, Explanation{ID: r.ID, Ensure: r.Ensure, Summary: summary(r), Why: r.Why, Refs: r.Refs, DependsOn: r.DependsOn})
 	}
 	return out
 }
 
-func summary(r desired.Resource) string {
+func summary(r *desired.Resource) string {
 	switch {
 	case r.Registry != nil:
 		g := r.Registry

@@ -21,14 +21,14 @@ type prepared struct {
 	part []byte
 	// invalid says why the setting cannot be applied; res is unset then.
 	invalid string
-	// cache holds the resource's JSON for the last few Whys it had: a setting reached through
+	// cache holds the resource and its JSON for the last few Whys it had: a setting reached through
 	// different chains of baselines has a Why per chain, and settings bodies ask for them in
 	// turns.
 	cache *atomic.Pointer[[]encodedSetting]
 }
 
 type encodedSetting struct {
-	why  string
+	res  *desired.Resource
 	full []byte
 	sum  digest
 }
@@ -36,27 +36,29 @@ type encodedSetting struct {
 // encodedWhys is how many Whys a setting's cache holds.
 const encodedWhys = 8
 
-// encoded returns the JSON of the setting's resource r, whose Why is the setting's in one
-// settings body, and its SHA-256.
-func (p *prepared) encoded(r *desired.Resource) ([]byte, digest) {
+// encoded returns the setting's resource r, whose Why is the setting's in one settings body,
+// as one to share, its JSON and its SHA-256.
+func (p *prepared) encoded(r *desired.Resource) (*desired.Resource, []byte, digest) {
 	known := p.cache.Load()
 	if known != nil {
 		for _, e := range *known {
-			if e.why == r.Why {
-				return e.full, e.sum
+			if e.res.Why == r.Why {
+				return e.res, e.full, e.sum
 			}
 		}
 	}
-	full := appendResource(nil, r, p.part)
+	res := new(desired.Resource)
+	*res = *r
+	full := appendResource(nil, res, p.part)
 	sum := sha256.Sum256(full)
 	// Published lists are never changed: a new one replaces them. Two compilations adding at
 	// once may lose one's entry, which costs an encoding later, not a mistake.
-	next := []encodedSetting{{why: r.Why, full: full, sum: sum}}
+	next := []encodedSetting{{res: res, full: full, sum: sum}}
 	if known != nil {
 		next = append(next, (*known)[:min(len(*known), encodedWhys-1)]...)
 	}
 	p.cache.Store(&next)
-	return full, sum
+	return res, full, sum
 }
 
 // Registry value types.

@@ -2,7 +2,11 @@
 // back. It is shared by the daemon and the agent, so it imports nothing but the standard library.
 package desired
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
 
 // State is the desired state of one device profile. Devices of the same profile get the same
 // State, byte for byte. Hash (the ETag) is a content hash of the State's JSON but for
@@ -18,10 +22,28 @@ type State struct {
 	Group string `json:"group,omitempty"`
 	Ring  string `json:"ring,omitempty"`
 	// Mode is "enforce" (correct drift) or "detect" (report drift only).
-	Mode       string      `json:"mode"`
-	OS         *OSTarget   `json:"os,omitempty"`
-	Resources  []Resource  `json:"resources"`
+	Mode string    `json:"mode"`
+	OS   *OSTarget `json:"os,omitempty"`
+	// Resources are shared: a compiler hands the same *Resource to every State that has it,
+	// so they are read, never changed in place.
+	Resources  []*Resource `json:"resources"`
 	Conditions []Condition `json:"conditions,omitempty"`
+}
+
+// UnmarshalJSON decodes a State, refusing a null resource.
+func (s *State) UnmarshalJSON(b []byte) error {
+	type plain State
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	for i, r := range p.Resources {
+		if r == nil {
+			return fmt.Errorf("resources[%d] is null", i)
+		}
+	}
+	*s = State(p)
+	return nil
 }
 
 // OSTarget says which OS release the device should run.

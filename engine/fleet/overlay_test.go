@@ -18,7 +18,7 @@ import (
 func findResource(st *desired.State, id string) *desired.Resource {
 	for i := range st.Resources {
 		if st.Resources[i].ID == id {
-			return &st.Resources[i]
+			return st.Resources[i]
 		}
 	}
 	return nil

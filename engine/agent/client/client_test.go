@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,6 +91,23 @@ func TestDesiredSendsHashAndCredential(t *testing.T) {
 	}
 	if gotPath != "/base/api/v1/devices/dev 1/desired" || gotAuth != "Bearer cred" || gotINM != `"abc"` {
 		t.Fatalf("path %q auth %q If-None-Match %q", gotPath, gotAuth, gotINM)
+	}
+}
+
+// A state with a null resource is refused whole: the agent keeps the state it has.
+func TestDesiredRefusesNullResource(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"revision":"r1","hash":"h","mode":"enforce","resources":[{"id":"package/a","type":"package","ensure":"present"},null]}`))
+	}))
+	defer srv.Close()
+	c, err := New(Options{Server: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.Desired(context.Background(), "dev", "cred", "")
+	if err == nil || !strings.Contains(err.Error(), "resources[1] is null") || f.State != nil {
+		t.Fatalf("%+v, %v", f, err)
 	}
 }
 

@@ -247,7 +247,7 @@ func (e *Engine) Run(ctx context.Context, st *desired.State) Result {
 
 // plan links resources to their dependencies and settles, before anything runs, those that
 // cannot run: duplicates, unknown dependencies and cycles fail.
-func (e *Engine) plan(rs []desired.Resource) []*node {
+func (e *Engine) plan(rs []*desired.Resource) []*node {
 	nodes := make([]*node, len(rs))
 	byID := make(map[string]*node, len(rs))
 	settle := func(n *node, outcome, reason string) {
@@ -255,7 +255,7 @@ func (e *Engine) plan(rs []desired.Resource) []*node {
 		close(n.done)
 	}
 	for i := range rs {
-		n := &node{r: &rs[i], done: make(chan struct{})}
+		n := &node{r: rs[i], done: make(chan struct{})}
 		nodes[i] = n
 		if _, dup := byID[n.r.ID]; dup {
 			settle(n, desired.Failed, "duplicate resource id")

@@ -30,7 +30,11 @@ func newEngine(t testing.TB, root string, mod ...func(*Options)) *Engine {
 }
 
 func state(mode string, rs ...desired.Resource) *desired.State {
-	return &desired.State{Revision: "r1", Hash: "h1", Member: "m", Mode: mode, Resources: rs}
+	ps := make([]*desired.Resource, len(rs))
+	for i := range rs {
+		ps[i] = &rs[i]
+	}
+	return &desired.State{Revision: "r1", Hash: "h1", Member: "m", Mode: mode, Resources: ps}
 }
 
 func fileRes(id, path, content, mode string) desired.Resource {
