@@ -120,6 +120,7 @@ func BenchmarkRecompileOnePackage(b *testing.B) {
 				b.ReportMetric(float64(s.Compiled), "recompiled")
 				b.ReportMetric(float64(s.Reused), "reused")
 				b.ReportMetric(float64(s.Bodies), "bodies")
+				b.ReportMetric(float64(s.Patched), "patched")
 			})
 		}
 	}

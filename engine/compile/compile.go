@@ -359,6 +359,8 @@ type bodyEntry struct {
 	// prev is the body of the same key in the previous index, which a change touched: the
 	// packages the change left as they were are taken from it. Only once touches it.
 	prev *body
+	// patchable: prev's settings are the new index's, so the index's slots may patch prev.
+	patchable bool
 }
 
 var noResources = []*desired.Resource{}
@@ -416,8 +418,15 @@ func (ix *Index) bodyFor(g *group, os, driver, driverModel, extra string) *body 
 	}
 	ix.bodyMu.Unlock()
 	e.once.Do(func() {
+		defer func() { e.prev = nil }()
+		if e.patchable && ix.slots != nil {
+			if bd := ix.slots.patch(g, os, e.prev); bd != nil {
+				ix.patched.Add(1)
+				e.body.Store(bd)
+				return
+			}
+		}
 		e.body.Store(ix.compileBody(g, os, driver, driverModel, extra, e.prev))
-		e.prev = nil
 	})
 	return e.body.Load()
 }

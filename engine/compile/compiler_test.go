@@ -83,8 +83,8 @@ func TestNext(t *testing.T) {
 		name  string
 		patch string
 		// recompiled is how many of the fleet's outcomes compile again, bodies how many of
-		// their shared bodies (-1: do not check).
-		recompiled, bodies int
+		// their shared bodies (-1: do not check), patched how many bodies are patched instead.
+		recompiled, bodies, patched int
 	}{
 		{name: "nothing changed", recompiled: 0},
 		{
@@ -120,7 +120,8 @@ spec:
   lifecycle: {stage: approved}
 `,
 			// staff x3 outcomes, pilot-laptops x2; one body each for staff on 23H2 and 24H2, one
-			// for pilot-laptops on 24H2 and one on 23H2.
+			// for pilot-laptops on 24H2 and one on 23H2. None is patched: 1.0 needs webview2,
+			// 1.1 nothing.
 			recompiled: 5, bodies: 4,
 		},
 		{
@@ -137,8 +138,9 @@ spec:
   osReleases: [win11-22h2, win11-23h2, win11-24h2]
   lifecycle: {stage: approved}
 `,
-			// staff x3, pilot-laptops x2, dell-staff.
-			recompiled: 6, bodies: 5,
+			// staff x3, pilot-laptops x2, dell-staff. Only vcredist's resource changes in their
+			// bodies: each is patched.
+			recompiled: 6, bodies: 0, patched: 5,
 		},
 		{
 			name: "a member baseline that shadows a shared one",
@@ -222,8 +224,11 @@ spec: {selector: {}, ring: broad}
 				t.Errorf("stats %+v, want %d compiled, %d reused", s, tt.recompiled, distinctOutcomes-tt.recompiled)
 			}
 			bodies = fresh.Stats().Bodies
-			if tt.bodies >= 0 && s.Bodies != tt.bodies || s.Bodies > bodies {
+			if tt.bodies >= 0 && s.Bodies != tt.bodies || s.Bodies+s.Patched > bodies {
 				t.Errorf("%d bodies compiled, want %d (a full compile: %d)", s.Bodies, tt.bodies, bodies)
+			}
+			if s.Patched != tt.patched {
+				t.Errorf("%d bodies patched, want %d", s.Patched, tt.patched)
 			}
 		})
 	}

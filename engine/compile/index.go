@@ -55,6 +55,10 @@ type Index struct {
 	bodyMu       sync.Mutex
 	bodyMemo     map[bodyKey]*bodyEntry
 	bodies       atomic.Int64 // bodies compiled
+	patched      atomic.Int64 // bodies patched (see slotChange)
+	// slots, when not nil, is the commit from the previous index, which bodies may be
+	// patched for.
+	slots *slotChange
 
 	problems []error
 }

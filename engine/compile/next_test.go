@@ -85,27 +85,52 @@ func TestNextMatchesFromScratchEveryChange(t *testing.T) {
 	popular := f.productsByUse[0]
 	runtime := synthRuntimes[0]
 	const newest = -1
+	second := f.productsByUse[1]
+	stage := func(s map[string]any) {
+		st := "approved"
+		if s["lifecycle"].(map[string]any)["stage"] == st {
+			st = "user-test"
+		}
+		s["lifecycle"] = map[string]any{"stage": st}
+	}
+	supersedes := func(names ...string) func(map[string]any) {
+		return func(s map[string]any) {
+			old, _ := s["supersedes"].([]any)
+			for _, n := range names {
+				old = append(slices.Clip(old), n)
+			}
+			s["supersedes"] = old
+		}
+	}
+	// patched: the commit is one whose bodies Next patches rather than compiles (see
+	// slotChange), so both ways are held to a compilation from scratch.
 	steps := []struct {
-		name string
-		cat  *catalog.Catalog
+		name    string
+		cat     *catalog.Catalog
+		patched bool
 	}{
-		{"the most used product changes stage", f.withChangedPackage(t, popular)},
+		{"the most used product changes stage", f.withChangedPackage(t, popular), true},
+		{"it and the second most used change stage at once", f.withEdits(t,
+			pkgEdit{popular, newest, stage}, pkgEdit{second, newest, stage}), true},
 		{"its newest version needs a runtime", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
 			s["dependencies"] = []any{map[string]any{"product": runtime}}
-		})},
+		}), false},
 		{"it needs a runtime version that does not exist", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
 			s["dependencies"] = []any{map[string]any{"product": runtime, "minVersion": "9999"}}
-		})},
+		}), false},
 		{"it supersedes its first version and another product's", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
-			s["supersedes"] = []any{popular + "-v0", f.productsByUse[1] + "-v0"}
-		})},
+			s["supersedes"] = []any{popular + "-v0", second + "-v0"}
+		}), false},
+		{"another product's newest supersedes its first version", f.withEditedPackage(t, second, newest, supersedes(popular+"-v0")), false},
+		{"it changes stage and its version before supersedes the newest", f.withEdits(t,
+			pkgEdit{popular, newest, stage}, pkgEdit{popular, -2, supersedes(f.packageName(t, popular, newest))}), false},
 		{"its newest version is retired", f.withEditedPackage(t, popular, newest, func(s map[string]any) {
 			s["lifecycle"] = map[string]any{"stage": "retired"}
-		})},
+		}), false},
 		{"the version before it is retired", f.withEditedPackage(t, popular, -2, func(s map[string]any) {
 			s["lifecycle"] = map[string]any{"stage": "retired"}
-		})},
-		{"nothing", f.cat},
+		}), false},
+		{"nothing", f.cat, false},
 	}
 	first := New(f.cat, "r1")
 	serve(first, f.devices, 2)
@@ -139,18 +164,63 @@ func TestNextMatchesFromScratchEveryChange(t *testing.T) {
 					step.name, d, a.Hash, b.Hash, ja, jb)
 			}
 		}
-		if s := c.Stats(); s.Reused == 0 || step.cat != f.cat && (s.Compiled == 0 || changed == 0) {
+		s := c.Stats()
+		if s.Reused == 0 || step.cat != f.cat && (s.Compiled == 0 || changed == 0) {
 			t.Errorf("%s: %d States changed; %+v", step.name, changed, s)
 		}
+		if step.patched && s.Patched == 0 {
+			t.Errorf("%s: no body patched; %+v", step.name, s)
+		}
+		t.Logf("%s: %d States changed; %+v", step.name, changed, s)
 	}
 }
 
-// withEditedPackage is the fleet's catalog with the at-th Package of product (-1: the
-// newest, -2 the one before) edited: edit changes a copy of its spec.
+// pkgEdit edits the at-th Package of product (-1: the newest, -2 the one before): edit
+// changes a copy of its spec.
+type pkgEdit struct {
+	product string
+	at      int
+	edit    func(map[string]any)
+}
+
+// withEditedPackage is the fleet's catalog with one Package edited.
 func (f *synthFleet) withEditedPackage(tb testing.TB, product string, at int, edit func(map[string]any)) *catalog.Catalog {
+	return f.withEdits(tb, pkgEdit{product, at, edit})
+}
+
+// withEdits is the fleet's catalog with edits made, in order.
+func (f *synthFleet) withEdits(tb testing.TB, edits ...pkgEdit) *catalog.Catalog {
+	tb.Helper()
+	docs := slices.Clone(f.docs)
+	for _, e := range edits {
+		doc := f.packageDoc(tb, docs, e.product, e.at)
+		spec := map[string]any{}
+		for k, v := range doc.Spec() {
+			spec[k] = v
+		}
+		e.edit(spec)
+		obj := map[string]any{}
+		for k, v := range doc.Object {
+			obj[k] = v
+		}
+		obj["spec"] = spec
+		changed := *doc
+		changed.Object = obj
+		docs[slices.Index(docs, doc)] = &changed
+	}
+	cat, _ := catalog.New(docs)
+	return cat
+}
+
+// packageName is the name of the at-th Package of product.
+func (f *synthFleet) packageName(tb testing.TB, product string, at int) string {
+	return f.packageDoc(tb, f.docs, product, at).Name
+}
+
+func (f *synthFleet) packageDoc(tb testing.TB, docs []*catalog.Document, product string, at int) *catalog.Document {
 	tb.Helper()
 	var versions []*catalog.Document
-	for _, d := range f.docs {
+	for _, d := range docs {
 		if d.Kind == catalog.KindPackage && d.Spec()["product"] == product {
 			versions = append(versions, d)
 		}
@@ -161,21 +231,5 @@ func (f *synthFleet) withEditedPackage(tb testing.TB, product string, at int, ed
 	if at < 0 {
 		at += len(versions)
 	}
-	doc := versions[at]
-	spec := map[string]any{}
-	for k, v := range doc.Spec() {
-		spec[k] = v
-	}
-	edit(spec)
-	obj := map[string]any{}
-	for k, v := range doc.Object {
-		obj[k] = v
-	}
-	obj["spec"] = spec
-	changed := *doc
-	changed.Object = obj
-	docs := slices.Clone(f.docs)
-	docs[slices.Index(docs, doc)] = &changed
-	cat, _ := catalog.New(docs)
-	return cat
+	return versions[at]
 }
