@@ -2,6 +2,7 @@ package compile
 
 import (
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -371,28 +372,18 @@ func (f *synthFleet) changePackage(tb testing.TB, product string, fresh bool) *c
 	if last == nil {
 		tb.Fatalf("no package of %s", product)
 	}
-	// A fresh document, as a loader reading the new commit makes it.
-	spec := map[string]any{}
-	for k, v := range last.Spec() {
-		spec[k] = v
-	}
-	stage := "approved"
-	if last.Spec()["lifecycle"].(map[string]any)["stage"] == "approved" {
-		stage = "user-test"
-	}
-	spec["lifecycle"] = map[string]any{"stage": stage}
-	obj := map[string]any{}
-	for k, v := range last.Object {
-		obj[k] = v
-	}
-	obj["spec"] = spec
-	changed := *last
-	changed.Object = obj
+	changed := editedDoc(last, func(spec map[string]any) {
+		stage := "approved"
+		if spec["lifecycle"].(map[string]any)["stage"] == "approved" {
+			stage = "user-test"
+		}
+		spec["lifecycle"] = map[string]any{"stage": stage}
+	})
 	docs := make([]*catalog.Document, 0, len(f.docs))
 	for _, d := range f.docs {
 		switch {
 		case d == last:
-			d = &changed
+			d = changed
 		case fresh:
 			c := *d
 			d = &c
@@ -401,6 +392,18 @@ func (f *synthFleet) changePackage(tb testing.TB, product string, fresh bool) *c
 	}
 	cat, _ := catalog.New(docs)
 	return cat
+}
+
+// editedDoc returns a copy of doc, a fresh document as a loader reading a new commit makes
+// it, with its spec changed by edit.
+func editedDoc(doc *catalog.Document, edit func(spec map[string]any)) *catalog.Document {
+	spec := maps.Clone(doc.Spec())
+	edit(spec)
+	obj := maps.Clone(doc.Object)
+	obj["spec"] = spec
+	changed := *doc
+	changed.Object = obj
+	return &changed
 }
 
 var (

@@ -194,19 +194,7 @@ func (f *synthFleet) withEdits(tb testing.TB, edits ...pkgEdit) *catalog.Catalog
 	docs := slices.Clone(f.docs)
 	for _, e := range edits {
 		doc := f.packageDoc(tb, docs, e.product, e.at)
-		spec := map[string]any{}
-		for k, v := range doc.Spec() {
-			spec[k] = v
-		}
-		e.edit(spec)
-		obj := map[string]any{}
-		for k, v := range doc.Object {
-			obj[k] = v
-		}
-		obj["spec"] = spec
-		changed := *doc
-		changed.Object = obj
-		docs[slices.Index(docs, doc)] = &changed
+		docs[slices.Index(docs, doc)] = editedDoc(doc, e.edit)
 	}
 	cat, _ := catalog.New(docs)
 	return cat
