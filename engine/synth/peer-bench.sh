@@ -30,6 +30,7 @@ go build -o "$BIN/samverk" ./engine/cmd/samverk
 
 CATALOG=${SYNTH_DIR:-$WORK/catalog}
 if [ ! -d "$CATALOG" ]; then
+	mkdir -p "$(dirname "$CATALOG")"
 	go test ./engine/synth -run TestWriteSynth -count=1 -synth.out="$(cd "$(dirname "$CATALOG")" && pwd)/$(basename "$CATALOG")" >/dev/null
 fi
 CATALOG=$(cd "$CATALOG" && pwd)
