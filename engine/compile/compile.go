@@ -729,8 +729,8 @@ func (ix *Index) compileSettings(baselines []finding.DocRef, os string) *setting
 		it.r.Why = settingWhy(s)
 		// Most settings have one of a few Whys in every settings body they are in: each is
 		// encoded once.
-		r, full, sum := s.p.encoded(&it.r)
-		it.full, it.sum = full, sum
+		var r *desired.Resource
+		r, it.full, it.sum = s.p.encoded(&it.r)
 		sb.resources = append(sb.resources, r)
 		sb.enc = append(sb.enc, it.full)
 		sums = append(sums, it.sum)

@@ -180,7 +180,7 @@ func (sc *slotChange) patch(g *group, os string, prev *body) *body {
 	var sinks []*item // removals to put in
 	var installs []install
 	looked := false
-	reads := prev.deps
+	reads := slices.Clip(prev.deps) // prev's, until a read is added
 	for _, p := range sc.products {
 		if !slices.Contains(prev.deps, dep{kind: depProduct, ref: finding.DocRef{Name: p.id}}) {
 			continue // the body never looked at the product
@@ -231,9 +231,6 @@ func (sc *slotChange) patch(g *group, os string, prev *body) *body {
 				continue // the product's own documents: its dep covers them
 			}
 			if d := (dep{kind: depDoc, ref: finding.DocRef{Kind: catalog.KindPackage, Name: s.name}}); !slices.Contains(reads, d) {
-				if len(reads) == len(prev.deps) {
-					reads = slices.Clip(reads)
-				}
 				reads = append(reads, d)
 			}
 		}
@@ -314,15 +311,16 @@ func (sc *slotChange) patch(g *group, os string, prev *body) *body {
 		i = j
 	}
 	copy(bd.resources[m:], prev.resources[n:])
-	buf := bufPool.Get().(*[]byte)
-	defer bufPool.Put(buf)
+	// The scratch's buffer only: the rest of a pooled scratch is empty.
+	scr := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(scr)
 	for _, in := range installs {
 		i := slices.Index(src, int32(in.at))
 		bd.resources[i], bd.enc[i] = in.r, in.enc
-		*buf = appendResource((*buf)[:0], in.r, in.enc)
-		bd.sums[i] = sha256.Sum256(*buf)
+		scr.buf = appendResource(scr.buf[:0], in.r, in.enc)
+		bd.sums[i] = sha256.Sum256(scr.buf)
 	}
-	*buf, bd.pkgDigest = runDigest(*buf, bd.sums)
+	scr.buf, bd.pkgDigest = runDigest(scr.buf, bd.sums)
 	return bd
 }
 
@@ -337,5 +335,3 @@ func sameRemovals(a, b []supersede) bool {
 func (sc *slotChange) changes(id string) bool {
 	return slices.ContainsFunc(sc.products, func(p *slotProduct) bool { return p.id == id })
 }
-
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}

@@ -27,9 +27,6 @@ type Explanation struct {
 func Explain(st *desired.State) []Explanation {
 	out := make([]Explanation, 0, len(st.Resources))
 	for _, r := range st.Resources {
-		if r == nil {
-			continue
-		}
 		out = append(out, Explanation{ID: r.ID, Ensure: r.Ensure, Summary: summary(r), Why: r.Why, Refs: r.Refs, DependsOn: r.DependsOn})
 	}
 	return out

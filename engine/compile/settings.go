@@ -21,9 +21,9 @@ type prepared struct {
 	part []byte
 	// invalid says why the setting cannot be applied; res is unset then.
 	invalid string
-	// cache holds the resource and its JSON for the last few Whys it had: a setting reached through
-	// different chains of baselines has a Why per chain, and settings bodies ask for them in
-	// turns.
+	// cache holds the resource and its JSON for the last few Whys it had: a setting reached
+	// through different chains of baselines has a Why per chain, and settings bodies ask for
+	// them in turns.
 	cache *atomic.Pointer[[]encodedSetting]
 }
 

@@ -25,7 +25,7 @@ type State struct {
 	Mode string    `json:"mode"`
 	OS   *OSTarget `json:"os,omitempty"`
 	// Resources are shared: a compiler hands the same *Resource to every State that has it,
-	// so they are read, never changed in place.
+	// so they are read, never changed in place. None is nil: decoding refuses a null one.
 	Resources  []*Resource `json:"resources"`
 	Conditions []Condition `json:"conditions,omitempty"`
 }
